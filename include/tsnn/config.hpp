@@ -1,0 +1,56 @@
+#pragma once
+/// \file
+/// \brief Compile-time configuration: the debug assertion and the OpenMP shims.
+///
+/// TSNN_ASSERT guards invariants inside hot loops. It defaults to assert(), so it disappears
+/// with NDEBUG; define TSNN_ASSERT before including any tsnn header to route it elsewhere.
+
+#include <cassert>
+
+#ifndef TSNN_ASSERT
+#define TSNN_ASSERT(x) assert(x)
+#endif
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TSNN_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#define TSNN_RESTRICT __restrict__
+#else
+#define TSNN_PREFETCH(p) ((void)0)
+#define TSNN_RESTRICT
+#endif
+
+namespace tsnn {
+
+/// \brief Threads an OpenMP parallel region opened here would use (1 without OpenMP).
+inline int maxThreads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// \brief True inside an active OpenMP parallel region. Kernels use it to stay serial there,
+/// so that the trainer's region is the only level of parallelism.
+inline bool inParallel() {
+#if defined(_OPENMP)
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+/// \brief Sets the number of threads later parallel regions use (a no-op without OpenMP).
+inline void setThreads(int n) {
+#if defined(_OPENMP)
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+}  // namespace tsnn

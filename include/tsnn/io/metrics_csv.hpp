@@ -1,0 +1,31 @@
+#pragma once
+/// \file
+/// \brief The per-epoch metrics CSV: header
+/// `epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz`.
+
+#include <iomanip>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tsnn/io/atomic_file.hpp"
+#include "tsnn/training/trainer.hpp"
+
+namespace tsnn {
+
+/// \brief Writes the header and one row per record.
+inline void writeMetricsCsv(std::ostream& os, const std::vector<EpochRecord>& history) {
+  os << "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz\n";
+  os << std::setprecision(6);
+  for (const auto& r : history)
+    os << r.epoch << ',' << r.trainLoss << ',' << r.trainAccuracy << ',' << r.testAccuracy << ','
+       << r.epochSeconds << ',' << r.nnz << '\n';
+}
+
+/// \brief Replaces \p path atomically with the CSV of \p history (see writeFileAtomically), so
+/// the file on disk always holds every epoch finished so far and is never half-written.
+inline void saveMetricsCsv(const std::string& path, const std::vector<EpochRecord>& history) {
+  writeFileAtomically(path, [&](std::ostream& os) { writeMetricsCsv(os, history); });
+}
+
+}  // namespace tsnn

@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// \brief Stochastic gradient descent with momentum, optional Nesterov, and decoupled weight decay.
+///
+/// For every parameter w with gradient g and momentum v (stored aligned with the sparse values):
+///   v <- mu v - lr g
+///   w <- w + v - wd w                      (classical momentum)
+///   w <- w + mu v - lr g - wd w            (Nesterov)
+/// The decay term is decoupled from the gradient (it is not scaled by lr and does not enter the
+/// momentum), exactly as in the SET reference code, and applies to biases too.
+
+#include <cmath>
+#include <vector>
+
+#include "tsnn/config.hpp"
+#include "tsnn/errors.hpp"
+
+namespace tsnn {
+
+/// \brief SGD hyperparameters (defaults are the paper's Fashion-MNIST settings).
+struct SgdOptions {
+  double learningRate = 0.01;
+  double momentum = 0.9;
+  double weightDecay = 0.0002;
+  bool nesterov = false;
+
+  /// \throws InvalidArgument naming the first bad value.
+  void validate() const {
+    if (!(learningRate > 0) || !std::isfinite(learningRate))
+      detail::raise<InvalidArgument>("SgdOptions: learning rate must be positive and finite, got ",
+                                     learningRate);
+    if (!(momentum >= 0 && momentum < 1))
+      detail::raise<InvalidArgument>("SgdOptions: momentum must be in [0, 1), got ", momentum);
+    if (!(weightDecay >= 0 && weightDecay < 1))
+      detail::raise<InvalidArgument>("SgdOptions: weight decay must be in [0, 1), got ",
+                                     weightDecay);
+    if (nesterov && momentum == 0)
+      detail::raise<InvalidArgument>("SgdOptions: Nesterov needs a momentum > 0");
+  }
+};
+
+/// \brief Applies one SGD step to n parameters in place.
+template <class Scalar>
+void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const SgdOptions& o,
+               bool parallel = true) {
+  const Scalar lr = static_cast<Scalar>(o.learningRate);
+  const Scalar mu = static_cast<Scalar>(o.momentum);
+  const Scalar wd = static_cast<Scalar>(o.weightDecay);
+  const bool nesterov = o.nesterov;
+#if defined(_OPENMP)
+#pragma omp parallel for simd schedule(static) if (parallel && n > 32768 && !inParallel())
+#endif
+  for (std::ptrdiff_t k = 0; k < n; ++k) {
+    const Scalar vk = mu * v[k] - lr * g[k];
+    v[k] = vk;
+    w[k] += (nesterov ? mu * vk - lr * g[k] : vk) - wd * w[k];
+  }
+  (void)parallel;
+}
+
+}  // namespace tsnn

@@ -1,0 +1,139 @@
+#pragma once
+/// \file
+/// \brief Erdos-Renyi sparse topologies and the initial weight distributions.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tsnn/detail/random.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/sparse/csr_matrix.hpp"
+
+namespace tsnn {
+
+/// \brief Distribution of initial (and regrown) weights.
+enum class WeightInit {
+  HeUniform,      ///< U(-l, l), l = sqrt(6 / fan_in) over the dense fan-in (the SET reference)
+  XavierUniform,  ///< U(-l, l), l = sqrt(6 / (fan_in + fan_out))
+  Normal          ///< N(0, 0.1^2), SET's first version
+};
+
+/// \brief Parses "he-uniform", "xavier-uniform" or "normal".
+/// \throws InvalidArgument for any other name.
+inline WeightInit parseWeightInit(const std::string& name) {
+  if (name == "he-uniform" || name == "he_uniform") return WeightInit::HeUniform;
+  if (name == "xavier-uniform" || name == "xavier_uniform") return WeightInit::XavierUniform;
+  if (name == "normal") return WeightInit::Normal;
+  detail::raise<InvalidArgument>("parseWeightInit(): unknown initialisation '", name,
+                                 "' (expected he-uniform, xavier-uniform or normal)");
+}
+
+/// \brief Draws one weight from \p init for a layer with the given dense fan-in and fan-out.
+inline double sampleWeight(WeightInit init, long long fanIn, long long fanOut, Rng& rng) {
+  switch (init) {
+    case WeightInit::HeUniform: {
+      const double l = std::sqrt(6.0 / static_cast<double>(fanIn));
+      return rng.uniform(-l, l);
+    }
+    case WeightInit::XavierUniform: {
+      const double l = std::sqrt(6.0 / static_cast<double>(fanIn + fanOut));
+      return rng.uniform(-l, l);
+    }
+    case WeightInit::Normal:
+      return 0.1 * rng.normal();
+  }
+  return 0.0;
+}
+
+/// \brief SET's Erdos-Renyi density eps * (n_in + n_out) / (n_in * n_out), capped at 1.
+/// \throws InvalidArgument if a size is not positive or eps is not a positive finite number.
+inline double erdosRenyiDensity(long long nIn, long long nOut, double epsilon) {
+  if (nIn <= 0 || nOut <= 0)
+    detail::raise<InvalidArgument>("erdosRenyiDensity(): layer sizes must be positive, got ", nIn,
+                                   " x ", nOut);
+  if (!(epsilon > 0) || !std::isfinite(epsilon))
+    detail::raise<InvalidArgument>("erdosRenyiDensity(): epsilon must be positive and finite, got ",
+                                   epsilon);
+  const double d = epsilon * static_cast<double>(nIn + nOut) /
+                   (static_cast<double>(nIn) * static_cast<double>(nOut));
+  return std::min(1.0, d);
+}
+
+namespace detail {
+
+/// Appends k distinct values drawn uniformly from [0, n) to \p out in increasing order, in
+/// O(k log k) expected time and O(k) memory whenever k <= n/2 (rejection of repeats is rare then);
+/// for larger k it draws the n - k values to leave out instead, so it never costs more than O(n)
+/// with n < 2k, i.e. it stays linear in the number of values kept.
+template <class Index>
+void sampleDistinctSorted(Index n, Index k, Rng& rng, std::vector<Index>& out,
+                          std::vector<Index>& scratch) {
+  if (k <= 0) return;
+  const bool complement = k > n / 2;
+  const Index draw = complement ? n - k : k;
+  scratch.clear();
+  while (static_cast<Index>(scratch.size()) < draw) {
+    const std::size_t have = scratch.size();
+    for (Index i = static_cast<Index>(have); i < draw; ++i)
+      scratch.push_back(static_cast<Index>(rng.below(static_cast<std::uint64_t>(n))));
+    std::sort(scratch.begin(), scratch.end());
+    scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
+  }
+  if (!complement) {
+    out.insert(out.end(), scratch.begin(), scratch.end());
+    return;
+  }
+  std::size_t s = 0;
+  for (Index v = 0; v < n; ++v) {
+    if (s < scratch.size() && scratch[s] == v) {
+      ++s;
+      continue;
+    }
+    out.push_back(v);
+  }
+}
+
+}  // namespace detail
+
+/// \brief A rows x cols CSR matrix whose every position is present independently with
+/// probability \p density (an Erdos-Renyi random bipartite graph), with values drawn from
+/// \p init for a layer of dense fan-in \p fanIn and fan-out \p fanOut.
+///
+/// Each row draws its length from Binomial(cols, density) and then that many distinct columns,
+/// so time and memory are O(rows + nnz): the dense rows x cols mask is never formed.
+///
+/// \throws InvalidArgument if the shape is not positive or density is outside (0, 1].
+template <class Scalar, class Index = std::int32_t>
+CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng& rng,
+                                    WeightInit init, long long fanIn, long long fanOut) {
+  if (rows <= 0 || cols <= 0)
+    detail::raise<InvalidArgument>("erdosRenyi(): shape must be positive, got ", rows, " x ", cols);
+  if (!(density > 0.0 && density <= 1.0))
+    detail::raise<InvalidArgument>("erdosRenyi(): density must be in (0, 1], got ", density);
+  const double expected = density * static_cast<double>(rows) * static_cast<double>(cols);
+  if (expected > 0.98 * static_cast<double>(std::numeric_limits<Index>::max()))
+    detail::raise<InvalidArgument>("erdosRenyi(): about ", expected,
+                                   " nonzeros do not fit the index type; use a 64-bit Index");
+  std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0);
+  std::vector<Index> colIdx;
+  colIdx.reserve(static_cast<std::size_t>(expected * 1.01 + 16));
+  std::vector<Index> scratch;
+  std::binomial_distribution<long long> rowLength(cols, density);
+  for (Index r = 0; r < rows; ++r) {
+    const Index k =
+        density >= 1.0 ? cols : static_cast<Index>(std::min<long long>(rowLength(rng), cols));
+    detail::sampleDistinctSorted<Index>(cols, k, rng, colIdx, scratch);
+    rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
+  }
+  std::vector<Scalar> values(colIdx.size());
+  for (auto& v : values) v = static_cast<Scalar>(sampleWeight(init, fanIn, fanOut, rng));
+  CsrMatrix<Scalar, Index> m;
+  m.assignUnchecked(rows, cols, std::move(rowPtr), std::move(colIdx), std::move(values));
+  return m;
+}
+
+}  // namespace tsnn

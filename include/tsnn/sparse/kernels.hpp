@@ -1,0 +1,282 @@
+#pragma once
+/// \file
+/// \brief The three sparse kernels of a sparse layer, on batch-contiguous activations.
+///
+/// Layout. A weight matrix W is n_out x n_in in CSR form: row j holds the incoming connections of
+/// output neuron j. Activations are column-major Eigen matrices of shape B x n (batch B): column i
+/// is neuron i, and its B batch values are contiguous. With this layout
+///   forward          Y = X W^T + 1 b^T      Y(:, j) = b_j + sum_{k in row j} W_k X(:, c_k)
+///   input gradient   dX = dY W              dX(:, i) = sum_{k in column i} W_k dY(:, r_k)
+///   weight gradient  G_k = s * dot(X(:, c_k), dY(:, j)) for each stored k = (j, c_k)
+/// every inner loop runs over B contiguous values, and each output column is written by exactly
+/// one thread (rows of W for the first and third, columns of W through a TransposeIndex for the
+/// second), so the kernels need no atomics and give bit-identical results for any thread count.
+/// Each kernel does 2*B*nnz useful flops.
+///
+/// Speed. The batch is cut into compile-time tiles of up to 8 vector registers; a tile's
+/// accumulator stays in registers while the row's nonzeros stream past, and the input rows of
+/// upcoming nonzeros are prefetched (each nonzero jumps to an unrelated neuron, so without the
+/// prefetch the loop waits on memory). See ../shared/PERFORMANCE.md for the measurements behind
+/// this. The code is plain C++: the vector width only sets the tile size, so the same source
+/// vectorises for SSE2, AVX2 or AVX-512, whichever the compiler targets.
+///
+/// Threads. Each kernel opens an OpenMP region over neurons when it is called outside one and
+/// `parallel` is true; inside a parallel region (e.g. the data-parallel trainer) it runs serially.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include "tsnn/config.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/sparse/csr_matrix.hpp"
+
+namespace tsnn {
+
+/// \brief Column-major activation matrix: B rows (batch) by n columns (neurons).
+template <class Scalar>
+using Activations = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+/// \brief A read-only view of activations, possibly a block of batch rows (outer stride > rows).
+template <class Scalar>
+using ConstActivationsRef = Eigen::Ref<const Activations<Scalar>, 0, Eigen::OuterStride<>>;
+/// \brief A writable view of activations, possibly a block of batch rows.
+template <class Scalar>
+using ActivationsRef = Eigen::Ref<Activations<Scalar>, 0, Eigen::OuterStride<>>;
+
+/// \brief Column access to a CSR pattern: for each column i, the rows that hold it and where
+/// their values sit in the CSR value array. Rows come in increasing order within a column.
+/// Rebuilt after every topology change; O(nnz + cols) time and memory.
+template <class Index>
+struct TransposeIndex {
+  std::vector<Index> colPtr;    ///< cols + 1 offsets
+  std::vector<Index> rowIdx;    ///< row of each entry, column by column
+  std::vector<Index> valuePos;  ///< position of each entry in the CSR values
+
+  template <class Scalar>
+  void build(const CsrMatrix<Scalar, Index>& w) {
+    const auto cols = static_cast<std::size_t>(w.cols());
+    const auto nnz = static_cast<std::size_t>(w.nonZeros());
+    colPtr.assign(cols + 1, 0);
+    for (std::size_t k = 0; k < nnz; ++k) ++colPtr[static_cast<std::size_t>(w.colIdx()[k]) + 1];
+    for (std::size_t c = 0; c < cols; ++c) colPtr[c + 1] += colPtr[c];
+    rowIdx.resize(nnz);
+    valuePos.resize(nnz);
+    std::vector<Index> next(colPtr.begin(), colPtr.end() - 1);
+    for (Index r = 0; r < w.rows(); ++r) {
+      for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
+        const auto c = static_cast<std::size_t>(w.colIdx()[static_cast<std::size_t>(k)]);
+        const auto slot = static_cast<std::size_t>(next[c]++);
+        rowIdx[slot] = r;
+        valuePos[slot] = k;
+      }
+    }
+  }
+};
+
+namespace detail {
+
+/// Bytes in one SIMD register of the target the compiler was asked for.
+#if defined(__AVX512F__)
+inline constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kVectorBytes = 32;
+#else
+inline constexpr int kVectorBytes = 16;
+#endif
+
+/// Lanes per register, and the largest batch tile: 8 registers of accumulators, which leaves
+/// the rest of the register file for the streamed operand and addresses.
+template <class Scalar>
+inline constexpr int kLanes = kVectorBytes / static_cast<int>(sizeof(Scalar));
+template <class Scalar>
+inline constexpr int kMaxTile = 8 * kLanes<Scalar>;
+
+/// How many nonzeros ahead the input rows are prefetched.
+inline constexpr int kPrefetchAhead = 4;
+
+/// Keeps a parameter out of template argument deduction (Scalar is deduced from the weights).
+template <class T>
+struct NoDeduce {
+  using type = T;
+};
+
+template <int N>
+using TileTag = std::integral_constant<int, N>;
+
+/// Calls f(TileTag<T>, b0) over [b0, batch) with the largest tiles first (TB, TB/2, ..., 1), so a
+/// batch of any size is covered and full tiles dominate.
+template <int TB, class F>
+inline void forEachTile(std::ptrdiff_t b0, std::ptrdiff_t batch, F&& f) {
+  for (; b0 + TB <= batch; b0 += TB) f(TileTag<TB>{}, b0);
+  if constexpr (TB > 1) {
+    if (b0 < batch) forEachTile<TB / 2>(b0, batch, f);
+  }
+}
+
+/// Prefetches the TB values of one input tile (one prefetch per 64-byte line).
+template <int TB, class Scalar>
+inline void prefetchTile(const Scalar* p) {
+  constexpr int kLine = 64 / static_cast<int>(sizeof(Scalar));
+  for (int t = 0; t < TB; t += kLine) TSNN_PREFETCH(p + t);
+}
+
+/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
+template <int TB, class Scalar, class Index, class ValueAt>
+inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           ValueAt value, const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                           Scalar init, Scalar* TSNN_RESTRICT out) {
+  Scalar acc[TB];
+  for (int t = 0; t < TB; ++t) acc[t] = init;
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end)
+      prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
+    const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+    const Scalar w = value(k);
+    for (int t = 0; t < TB; ++t) acc[t] += w * x[t];
+  }
+  for (int t = 0; t < TB; ++t) out[t] = acc[t];
+}
+
+/// grad[k] += dot(dy[0..TB), base[index[k] * ld + (0..TB)]) for k in [begin, end).
+/// The dot product goes through an Eigen fixed-size array: Eigen reduces it with a tree of
+/// vector adds, which measured about twice as fast here as a loop of per-lane partial sums that
+/// the compiler must then add up in order.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                          const Scalar* TSNN_RESTRICT dy, const Scalar* TSNN_RESTRICT base,
+                          std::ptrdiff_t ld, Scalar* TSNN_RESTRICT grad) {
+  using Tile = Eigen::Array<Scalar, TB, 1>;
+  const Tile d = Eigen::Map<const Tile>(dy);
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end)
+      prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
+    grad[k] += (d * Eigen::Map<const Tile>(base + static_cast<std::ptrdiff_t>(index[k]) * ld)).sum();
+  }
+}
+
+inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !inParallel(); }
+
+}  // namespace detail
+
+/// \brief Forward product Y = X W^T + 1 b^T (see the file comment for the layout).
+/// \param w     n_out x n_in weights
+/// \param bias  n_out biases (may be empty for no bias)
+/// \param x     B x n_in input activations
+/// \param y     B x n_out output, overwritten
+/// \param parallel open an OpenMP region over output neurons (ignored inside one)
+/// \throws InvalidArgument on mismatched shapes
+template <class Scalar, class Index>
+void sparseForward(const CsrMatrix<Scalar, Index>& w, const Eigen::Matrix<Scalar, -1, 1>& bias,
+                   const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x, typename detail::NoDeduce<ActivationsRef<Scalar>>::type y,
+                   bool parallel = true) {
+  if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows() ||
+      (bias.size() != 0 && bias.size() != w.rows()))
+    detail::raise<InvalidArgument>("sparseForward(): input is ", x.rows(), " x ", x.cols(),
+                                   ", output ", y.rows(), " x ", y.cols(), ", bias ", bias.size(),
+                                   ", but the weights are ", w.rows(), " x ", w.cols());
+  const std::ptrdiff_t batch = x.rows();
+  const Scalar* xd = x.data();
+  const std::ptrdiff_t ldx = x.outerStride();
+  Scalar* yd = y.data();
+  const std::ptrdiff_t ldy = y.outerStride();
+  const Index* col = w.colIdx().data();
+  const Scalar* val = w.values().data();
+  const Index rows = w.rows();
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
+#endif
+  for (Index j = 0; j < rows; ++j) {
+    const Scalar b = bias.size() ? bias[j] : Scalar(0);
+    const Index begin = w.rowBegin(j), end = w.rowEnd(j);
+    detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      detail::gatherAxpyTile<TB>(
+          col, begin, end, [val](Index k) { return val[k]; }, xd + b0, ldx, b,
+          yd + static_cast<std::ptrdiff_t>(j) * ldy + b0);
+    });
+  }
+  (void)parallel;
+}
+
+/// \brief Input gradient dX = dY W.
+/// \param w  n_out x n_in weights, \param t its TransposeIndex (must match w's pattern)
+/// \param dy B x n_out, \param dx B x n_in, overwritten
+/// \throws InvalidArgument on mismatched shapes or a stale transpose index
+template <class Scalar, class Index>
+void sparseBackwardInput(const CsrMatrix<Scalar, Index>& w, const TransposeIndex<Index>& t,
+                         const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy, typename detail::NoDeduce<ActivationsRef<Scalar>>::type dx,
+                         bool parallel = true) {
+  if (dy.cols() != w.rows() || dx.cols() != w.cols() || dx.rows() != dy.rows())
+    detail::raise<InvalidArgument>("sparseBackwardInput(): output gradient is ", dy.rows(), " x ",
+                                   dy.cols(), ", input gradient ", dx.rows(), " x ", dx.cols(),
+                                   ", but the weights are ", w.rows(), " x ", w.cols());
+  if (t.colPtr.size() != static_cast<std::size_t>(w.cols()) + 1 ||
+      t.rowIdx.size() != static_cast<std::size_t>(w.nonZeros()))
+    detail::raise<InvalidArgument>("sparseBackwardInput(): transpose index is stale (",
+                                   t.rowIdx.size(), " entries, weights have ", w.nonZeros(), ")");
+  const std::ptrdiff_t batch = dy.rows();
+  const Scalar* dyd = dy.data();
+  const std::ptrdiff_t ldy = dy.outerStride();
+  Scalar* dxd = dx.data();
+  const std::ptrdiff_t ldx = dx.outerStride();
+  const Index* row = t.rowIdx.data();
+  const Index* pos = t.valuePos.data();
+  const Scalar* val = w.values().data();
+  const Index cols = w.cols();
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
+#endif
+  for (Index i = 0; i < cols; ++i) {
+    const Index begin = t.colPtr[static_cast<std::size_t>(i)];
+    const Index end = t.colPtr[static_cast<std::size_t>(i) + 1];
+    detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      detail::gatherAxpyTile<TB>(
+          row, begin, end, [val, pos](Index k) { return val[pos[k]]; }, dyd + b0, ldy, Scalar(0),
+          dxd + static_cast<std::ptrdiff_t>(i) * ldx + b0);
+    });
+  }
+  (void)parallel;
+}
+
+/// \brief Weight gradient at the stored positions only (a sampled dense-dense product):
+/// grad[k] = scale * sum_b X(b, c_k) dY(b, j) for every stored k = (j, c_k).
+/// \param grad resized to nnz and overwritten; aligned with w.values()
+/// \throws InvalidArgument on mismatched shapes
+template <class Scalar, class Index>
+void sparseWeightGradient(const CsrMatrix<Scalar, Index>& w, const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
+                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy, Scalar scale,
+                          std::vector<Scalar>& grad, bool parallel = true) {
+  if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
+    detail::raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
+                                   ", output gradient ", dy.rows(), " x ", dy.cols(),
+                                   ", but the weights are ", w.rows(), " x ", w.cols());
+  grad.resize(static_cast<std::size_t>(w.nonZeros()));
+  const std::ptrdiff_t batch = x.rows();
+  const Scalar* xd = x.data();
+  const std::ptrdiff_t ldx = x.outerStride();
+  const Scalar* dyd = dy.data();
+  const std::ptrdiff_t ldy = dy.outerStride();
+  const Index* col = w.colIdx().data();
+  Scalar* g = grad.data();
+  const Index rows = w.rows();
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
+#endif
+  for (Index j = 0; j < rows; ++j) {
+    const Index begin = w.rowBegin(j), end = w.rowEnd(j);
+    for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
+    const Scalar* dyj = dyd + static_cast<std::ptrdiff_t>(j) * ldy;
+    detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      detail::gatherDotTile<TB>(col, begin, end, dyj + b0, xd + b0, ldx, g);
+    });
+    if (scale != Scalar(1))
+      for (Index k = begin; k < end; ++k) g[k] *= scale;
+  }
+  (void)parallel;
+}
+
+}  // namespace tsnn

@@ -1,0 +1,393 @@
+#pragma once
+/// \file
+/// \brief A multilayer perceptron built from truly sparse layers.
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tsnn/activations/activation.hpp"
+#include "tsnn/activations/all_relu.hpp"
+#include "tsnn/detail/random.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/layers/dropout.hpp"
+#include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/losses/loss.hpp"
+#include "tsnn/optim/sgd.hpp"
+#include "tsnn/sparse/init.hpp"
+
+namespace tsnn {
+
+/// \brief Everything that defines a Network's architecture and initialisation.
+struct NetworkOptions {
+  /// Layer widths: input, hidden..., output (e.g. {784, 1000, 1000, 1000, 10}).
+  std::vector<long long> sizes;
+  /// SET's epsilon: each layer starts at density eps (n_in + n_out) / (n_in n_out), capped at 1.
+  double epsilon = 20;
+  WeightInit init = WeightInit::HeUniform;
+  ActivationKind hiddenActivation = ActivationKind::AllReLU;
+  /// All-ReLU: the slope magnitude a (signs alternate -a, +a, ...). LeakyReLU: the slope.
+  double alpha = 0.6;
+  LossKind loss = LossKind::SoftmaxCrossEntropy;
+  /// Output activation for MSE (ignored for cross-entropy, whose softmax is part of the loss).
+  ActivationKind outputActivation = ActivationKind::Identity;
+  /// Inverted dropout rate on hidden activations during training, in [0, 1).
+  double dropout = 0.3;
+  std::uint64_t seed = 1;
+
+  /// \throws InvalidArgument naming the first bad value.
+  void validate() const {
+    if (sizes.size() < 2)
+      detail::raise<InvalidArgument>("NetworkOptions: need at least an input and an output size, got ",
+                                     sizes.size(), " sizes");
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      if (sizes[i] <= 0 || sizes[i] > (1ll << 31) - 1)
+        detail::raise<InvalidArgument>("NetworkOptions: layer ", i, " has size ", sizes[i],
+                                       " (must be in [1, 2^31))");
+    if (sizes.back() < 2 && loss == LossKind::SoftmaxCrossEntropy)
+      detail::raise<InvalidArgument>("NetworkOptions: cross-entropy needs at least 2 outputs, got ",
+                                     sizes.back());
+    if (!(epsilon > 0) || !std::isfinite(epsilon))
+      detail::raise<InvalidArgument>("NetworkOptions: epsilon must be positive and finite, got ",
+                                     epsilon);
+    if (!(alpha >= 0) || !std::isfinite(alpha))
+      detail::raise<InvalidArgument>("NetworkOptions: alpha must be finite and >= 0, got ", alpha);
+    if (!(dropout >= 0 && dropout < 1))
+      detail::raise<InvalidArgument>("NetworkOptions: dropout must be in [0, 1), got ", dropout);
+  }
+};
+
+/// \brief Per-layer gradients, aligned with each layer's sparse values.
+template <class Scalar>
+struct Gradients {
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  std::vector<std::vector<Scalar>> weights;
+  std::vector<Vector> bias;
+
+  void setZero() {
+    for (auto& w : weights) std::fill(w.begin(), w.end(), Scalar(0));
+    for (auto& b : bias) b.setZero();
+  }
+  /// \brief this += other, elementwise (shapes must match).
+  void add(const Gradients& other) {
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+      TSNN_ASSERT(weights[l].size() == other.weights[l].size());
+      Scalar* d = weights[l].data();
+      const Scalar* s = other.weights[l].data();
+      const std::size_t n = weights[l].size();
+      for (std::size_t k = 0; k < n; ++k) d[k] += s[k];
+      bias[l] += other.bias[l];
+    }
+  }
+};
+
+/// \brief Buffers for one forward/backward pass over a block of samples. A trainer keeps one per
+/// thread; they are resized on use and reused between batches.
+template <class Scalar>
+struct Workspace {
+  std::vector<Activations<Scalar>> z;      ///< pre-activations per layer (B x n_out)
+  std::vector<Activations<Scalar>> a;      ///< activations per hidden layer, after dropout
+  std::vector<Activations<Scalar>> mask;   ///< dropout masks per hidden layer (0 or 1/q)
+  std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer
+  Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
+};
+
+/// \brief Loss and accuracy counts of one block.
+struct BlockStats {
+  double lossSum = 0;
+  long long correct = 0;
+  long long samples = 0;
+};
+
+/// \brief A feed-forward network of SparseLinear layers with per-layer activations.
+///
+/// Hidden layer l uses options.hiddenActivation; with All-ReLU its slope is allReluSlope(l, alpha)
+/// = -a, +a, -a, ... The last layer feeds the loss.
+template <class Scalar, class Index = std::int32_t>
+class Network {
+ public:
+  using Layer = SparseLinear<Scalar, Index>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using Features = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  /// \brief Builds an Erdos-Renyi initialised network.
+  /// \throws InvalidArgument if the options are invalid.
+  explicit Network(const NetworkOptions& options) : m_options(options) {
+    options.validate();
+    Rng rng(options.seed);
+    const auto& s = options.sizes;
+    for (std::size_t l = 0; l + 1 < s.size(); ++l) {
+      const double density = erdosRenyiDensity(s[l], s[l + 1], options.epsilon);
+      m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density, rng,
+                            options.init);
+    }
+    m_rng = rng.split();
+    buildActivations();
+  }
+
+  /// \brief Assembles a network from existing layers (e.g. loaded, or built by hand in tests).
+  /// \throws InvalidArgument if consecutive layers do not fit together.
+  Network(const NetworkOptions& options, std::vector<Layer> layers)
+      : m_options(options), m_layers(std::move(layers)) {
+    if (m_layers.empty()) detail::raise<InvalidArgument>("Network::Network(): no layers");
+    m_options.sizes.assign(1, m_layers.front().inputs());
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      if (l > 0 && m_layers[l].inputs() != m_layers[l - 1].outputs())
+        detail::raise<InvalidArgument>("Network::Network(): layer ", l, " takes ",
+                                       m_layers[l].inputs(), " inputs but layer ", l - 1,
+                                       " has ", m_layers[l - 1].outputs(), " outputs");
+      m_options.sizes.push_back(m_layers[l].outputs());
+    }
+    m_options.validate();
+    m_rng = Rng(m_options.seed).split();
+    buildActivations();
+  }
+
+  const NetworkOptions& options() const { return m_options; }
+  std::size_t numLayers() const { return m_layers.size(); }
+  Layer& layer(std::size_t l) { return m_layers[l]; }
+  const Layer& layer(std::size_t l) const { return m_layers[l]; }
+  const Activation<Scalar>& activation(std::size_t hidden) const { return m_act[hidden]; }
+  Index inputs() const { return m_layers.front().inputs(); }
+  Index outputs() const { return m_layers.back().outputs(); }
+  /// \brief The network's own random stream (topology evolution draws from it).
+  Rng& rng() { return m_rng; }
+
+  /// \brief Current layer widths (input, hidden..., output).
+  std::vector<long long> sizes() const {
+    std::vector<long long> s{static_cast<long long>(inputs())};
+    for (const auto& l : m_layers) s.push_back(l.outputs());
+    return s;
+  }
+  long long nonZeros() const {
+    long long n = 0;
+    for (const auto& l : m_layers) n += l.nonZeros();
+    return n;
+  }
+  long long hiddenNeurons() const {
+    long long n = 0;
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) n += m_layers[l].outputs();
+    return n;
+  }
+  std::size_t bytes() const {
+    std::size_t b = 0;
+    for (const auto& l : m_layers) b += l.bytes();
+    return b;
+  }
+
+  /// \brief Gradient buffers shaped like this network's parameters.
+  Gradients<Scalar> makeGradients() const {
+    Gradients<Scalar> g;
+    for (const auto& l : m_layers) {
+      g.weights.emplace_back(static_cast<std::size_t>(l.nonZeros()), Scalar(0));
+      g.bias.push_back(Vector::Zero(l.outputs()));
+    }
+    return g;
+  }
+
+  /// \brief Forward pass over a block of samples (B x inputs()), leaving every intermediate in
+  /// \p ws for backward(). With \p training, dropout is applied with masks keyed by (step,
+  /// rowOffset + row) so that shards of one minibatch reproduce the whole minibatch's masks.
+  /// \returns the output (probabilities for cross-entropy), a reference into \p ws
+  const Activations<Scalar>& forward(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
+                                     bool training = false, std::uint64_t step = 0,
+                                     Eigen::Index rowOffset = 0, Eigen::Index batchRows = -1,
+                                     bool parallel = true) const {
+    if (x.cols() != inputs())
+      detail::raise<InvalidArgument>("Network::forward(): input has ", x.cols(),
+                                     " features, network expects ", inputs());
+    const Eigen::Index batch = x.rows();
+    if (batchRows < 0) batchRows = batch;
+    const std::size_t L = m_layers.size();
+    ws.z.resize(L);
+    ws.a.resize(L - 1);
+    ws.mask.resize(L - 1);
+    ws.delta.resize(L);
+    const bool drop = training && m_options.dropout > 0;
+    for (std::size_t l = 0; l < L; ++l) {
+      ws.z[l].resize(batch, m_layers[l].outputs());
+      if (l == 0)
+        m_layers[l].forward(x, ws.z[l], parallel);
+      else
+        m_layers[l].forward(ws.a[l - 1], ws.z[l], parallel);
+      if (l + 1 < L) {
+        ws.a[l].resize(batch, m_layers[l].outputs());
+        m_act[l].forward(ws.z[l], ws.a[l]);
+        if (drop) {
+          ws.mask[l].resize(batch, m_layers[l].outputs());
+          dropoutForward(ws.a[l], ws.mask[l], m_options.dropout,
+                         dropoutKey(m_options.seed, step, l), rowOffset, batchRows);
+        }
+      }
+    }
+    ws.output.resize(batch, outputs());
+    if (m_options.loss == LossKind::SoftmaxCrossEntropy)
+      softmaxRows(ws.z[L - 1], ws.output);
+    else
+      m_outAct.forward(ws.z[L - 1], ws.output);
+    return ws.output;
+  }
+
+  /// \brief Backward pass after forward(x, ws, training, ...) on the same block: writes the
+  /// gradient of (gradScale * sum of per-sample losses) into \p grads, and returns the block's
+  /// loss sum and correct count. Pass gradScale = 1 / minibatch size for the minibatch mean.
+  /// \throws InvalidArgument if a label is out of range
+  BlockStats backward(const ConstActivationsRef<Scalar>& x, const std::int32_t* labels,
+                      Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
+                      bool training = true, bool parallel = true) const {
+    const std::size_t L = m_layers.size();
+    const Eigen::Index batch = x.rows();
+    BlockStats stats;
+    stats.samples = batch;
+    Activations<Scalar>& top = ws.delta[L - 1];
+    top.resize(batch, outputs());
+    if (m_options.loss == LossKind::SoftmaxCrossEntropy) {
+      stats.lossSum = softmaxCrossEntropy(ws.z[L - 1], labels, gradScale, ws.output, top);
+    } else {
+      stats.lossSum = meanSquaredError(ws.output, labels, gradScale, top);
+      m_outAct.backward(ws.z[L - 1], top);
+    }
+    for (Eigen::Index b = 0; b < batch; ++b) {
+      Eigen::Index arg;
+      ws.output.row(b).maxCoeff(&arg);
+      stats.correct += (arg == labels[b]);
+    }
+    const bool drop = training && m_options.dropout > 0;
+    for (std::size_t l = L; l-- > 0;) {
+      const Activations<Scalar>& d = ws.delta[l];
+      if (l == 0)
+        m_layers[l].gradients(x, d, grads.weights[l], grads.bias[l], Scalar(1), parallel);
+      else
+        m_layers[l].gradients(ws.a[l - 1], d, grads.weights[l], grads.bias[l], Scalar(1),
+                              parallel);
+      if (l > 0) {
+        Activations<Scalar>& below = ws.delta[l - 1];
+        below.resize(batch, m_layers[l - 1].outputs());
+        m_layers[l].backwardInput(d, below, parallel);
+        if (drop) below.array() *= ws.mask[l - 1].array();
+        m_act[l - 1].backward(ws.z[l - 1], below);
+      }
+    }
+    return stats;
+  }
+
+  /// \brief One SGD step with the given (already averaged) gradients.
+  void applyGradients(const Gradients<Scalar>& g, const SgdOptions& sgd, bool parallel = true) {
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      auto& layer = m_layers[l];
+      sgdUpdate(layer.values().data(), layer.velocity().data(), g.weights[l].data(),
+                static_cast<std::ptrdiff_t>(layer.nonZeros()), sgd, parallel);
+      sgdUpdate(layer.bias().data(), layer.biasVelocity().data(), g.bias[l].data(),
+                static_cast<std::ptrdiff_t>(layer.outputs()), sgd, false);
+    }
+  }
+
+  /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row.
+  /// \throws InvalidArgument if the feature count does not match.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> predictScores(
+      const Features& samples, Eigen::Index chunk = 1024) const {
+    if (samples.cols() != inputs())
+      detail::raise<InvalidArgument>("Network::predictScores(): samples have ", samples.cols(),
+                                     " features, network expects ", inputs());
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> out(samples.rows(),
+                                                                               outputs());
+    Workspace<Scalar> ws;
+    Activations<Scalar> x;
+    for (Eigen::Index b0 = 0; b0 < samples.rows(); b0 += chunk) {
+      const Eigen::Index n = std::min(chunk, samples.rows() - b0);
+      x = samples.middleRows(b0, n);  // row-major samples -> batch-contiguous neurons
+      out.middleRows(b0, n) = forward(x, ws, false);
+    }
+    return out;
+  }
+
+  /// \brief The predicted class (argmax of the scores) of each sample.
+  std::vector<std::int32_t> predict(const Features& samples) const {
+    const auto scores = predictScores(samples);
+    std::vector<std::int32_t> labels(static_cast<std::size_t>(scores.rows()));
+    for (Eigen::Index b = 0; b < scores.rows(); ++b) {
+      Eigen::Index arg;
+      scores.row(b).maxCoeff(&arg);
+      labels[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(arg);
+    }
+    return labels;
+  }
+
+  /// \brief Fraction of samples whose predicted class equals the label.
+  /// \throws InvalidArgument if the label count differs from the sample count.
+  double accuracy(const Features& samples, const std::vector<std::int32_t>& labels) const {
+    if (static_cast<Eigen::Index>(labels.size()) != samples.rows())
+      detail::raise<InvalidArgument>("Network::accuracy(): ", samples.rows(), " samples but ",
+                                     labels.size(), " labels");
+    if (labels.empty()) return 0.0;
+    const auto pred = predict(samples);
+    long long correct = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) correct += (pred[i] == labels[i]);
+    return static_cast<double>(correct) / static_cast<double>(labels.size());
+  }
+
+  /// \brief A table of layers, neurons, nonzeros, density and bytes.
+  std::string summary() const {
+    std::ostringstream os;
+    os << "Network (" << (sizeof(Scalar) == 4 ? "float" : "double") << ", "
+       << (m_options.loss == LossKind::SoftmaxCrossEntropy ? "softmax cross-entropy" : "mse")
+       << ")\n";
+    os << std::left << std::setw(7) << "layer" << std::setw(14) << "shape" << std::setw(12)
+       << "activation" << std::right << std::setw(11) << "nnz" << std::setw(10) << "density"
+       << std::setw(12) << "bytes" << "\n";
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      const auto& ly = m_layers[l];
+      std::ostringstream shape, act;
+      shape << ly.inputs() << "->" << ly.outputs();
+      if (l + 1 < m_layers.size()) {
+        act << activationName(m_act[l].kind());
+        if (m_act[l].kind() != ActivationKind::Identity && m_act[l].kind() != ActivationKind::ReLU &&
+            m_act[l].kind() != ActivationKind::Sigmoid && m_act[l].kind() != ActivationKind::Tanh)
+          act << "(" << m_act[l].negativeSlope() << ")";
+      } else {
+        act << (m_options.loss == LossKind::SoftmaxCrossEntropy
+                    ? "softmax"
+                    : activationName(m_outAct.kind()));
+      }
+      os << std::left << std::setw(7) << l << std::setw(14) << shape.str() << std::setw(12)
+         << act.str() << std::right << std::setw(11) << ly.nonZeros() << std::setw(10)
+         << std::fixed << std::setprecision(4) << ly.density() << std::setw(12) << ly.bytes()
+         << "\n";
+    }
+    os << "total: " << hiddenNeurons() << " hidden neurons, " << nonZeros() << " connections, "
+       << bytes() << " bytes\n";
+    return os.str();
+  }
+
+ private:
+  void buildActivations() {
+    m_act.clear();
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
+      double slope = 0;
+      if (m_options.hiddenActivation == ActivationKind::AllReLU)
+        slope = allReluSlope(static_cast<int>(l), m_options.alpha);
+      else if (m_options.hiddenActivation == ActivationKind::LeakyReLU)
+        slope = m_options.alpha;
+      m_act.emplace_back(m_options.hiddenActivation, static_cast<Scalar>(slope));
+    }
+    m_outAct = Activation<Scalar>(m_options.outputActivation,
+                                  static_cast<Scalar>(m_options.outputActivation ==
+                                                              ActivationKind::LeakyReLU
+                                                          ? m_options.alpha
+                                                          : 0.0));
+  }
+
+  NetworkOptions m_options;
+  std::vector<Layer> m_layers;
+  std::vector<Activation<Scalar>> m_act;
+  Activation<Scalar> m_outAct;
+  Rng m_rng;
+};
+
+using Networkf = Network<float, std::int32_t>;
+
+}  // namespace tsnn
