@@ -9,8 +9,10 @@
 /// a shard of the batch draws exactly the mask the sequential trainer would.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 
+#include "tsnn/config.hpp"
 #include "tsnn/detail/random.hpp"
 
 namespace tsnn {
@@ -20,25 +22,46 @@ inline std::uint64_t dropoutKey(std::uint64_t seed, std::uint64_t step, std::uin
   return mix64(mix64(seed ^ 0xD209u) ^ mix64(step * 0x100000001B3ull + layer));
 }
 
-/// \brief Applies the mask in place to a block of rows [rowOffset, rowOffset + a.rows()) of the
-/// minibatch and stores it (0 or 1/q) in \p mask for the backward pass. batchRows is the full
-/// minibatch size, so that (b, i) maps to the same counter in every shard.
+/// \brief Murmur3's 32-bit finaliser: a bijection with full avalanche, cheap enough to run per
+/// element and, being 32-bit multiplies and shifts, vectorisable.
+inline std::uint32_t fmix32(std::uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
+}
+
+/// \brief Applies the mask in place to a block of a layer's activations and stores it (0 or 1/q)
+/// in \p mask for the backward pass. The block holds minibatch rows [rowOffset, rowOffset +
+/// a.rows()) of neurons [colOffset, colOffset + a.cols()). The decision for (row b, neuron i)
+/// hashes a per-neuron key (a 64-bit mix of the layer key and i) with b's position in the
+/// minibatch, so any split of the minibatch into shards or column blocks draws the same mask.
 template <class AT, class MT>
 void dropoutForward(Eigen::MatrixBase<AT>& a, Eigen::MatrixBase<MT>& mask, double rate,
-                    std::uint64_t key, Eigen::Index rowOffset, Eigen::Index batchRows) {
+                    std::uint64_t key, Eigen::Index rowOffset = 0, Eigen::Index colOffset = 0) {
   using Scalar = typename AT::Scalar;
+  static_assert(!AT::IsRowMajor && !MT::IsRowMajor, "dropoutForward(): needs column-major blocks");
+  TSNN_ASSERT(a.innerStride() == 1 && mask.innerStride() == 1);
+  TSNN_ASSERT(mask.rows() == a.rows() && mask.cols() == a.cols());
   const Scalar keepScale = static_cast<Scalar>(1.0 / (1.0 - rate));
-  // keep if the top 32 bits, read as a fraction in [0, 1), are >= rate
-  const std::uint64_t threshold = static_cast<std::uint64_t>(rate * 4294967296.0);
+  // keep iff the 32-bit hash, read as a fraction of 2^32, is >= rate
+  const auto threshold = static_cast<std::uint32_t>(std::min(rate * 4294967296.0, 4294967295.0));
+  const auto first = static_cast<std::uint32_t>(rowOffset);
   for (Eigen::Index i = 0; i < a.cols(); ++i) {
-    const std::uint64_t base = key + static_cast<std::uint64_t>(i) *
-                                         static_cast<std::uint64_t>(batchRows) +
-                               static_cast<std::uint64_t>(rowOffset);
-    for (Eigen::Index b = 0; b < a.rows(); ++b) {
-      const bool keep = (mix64(base + static_cast<std::uint64_t>(b)) >> 32) >= threshold;
-      const Scalar m = keep ? keepScale : Scalar(0);
-      mask(b, i) = m;
-      a(b, i) *= m;
+    const auto colKey =
+        static_cast<std::uint32_t>(mix64(key + static_cast<std::uint64_t>(colOffset + i)));
+    // Columns are contiguous (column-major storage): plain pointers let the loop vectorise.
+    Scalar* TSNN_RESTRICT ai = &a.derived().coeffRef(0, i);
+    Scalar* TSNN_RESTRICT mi = &mask.derived().coeffRef(0, i);
+    const Eigen::Index rows = a.rows();
+    for (Eigen::Index b = 0; b < rows; ++b) {
+      const std::uint32_t h =
+          fmix32(colKey ^ ((first + static_cast<std::uint32_t>(b)) * 0x9E3779B9u));
+      const Scalar m = h >= threshold ? keepScale : Scalar(0);
+      mi[b] = m;
+      ai[b] *= m;
     }
   }
 }

@@ -192,16 +192,15 @@ class Network {
   /// \brief Forward pass over a block of samples (B x inputs()), leaving every intermediate in
   /// \p ws for backward(). With \p training, dropout is applied with masks keyed by (step,
   /// rowOffset + row) so that shards of one minibatch reproduce the whole minibatch's masks.
+  /// \param parallel run kernels and elementwise work in an OpenMP region (ignored inside one)
   /// \returns the output (probabilities for cross-entropy), a reference into \p ws
   const Activations<Scalar>& forward(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
                                      bool training = false, std::uint64_t step = 0,
-                                     Eigen::Index rowOffset = 0, Eigen::Index batchRows = -1,
-                                     bool parallel = true) const {
+                                     Eigen::Index rowOffset = 0, bool parallel = true) const {
     if (x.cols() != inputs())
       detail::raise<InvalidArgument>("Network::forward(): input has ", x.cols(),
                                      " features, network expects ", inputs());
     const Eigen::Index batch = x.rows();
-    if (batchRows < 0) batchRows = batch;
     const std::size_t L = m_layers.size();
     ws.z.resize(L);
     ws.a.resize(L - 1);
@@ -216,12 +215,18 @@ class Network {
         m_layers[l].forward(ws.a[l - 1], ws.z[l], parallel);
       if (l + 1 < L) {
         ws.a[l].resize(batch, m_layers[l].outputs());
-        m_act[l].forward(ws.z[l], ws.a[l]);
-        if (drop) {
-          ws.mask[l].resize(batch, m_layers[l].outputs());
-          dropoutForward(ws.a[l], ws.mask[l], m_options.dropout,
-                         dropoutKey(m_options.seed, step, l), rowOffset, batchRows);
-        }
+        if (drop) ws.mask[l].resize(batch, m_layers[l].outputs());
+        const std::uint64_t key = dropoutKey(m_options.seed, step, l);
+        // Activation and dropout in one pass over column blocks, in parallel like the kernels.
+        forColumnBlocks(m_layers[l].outputs(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+          auto zb = ws.z[l].middleCols(c0, n);
+          auto ab = ws.a[l].middleCols(c0, n);
+          m_act[l].forward(zb, ab);
+          if (drop) {
+            auto mb = ws.mask[l].middleCols(c0, n);
+            dropoutForward(ab, mb, m_options.dropout, key, rowOffset, c0);
+          }
+        });
       }
     }
     ws.output.resize(batch, outputs());
@@ -268,8 +273,11 @@ class Network {
         Activations<Scalar>& below = ws.delta[l - 1];
         below.resize(batch, m_layers[l - 1].outputs());
         m_layers[l].backwardInput(d, below, parallel);
-        if (drop) below.array() *= ws.mask[l - 1].array();
-        m_act[l - 1].backward(ws.z[l - 1], below);
+        forColumnBlocks(below.cols(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+          auto gb = below.middleCols(c0, n);
+          if (drop) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
+          m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
+        });
       }
     }
     return stats;
@@ -364,6 +372,22 @@ class Network {
   }
 
  private:
+  /// Calls f(firstColumn, count) over blocks of columns, in an OpenMP region when asked for and
+  /// not already inside one. Blocks are disjoint, so f may write its columns freely.
+  template <class F>
+  static void forColumnBlocks(Eigen::Index cols, bool parallel, F&& f) {
+    constexpr Eigen::Index kBlock = 32;
+    const Eigen::Index blocks = (cols + kBlock - 1) / kBlock;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
+#endif
+    for (Eigen::Index blk = 0; blk < blocks; ++blk) {
+      const Eigen::Index c0 = blk * kBlock;
+      f(c0, std::min(kBlock, cols - c0));
+    }
+    (void)parallel;
+  }
+
   void buildActivations() {
     m_act.clear();
     for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
