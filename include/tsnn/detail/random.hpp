@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
+
+#include "tsnn/config.hpp"
 #include <limits>
 
 namespace tsnn {
@@ -63,6 +65,7 @@ class Rng {
   /// \brief Uniform integer in [0, n), n > 0, without modulo bias (Lemire's multiply-shift with
   /// rejection).
   std::uint64_t below(std::uint64_t n) {
+    TSNN_ASSERT(n > 0);
     std::uint64_t x = (*this)();
     detail::Uint128 m = static_cast<detail::Uint128>(x) * n;
     std::uint64_t low = static_cast<std::uint64_t>(m);

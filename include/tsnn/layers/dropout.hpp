@@ -50,15 +50,18 @@ void dropoutForward(Eigen::MatrixBase<AT>& a, Eigen::MatrixBase<MT>& mask, doubl
   const auto threshold = static_cast<std::uint32_t>(std::min(rate * 4294967296.0, 4294967295.0));
   const auto first = static_cast<std::uint32_t>(rowOffset);
   for (Eigen::Index i = 0; i < a.cols(); ++i) {
-    const auto colKey =
-        static_cast<std::uint32_t>(mix64(key + static_cast<std::uint64_t>(colOffset + i)));
+    // Both halves of the 64-bit neuron key enter every hash, so two neurons share a mask only
+    // if their 64-bit keys collide.
+    const std::uint64_t colKey = mix64(key + static_cast<std::uint64_t>(colOffset + i));
+    const auto keyLo = static_cast<std::uint32_t>(colKey);
+    const auto keyHi = static_cast<std::uint32_t>(colKey >> 32);
     // Columns are contiguous (column-major storage): plain pointers let the loop vectorise.
     Scalar* TSNN_RESTRICT ai = &a.derived().coeffRef(0, i);
     Scalar* TSNN_RESTRICT mi = &mask.derived().coeffRef(0, i);
     const Eigen::Index rows = a.rows();
     for (Eigen::Index b = 0; b < rows; ++b) {
       const std::uint32_t h =
-          fmix32(colKey ^ ((first + static_cast<std::uint32_t>(b)) * 0x9E3779B9u));
+          fmix32(keyLo ^ ((first + static_cast<std::uint32_t>(b)) * 0x9E3779B9u + keyHi));
       const Scalar m = h >= threshold ? keepScale : Scalar(0);
       mi[b] = m;
       ai[b] *= m;

@@ -118,11 +118,23 @@ class SparseLinear {
     m_t.build(m_w);
   }
 
-  /// \brief Replaces everything, output size included (used when neurons are removed).
+  /// \brief Replaces everything, output size included (used when neurons are removed or models
+  /// are averaged). Everything is checked before anything changes.
+  /// \throws InvalidArgument if the pieces do not fit together
   void reshape(Matrix weights, Vector bias, std::vector<Scalar> velocity, Vector biasVelocity) {
+    weights.validate("SparseLinear::reshape()");
+    if (bias.size() != weights.rows() || biasVelocity.size() != weights.rows() ||
+        velocity.size() != static_cast<std::size_t>(weights.nonZeros()))
+      detail::raise<InvalidArgument>("SparseLinear::reshape(): weights ", weights.rows(), " x ",
+                                     weights.cols(), " with ", weights.nonZeros(),
+                                     " nonzeros, but bias has ", bias.size(),
+                                     " entries, bias momentum ", biasVelocity.size(),
+                                     ", momentum ", velocity.size());
+    m_w = std::move(weights);
     m_b = std::move(bias);
     m_biasVelocity = std::move(biasVelocity);
-    setTopology(std::move(weights), std::move(velocity));
+    m_velocity = std::move(velocity);
+    m_t.build(m_w);
   }
 
  private:

@@ -4,6 +4,9 @@
 
 #include <Eigen/Core>
 #include <Eigen/SparseCore>
+#include <algorithm>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "tsnn/errors.hpp"

@@ -2,6 +2,7 @@
 /// \file
 /// \brief Compressed sparse row storage.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,6 +12,14 @@
 #include "tsnn/errors.hpp"
 
 namespace tsnn {
+
+namespace detail {
+/// A process-wide counter that gives every sparsity pattern a distinct id.
+inline std::uint64_t nextPatternId() {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace detail
 
 /// \brief A sparse matrix in compressed sparse row (CSR) form.
 ///
@@ -32,11 +41,12 @@ class CsrMatrix {
   using ScalarType = Scalar;
   using IndexType = Index;
 
-  CsrMatrix() : m_rowPtr(1, 0) {}
+  CsrMatrix() : m_rowPtr(1, 0), m_patternId(detail::nextPatternId()) {}
 
   /// \brief An empty (all-zero) rows x cols matrix.
   /// \throws InvalidArgument if a dimension is negative.
-  CsrMatrix(Index rows, Index cols) : m_rows(rows), m_cols(cols) {
+  CsrMatrix(Index rows, Index cols)
+      : m_rows(rows), m_cols(cols), m_patternId(detail::nextPatternId()) {
     if (rows < 0 || cols < 0)
       detail::raise<InvalidArgument>("CsrMatrix::CsrMatrix(): negative shape ", rows, " x ", cols);
     m_rowPtr.assign(static_cast<std::size_t>(rows) + 1, 0);
@@ -50,7 +60,8 @@ class CsrMatrix {
         m_cols(cols),
         m_rowPtr(std::move(rowPtr)),
         m_colIdx(std::move(colIdx)),
-        m_values(std::move(values)) {
+        m_values(std::move(values)),
+        m_patternId(detail::nextPatternId()) {
     validate("CsrMatrix::CsrMatrix()");
   }
 
@@ -67,6 +78,11 @@ class CsrMatrix {
     return m_rowPtr.size() * sizeof(Index) + m_colIdx.size() * sizeof(Index) +
            m_values.size() * sizeof(Scalar);
   }
+
+  /// \brief Identifies the sparsity pattern: a fresh value whenever the structure is set, kept by
+  /// copies (which share the pattern). Indexes derived from the pattern (TransposeIndex) record
+  /// it, so a stale one is detected instead of silently giving wrong results.
+  std::uint64_t patternId() const { return m_patternId; }
 
   const std::vector<Index>& rowPtr() const { return m_rowPtr; }
   const std::vector<Index>& colIdx() const { return m_colIdx; }
@@ -112,9 +128,11 @@ class CsrMatrix {
     if (static_cast<std::size_t>(m_rowPtr.back()) != m_values.size())
       return "rowPtr[rows] is " + std::to_string(m_rowPtr.back()) + ", expected nnz " +
              std::to_string(m_values.size());
+    // Monotone offsets first: only then are the column scans below guaranteed in bounds.
+    for (Index r = 0; r < m_rows; ++r)
+      if (rowEnd(r) < rowBegin(r)) return "rowPtr decreases at row " + std::to_string(r);
     for (Index r = 0; r < m_rows; ++r) {
       const Index b = rowBegin(r), e = rowEnd(r);
-      if (e < b) return "rowPtr decreases at row " + std::to_string(r);
       for (Index k = b; k < e; ++k) {
         const Index c = m_colIdx[static_cast<std::size_t>(k)];
         if (c < 0 || c >= m_cols)
@@ -142,6 +160,7 @@ class CsrMatrix {
     m_rowPtr = std::move(rowPtr);
     m_colIdx = std::move(colIdx);
     m_values = std::move(values);
+    m_patternId = detail::nextPatternId();
   }
 
  private:
@@ -150,6 +169,7 @@ class CsrMatrix {
   std::vector<Index> m_rowPtr;
   std::vector<Index> m_colIdx;
   std::vector<Scalar> m_values;
+  std::uint64_t m_patternId = 0;
 };
 
 using CsrMatrixf = CsrMatrix<float, std::int32_t>;

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <random>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -65,35 +65,25 @@ inline double erdosRenyiDensity(long long nIn, long long nOut, double epsilon) {
 
 namespace detail {
 
-/// Appends k distinct values drawn uniformly from [0, n) to \p out in increasing order, in
-/// O(k log k) expected time and O(k) memory whenever k <= n/2 (rejection of repeats is rare then);
-/// for larger k it draws the n - k values to leave out instead, so it never costs more than O(n)
-/// with n < 2k, i.e. it stays linear in the number of values kept.
+/// Appends to \p out, in increasing order, the positions in [0, n) of a Bernoulli(p) process,
+/// i.e. each position independently with probability p. The gaps between successes are
+/// geometric, so it draws one number per success (plus one): O(kept) time, never O(n) for a
+/// sparse row, and it needs no dense mask and no duplicate check.
 template <class Index>
-void sampleDistinctSorted(Index n, Index k, Rng& rng, std::vector<Index>& out,
-                          std::vector<Index>& scratch) {
-  if (k <= 0) return;
-  const bool complement = k > n / 2;
-  const Index draw = complement ? n - k : k;
-  scratch.clear();
-  while (static_cast<Index>(scratch.size()) < draw) {
-    const std::size_t have = scratch.size();
-    for (Index i = static_cast<Index>(have); i < draw; ++i)
-      scratch.push_back(static_cast<Index>(rng.below(static_cast<std::uint64_t>(n))));
-    std::sort(scratch.begin(), scratch.end());
-    scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
-  }
-  if (!complement) {
-    out.insert(out.end(), scratch.begin(), scratch.end());
+void bernoulliPositions(Index n, double p, Rng& rng, std::vector<Index>& out) {
+  if (p >= 1.0) {
+    for (Index c = 0; c < n; ++c) out.push_back(c);
     return;
   }
-  std::size_t s = 0;
-  for (Index v = 0; v < n; ++v) {
-    if (s < scratch.size() && scratch[s] == v) {
-      ++s;
-      continue;
-    }
-    out.push_back(v);
+  const double logq = std::log1p(-p);  // log(1 - p) < 0
+  double pos = -1.0;
+  for (;;) {
+    double u = rng.uniform();
+    while (u <= 0.0) u = rng.uniform();
+    // P(gap > g) = (1 - p)^g, so gap = 1 + floor(log(u) / log(1 - p)).
+    pos += 1.0 + std::floor(std::log(u) / logq);
+    if (pos >= static_cast<double>(n)) return;
+    out.push_back(static_cast<Index>(pos));
   }
 }
 
@@ -103,10 +93,11 @@ void sampleDistinctSorted(Index n, Index k, Rng& rng, std::vector<Index>& out,
 /// probability \p density (an Erdos-Renyi random bipartite graph), with values drawn from
 /// \p init for a layer of dense fan-in \p fanIn and fan-out \p fanOut.
 ///
-/// Each row draws its length from Binomial(cols, density) and then that many distinct columns,
-/// so time and memory are O(rows + nnz): the dense rows x cols mask is never formed.
+/// Each row is a Bernoulli process sampled by its geometric gaps, so time and memory are
+/// O(rows + nnz): the dense rows x cols mask is never formed. Only tsnn's own generator is used,
+/// so a seed gives the same topology with every standard library.
 ///
-/// \throws InvalidArgument if the shape is not positive or density is outside (0, 1].
+/// \throws InvalidArgument if the shape or a fan is not positive or density is outside (0, 1].
 template <class Scalar, class Index = std::int32_t>
 CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng& rng,
                                     WeightInit init, long long fanIn, long long fanOut) {
@@ -114,6 +105,9 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
     detail::raise<InvalidArgument>("erdosRenyi(): shape must be positive, got ", rows, " x ", cols);
   if (!(density > 0.0 && density <= 1.0))
     detail::raise<InvalidArgument>("erdosRenyi(): density must be in (0, 1], got ", density);
+  if (fanIn <= 0 || fanOut <= 0)
+    detail::raise<InvalidArgument>("erdosRenyi(): fan-in and fan-out must be positive, got ",
+                                   fanIn, " and ", fanOut);
   const double expected = density * static_cast<double>(rows) * static_cast<double>(cols);
   if (expected > 0.98 * static_cast<double>(std::numeric_limits<Index>::max()))
     detail::raise<InvalidArgument>("erdosRenyi(): about ", expected,
@@ -121,12 +115,8 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
   std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0);
   std::vector<Index> colIdx;
   colIdx.reserve(static_cast<std::size_t>(expected * 1.01 + 16));
-  std::vector<Index> scratch;
-  std::binomial_distribution<long long> rowLength(cols, density);
   for (Index r = 0; r < rows; ++r) {
-    const Index k =
-        density >= 1.0 ? cols : static_cast<Index>(std::min<long long>(rowLength(rng), cols));
-    detail::sampleDistinctSorted<Index>(cols, k, rng, colIdx, scratch);
+    detail::bernoulliPositions<Index>(cols, density, rng, colIdx);
     rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
   }
   std::vector<Scalar> values(colIdx.size());

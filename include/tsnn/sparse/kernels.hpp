@@ -26,6 +26,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -53,9 +54,11 @@ struct TransposeIndex {
   std::vector<Index> colPtr;    ///< cols + 1 offsets
   std::vector<Index> rowIdx;    ///< row of each entry, column by column
   std::vector<Index> valuePos;  ///< position of each entry in the CSR values
+  std::uint64_t patternId = 0;  ///< CsrMatrix::patternId() of the matrix it was built from
 
   template <class Scalar>
   void build(const CsrMatrix<Scalar, Index>& w) {
+    patternId = w.patternId();
     const auto cols = static_cast<std::size_t>(w.cols());
     const auto nnz = static_cast<std::size_t>(w.nonZeros());
     colPtr.assign(cols + 1, 0);
@@ -212,10 +215,13 @@ void sparseBackwardInput(const CsrMatrix<Scalar, Index>& w, const TransposeIndex
     detail::raise<InvalidArgument>("sparseBackwardInput(): output gradient is ", dy.rows(), " x ",
                                    dy.cols(), ", input gradient ", dx.rows(), " x ", dx.cols(),
                                    ", but the weights are ", w.rows(), " x ", w.cols());
-  if (t.colPtr.size() != static_cast<std::size_t>(w.cols()) + 1 ||
-      t.rowIdx.size() != static_cast<std::size_t>(w.nonZeros()))
-    detail::raise<InvalidArgument>("sparseBackwardInput(): transpose index is stale (",
-                                   t.rowIdx.size(), " entries, weights have ", w.nonZeros(), ")");
+  if (t.patternId != w.patternId() || t.colPtr.size() != static_cast<std::size_t>(w.cols()) + 1 ||
+      t.rowIdx.size() != static_cast<std::size_t>(w.nonZeros()) ||
+      t.valuePos.size() != t.rowIdx.size())
+    detail::raise<InvalidArgument>("sparseBackwardInput(): transpose index is stale (built for "
+                                   "pattern ", t.patternId, " with ", t.rowIdx.size(),
+                                   " entries; weights have pattern ", w.patternId(), " with ",
+                                   w.nonZeros(), ")");
   const std::ptrdiff_t batch = dy.rows();
   const Scalar* dyd = dy.data();
   const std::ptrdiff_t ldy = dy.outerStride();

@@ -94,6 +94,7 @@ struct Workspace {
   std::vector<Activations<Scalar>> mask;   ///< dropout masks per hidden layer (0 or 1/q)
   std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer
   Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
+  bool dropout = false;                    ///< whether the forward pass applied dropout masks
 };
 
 /// \brief Loss and accuracy counts of one block.
@@ -207,6 +208,7 @@ class Network {
     ws.mask.resize(L - 1);
     ws.delta.resize(L);
     const bool drop = training && m_options.dropout > 0;
+    ws.dropout = drop;
     for (std::size_t l = 0; l < L; ++l) {
       ws.z[l].resize(batch, m_layers[l].outputs());
       if (l == 0)
@@ -237,15 +239,23 @@ class Network {
     return ws.output;
   }
 
-  /// \brief Backward pass after forward(x, ws, training, ...) on the same block: writes the
-  /// gradient of (gradScale * sum of per-sample losses) into \p grads, and returns the block's
-  /// loss sum and correct count. Pass gradScale = 1 / minibatch size for the minibatch mean.
-  /// \throws InvalidArgument if a label is out of range
+  /// \brief Backward pass after forward() on the same block: writes the gradient of
+  /// (gradScale * sum of per-sample losses) into \p grads, and returns the block's loss sum and
+  /// correct count. Pass gradScale = 1 / minibatch size for the minibatch mean. Dropout masks are
+  /// used exactly when the forward pass applied them (recorded in \p ws).
+  /// \throws InvalidArgument if a label is out of range or \p ws does not hold a forward pass of
+  /// this network on a block of x.rows() samples
   BlockStats backward(const ConstActivationsRef<Scalar>& x, const std::int32_t* labels,
                       Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
-                      bool training = true, bool parallel = true) const {
+                      bool parallel = true) const {
     const std::size_t L = m_layers.size();
     const Eigen::Index batch = x.rows();
+    if (ws.z.size() != L || ws.z[L - 1].rows() != batch || ws.z[0].cols() != m_layers[0].outputs())
+      detail::raise<InvalidArgument>("Network::backward(): the workspace does not hold a forward "
+                                     "pass of this network on ", batch, " samples");
+    if (grads.weights.size() != L || grads.bias.size() != L)
+      detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
+                                     " layers, network has ", L);
     BlockStats stats;
     stats.samples = batch;
     Activations<Scalar>& top = ws.delta[L - 1];
@@ -261,7 +271,7 @@ class Network {
       ws.output.row(b).maxCoeff(&arg);
       stats.correct += (arg == labels[b]);
     }
-    const bool drop = training && m_options.dropout > 0;
+    const bool drop = ws.dropout;
     for (std::size_t l = L; l-- > 0;) {
       const Activations<Scalar>& d = ws.delta[l];
       if (l == 0)

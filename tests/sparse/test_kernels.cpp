@@ -1,0 +1,593 @@
+// Tests for tsnn/sparse/kernels.hpp: the forward product, the input gradient, the sampled
+// weight gradient and the transpose index, each against a dense Eigen oracle computed in double
+// from the same values (toDense), plus the determinism promises (serial vs parallel, one vs two
+// threads, inside an enclosing parallel region) and the argument checks.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "support/oracle.hpp"
+#include "tsnn/sparse/convert.hpp"
+#include "tsnn/sparse/kernels.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+using tsnn::test::Dense;
+using tsnn::test::Types;
+
+#define TSNN_KERNEL_TYPES                                                                    \
+  (Types<float, std::int32_t>), (Types<float, std::int64_t>), (Types<double, std::int32_t>), \
+      (Types<double, std::int64_t>)
+
+namespace {
+
+template <class Scalar>
+using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+// Batch sizes around every tile boundary: tiles are powers of two up to 8 vector registers
+// (128 floats with AVX-512), so 3, 17 and 130 need several tile sizes and 1 the smallest.
+const Eigen::Index kBatches[] = {1, 3, 17, 64, 128, 130};
+
+struct Shape {
+  std::int32_t nOut, nIn;
+  double density;
+};
+// Single connection, tiny, skewed both ways, and wider than one 128-lane tile.
+const Shape kShapes[] = {{1, 1, 1.0},   {5, 3, 0.5},   {17, 33, 0.3},
+                         {40, 70, 0.2}, {70, 40, 0.2}, {9, 150, 0.1}};
+
+// One layer's data: weights, their transpose index, a bias and random activations.
+template <class Scalar, class Index>
+struct Problem {
+  tsnn::CsrMatrix<Scalar, Index> w;
+  tsnn::TransposeIndex<Index> t;
+  Vector<Scalar> bias;
+  Dense<Scalar> x, dy;
+};
+
+template <class Scalar, class Index>
+Problem<Scalar, Index> makeProblem(tsnn::Rng& rng, Index nOut, Index nIn, double density,
+                                   Eigen::Index batch) {
+  Problem<Scalar, Index> p;
+  p.w = tsnn::test::randomCsr<Scalar, Index>(nOut, nIn, density, rng);
+  p.t.build(p.w);
+  p.bias = tsnn::test::randomVector<Scalar>(nOut, rng);
+  p.x = tsnn::test::randomDense<Scalar>(batch, nIn, rng);
+  p.dy = tsnn::test::randomDense<Scalar>(batch, nOut, rng);
+  return p;
+}
+
+// The oracle: the weights as a dense double matrix.
+template <class Scalar, class Index>
+Eigen::MatrixXd denseWeights(const tsnn::CsrMatrix<Scalar, Index>& w) {
+  return tsnn::toDense(w).template cast<double>();
+}
+
+// The tolerances are relTolerance times a bound on the magnitude of the summed terms (at least
+// 1): for Y = X W^T that is max|X| times the largest row sum of |W|, which bounds every
+// |X| |W|^T entry.
+
+// Y = X W^T + 1 b^T.
+template <class Scalar, class Index, class YType>
+void checkForward(const tsnn::CsrMatrix<Scalar, Index>& w, const Vector<Scalar>& bias,
+                  const Dense<Scalar>& x, const YType& y) {
+  const Eigen::MatrixXd W = denseWeights(w);
+  const Eigen::MatrixXd X = x.template cast<double>();
+  Eigen::MatrixXd expected = X * W.transpose();
+  double magnitude = w.rows() > 0 && x.size() > 0
+                         ? tsnn::test::maxAbs(X) * W.cwiseAbs().rowwise().sum().maxCoeff()
+                         : 0.0;
+  if (bias.size() != 0) {
+    expected.rowwise() += bias.template cast<double>().transpose();
+    magnitude += tsnn::test::maxAbs(bias);
+  }
+  const double tol = tsnn::test::relTolerance<Scalar>() * std::max(1.0, magnitude);
+  const double err = tsnn::test::maxAbsDiff(y, expected);
+  INFO("forward: max error " << err << ", tolerance " << tol);
+  CHECK(err <= tol);
+}
+
+// dX = dY W.
+template <class Scalar, class Index, class DxType>
+void checkBackwardInput(const tsnn::CsrMatrix<Scalar, Index>& w, const Dense<Scalar>& dy,
+                        const DxType& dx) {
+  const Eigen::MatrixXd W = denseWeights(w);
+  const Eigen::MatrixXd DY = dy.template cast<double>();
+  const Eigen::MatrixXd expected = DY * W;
+  const double magnitude = w.cols() > 0 && dy.size() > 0
+                               ? tsnn::test::maxAbs(DY) * W.cwiseAbs().colwise().sum().maxCoeff()
+                               : 0.0;
+  const double tol = tsnn::test::relTolerance<Scalar>() * std::max(1.0, magnitude);
+  const double err = tsnn::test::maxAbsDiff(dx, expected);
+  INFO("input gradient: max error " << err << ", tolerance " << tol);
+  CHECK(err <= tol);
+}
+
+// grad[k] = scale * (dY^T X)(j, c_k) at every stored k = (j, c_k).
+template <class Scalar, class Index>
+void checkWeightGradient(const tsnn::CsrMatrix<Scalar, Index>& w, const Dense<Scalar>& x,
+                         const Dense<Scalar>& dy, double scale, const std::vector<Scalar>& grad) {
+  REQUIRE(grad.size() == static_cast<std::size_t>(w.nonZeros()));
+  const Eigen::MatrixXd X = x.template cast<double>();
+  const Eigen::MatrixXd DY = dy.template cast<double>();
+  const Eigen::MatrixXd full = scale * (DY.transpose() * X);
+  const double magnitude = std::abs(scale) * static_cast<double>(x.rows()) * tsnn::test::maxAbs(X) *
+                           tsnn::test::maxAbs(DY);
+  std::vector<double> expected(grad.size());
+  for (Index j = 0; j < w.rows(); ++j)
+    for (Index k = w.rowBegin(j); k < w.rowEnd(j); ++k)
+      expected[static_cast<std::size_t>(k)] = full(j, w.colIdx()[static_cast<std::size_t>(k)]);
+  const double tol = tsnn::test::relTolerance<Scalar>() * std::max(1.0, magnitude);
+  const double err = tsnn::test::maxAbsDiff(grad, expected);
+  INFO("weight gradient: max error " << err << ", tolerance " << tol);
+  CHECK(err <= tol);
+}
+
+// All three kernels on p, checked against the oracle; the forward product with and without
+// the bias.
+template <class Scalar, class Index>
+void checkAllKernels(const Problem<Scalar, Index>& p) {
+  const Eigen::Index batch = p.x.rows();
+  for (const Vector<Scalar>& bias : {p.bias, Vector<Scalar>()}) {
+    INFO((bias.size() != 0 ? "with bias" : "without bias"));
+    Dense<Scalar> y = Dense<Scalar>::Constant(batch, p.w.rows(), Scalar(7));
+    tsnn::sparseForward(p.w, bias, p.x, y);
+    checkForward(p.w, bias, p.x, y);
+  }
+
+  Dense<Scalar> dx = Dense<Scalar>::Constant(batch, p.w.cols(), Scalar(7));
+  tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx);
+  checkBackwardInput(p.w, p.dy, dx);
+
+  std::vector<Scalar> grad(3, Scalar(7));  // wrong size and stale contents on purpose
+  const Scalar scale = Scalar(1) / static_cast<Scalar>(std::max<Eigen::Index>(batch, 1));
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, scale, grad);
+  checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(scale), grad);
+}
+
+// Restores the OpenMP thread count a test changed.
+class ThreadCountGuard {
+ public:
+  ThreadCountGuard() {
+#if defined(_OPENMP)
+    m_saved = omp_get_max_threads();
+#endif
+  }
+  ~ThreadCountGuard() {
+#if defined(_OPENMP)
+    omp_set_num_threads(m_saved);
+#endif
+  }
+  ThreadCountGuard(const ThreadCountGuard&) = delete;
+  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
+
+ private:
+  int m_saved = 1;
+};
+
+// Outputs of the three kernels for one setting, for bitwise comparison.
+template <class Scalar>
+struct Outputs {
+  Dense<Scalar> y, dx;
+  std::vector<Scalar> grad;
+};
+
+template <class Scalar, class Index>
+Outputs<Scalar> runAll(const Problem<Scalar, Index>& p, bool parallel) {
+  Outputs<Scalar> o;
+  o.y.resize(p.x.rows(), p.w.rows());
+  o.dx.resize(p.x.rows(), p.w.cols());
+  tsnn::sparseForward(p.w, p.bias, p.x, o.y, parallel);
+  tsnn::sparseBackwardInput(p.w, p.t, p.dy, o.dx, parallel);
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), o.grad, parallel);
+  return o;
+}
+
+template <class Scalar>
+void checkBitIdentical(const Outputs<Scalar>& a, const Outputs<Scalar>& b) {
+  CHECK(tsnn::test::bitIdentical(a.y, b.y));
+  CHECK(tsnn::test::bitIdentical(a.dx, b.dx));
+  CHECK(tsnn::test::bitIdentical(a.grad, b.grad));
+}
+
+}  // namespace
+
+TEST_CASE("The oracle's difference treats NaN and infinity as failures",
+          "[sparse][kernels][oracle]") {
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(2, 2), b = a;
+  CHECK(tsnn::test::maxAbsDiff(a, b) == 0.0);
+  b(1, 0) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_FALSE(tsnn::test::maxAbsDiff(a, b) <= 1e300);
+  CHECK_FALSE(tsnn::test::maxAbsDiff(b, a) <= 1e300);
+  CHECK_FALSE(tsnn::test::maxAbs(b) <= 1e300);
+  b(1, 0) = std::numeric_limits<double>::infinity();
+  CHECK_FALSE(tsnn::test::maxAbsDiff(a, b) <= 1e300);
+  CHECK_FALSE(tsnn::test::maxAbsDiff(a, Eigen::MatrixXd::Zero(2, 3)) <= 1e300);
+  const std::vector<float> u{1.0f, std::numeric_limits<float>::quiet_NaN()}, v{1.0f, 2.0f};
+  CHECK_FALSE(tsnn::test::maxAbsDiff(u, v) <= 1e300);
+  CHECK_FALSE(tsnn::test::bitIdentical(u, v));
+}
+
+TEMPLATE_TEST_CASE("TransposeIndex lists each column's rows in order with their value positions",
+                   "[sparse][kernels][transpose]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E01;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  auto w = tsnn::test::randomCsr<Scalar, Index>(31, 45, 0.15, rng);
+  w = tsnn::test::withoutLines<Scalar, Index>(w, {0, 10, 30}, {0, 7, 44});
+  tsnn::TransposeIndex<Index> t;
+  t.build(w);
+  REQUIRE(t.colPtr.size() == 46);
+  CHECK(t.colPtr.front() == 0);
+  CHECK(t.colPtr.back() == w.nonZeros());
+  REQUIRE(t.rowIdx.size() == static_cast<std::size_t>(w.nonZeros()));
+  REQUIRE(t.valuePos.size() == static_cast<std::size_t>(w.nonZeros()));
+  for (Index c = 0; c < w.cols(); ++c) {
+    // Reference: scan rows in order and collect the ones that hold column c.
+    std::vector<Index> rows, positions;
+    for (Index r = 0; r < w.rows(); ++r) {
+      const Index k = w.find(r, c);
+      if (k >= 0) {
+        rows.push_back(r);
+        positions.push_back(k);
+      }
+    }
+    const auto b = static_cast<std::size_t>(t.colPtr[static_cast<std::size_t>(c)]);
+    const auto e = static_cast<std::size_t>(t.colPtr[static_cast<std::size_t>(c) + 1]);
+    REQUIRE(e >= b);
+    CHECK(std::vector<Index>(t.rowIdx.begin() + b, t.rowIdx.begin() + e) == rows);
+    CHECK(std::vector<Index>(t.valuePos.begin() + b, t.valuePos.begin() + e) == positions);
+  }
+  CHECK(t.colPtr[1] == t.colPtr[0]);    // column 0 was emptied
+  CHECK(t.colPtr[45] == t.colPtr[44]);  // and so was the last one
+
+  // Rebuilding after a topology change replaces everything.
+  const auto w2 = tsnn::test::randomCsr<Scalar, Index>(8, 5, 0.5, rng);
+  t.build(w2);
+  CHECK(t.colPtr.size() == 6);
+  CHECK(t.rowIdx.size() == static_cast<std::size_t>(w2.nonZeros()));
+  CHECK(t.colPtr.back() == w2.nonZeros());
+}
+
+TEMPLATE_TEST_CASE("The three kernels match the dense oracle for every shape and batch size",
+                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E02;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  for (const Shape& s : kShapes) {
+    for (Eigen::Index batch : kBatches) {
+      INFO("W is " << s.nOut << " x " << s.nIn << " at density " << s.density << ", batch "
+                   << batch);
+      const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+      checkAllKernels(p);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("The kernels handle empty rows, empty columns and an empty matrix",
+                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E03;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  bool dropEverything = false;
+  SECTION("some rows and columns empty") { dropEverything = false; }
+  SECTION("no entries at all") { dropEverything = true; }
+  for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{17}, Eigen::Index{130}}) {
+    INFO("batch " << batch << (dropEverything ? ", no entries" : ", some empty lines"));
+    auto p = makeProblem<Scalar, Index>(rng, 24, 36, 0.3, batch);
+    if (dropEverything) {
+      std::vector<Index> allRows(24);
+      for (Index r = 0; r < 24; ++r) allRows[static_cast<std::size_t>(r)] = r;
+      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, allRows, {});
+      REQUIRE(p.w.nonZeros() == 0);
+    } else {
+      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0, 5, 6, 23}, {0, 1, 17, 35});
+    }
+    p.t.build(p.w);
+    checkAllKernels(p);
+    // An empty row of W outputs exactly its bias; an empty column gets exactly zero gradient.
+    Dense<Scalar> y(batch, 24), dx(batch, 36);
+    tsnn::sparseForward(p.w, p.bias, p.x, y);
+    tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx);
+    CHECK((y.col(5).array() == p.bias[5]).all());
+    CHECK((dx.col(17).array() == Scalar(0)).all());
+  }
+}
+
+TEMPLATE_TEST_CASE("The kernels accept a batch of zero rows", "[sparse][kernels]",
+                   TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  auto rng = tsnn::test::testRng(0x7E04);
+  const auto p = makeProblem<Scalar, Index>(rng, 6, 9, 0.5, 0);
+  Dense<Scalar> y(0, 6), dx(0, 9);
+  CHECK_NOTHROW(tsnn::sparseForward(p.w, p.bias, p.x, y));
+  CHECK_NOTHROW(tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx));
+  std::vector<Scalar> grad(2, Scalar(5));
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(1), grad);
+  REQUIRE(grad.size() == static_cast<std::size_t>(p.w.nonZeros()));
+  for (Scalar g : grad) CHECK(g == Scalar(0));  // an empty sum, not stale contents
+}
+
+TEMPLATE_TEST_CASE("The kernels read and write blocks of rows of larger matrices",
+                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E05;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  const Index nOut = 21, nIn = 34;
+  const Eigen::Index total = 160;
+  const auto w = tsnn::test::randomCsr<Scalar, Index>(nOut, nIn, 0.25, rng);
+  tsnn::TransposeIndex<Index> t;
+  t.build(w);
+  const Vector<Scalar> bias = tsnn::test::randomVector<Scalar>(nOut, rng);
+  const Dense<Scalar> xBig = tsnn::test::randomDense<Scalar>(total, nIn, rng);
+  const Dense<Scalar> dyBig = tsnn::test::randomDense<Scalar>(total, nOut, rng);
+  const Scalar sentinel = Scalar(12345);
+
+  // (first row, rows): blocks at the top, in the middle with odd sizes, and up to the end.
+  const std::pair<Eigen::Index, Eigen::Index> blocks[] = {
+      {0, 17}, {5, 3}, {7, 130}, {29, 131}, {159, 1}};
+  for (const auto& [first, count] : blocks) {
+    INFO("rows [" << first << ", " << first + count << ") of " << total);
+    const Dense<Scalar> x = xBig.middleRows(first, count);
+    const Dense<Scalar> dy = dyBig.middleRows(first, count);
+
+    Dense<Scalar> yBig = Dense<Scalar>::Constant(total, nOut, sentinel);
+    tsnn::sparseForward(w, bias, xBig.middleRows(first, count), yBig.middleRows(first, count));
+    checkForward(w, bias, x, yBig.middleRows(first, count));
+    CHECK((yBig.topRows(first).array() == sentinel).all());
+    CHECK((yBig.bottomRows(total - first - count).array() == sentinel).all());
+
+    Dense<Scalar> dxBig = Dense<Scalar>::Constant(total, nIn, sentinel);
+    tsnn::sparseBackwardInput(w, t, dyBig.middleRows(first, count), dxBig.middleRows(first, count));
+    checkBackwardInput(w, dy, dxBig.middleRows(first, count));
+    CHECK((dxBig.topRows(first).array() == sentinel).all());
+    CHECK((dxBig.bottomRows(total - first - count).array() == sentinel).all());
+
+    std::vector<Scalar> grad, gradCopy;
+    tsnn::sparseWeightGradient(w, xBig.middleRows(first, count), dyBig.middleRows(first, count),
+                               Scalar(1), grad);
+    checkWeightGradient(w, x, dy, 1.0, grad);
+    // A view and a contiguous copy of the same rows give the same bits.
+    tsnn::sparseWeightGradient(w, x, dy, Scalar(1), gradCopy);
+    CHECK(tsnn::test::bitIdentical(grad, gradCopy));
+    Dense<Scalar> yCopy(count, nOut);
+    tsnn::sparseForward(w, bias, x, yCopy);
+    CHECK(tsnn::test::bitIdentical(yCopy, yBig.middleRows(first, count)));
+  }
+  // A block input may feed a full output and the other way round.
+  Dense<Scalar> y(17, nOut);
+  tsnn::sparseForward(w, bias, xBig.topRows(17), y);
+  checkForward(w, bias, Dense<Scalar>(xBig.topRows(17)), y);
+  Dense<Scalar> dxBig = Dense<Scalar>::Constant(total, nIn, sentinel);
+  tsnn::sparseBackwardInput(w, t, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
+  checkBackwardInput(w, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
+  CHECK((dxBig.bottomRows(total - 17).array() == sentinel).all());
+}
+
+TEMPLATE_TEST_CASE("Serial and parallel kernels give bit-identical results",
+                   "[sparse][kernels][openmp]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E06;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  ThreadCountGuard guard;
+#if defined(_OPENMP)
+  omp_set_num_threads(2);  // make sure the parallel path really opens a region
+#endif
+  for (Eigen::Index batch : {Eigen::Index{1}, Eigen::Index{17}, Eigen::Index{130}}) {
+    INFO("batch " << batch);
+    const auto p = makeProblem<Scalar, Index>(rng, 67, 53, 0.2, batch);
+    const auto serial = runAll(p, false);
+    const auto parallel = runAll(p, true);
+    checkBitIdentical(serial, parallel);
+    checkForward(p.w, p.bias, p.x, parallel.y);
+  }
+}
+
+TEMPLATE_TEST_CASE("One and two OpenMP threads give bit-identical results",
+                   "[sparse][kernels][openmp]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E07;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  ThreadCountGuard guard;
+  for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{64}, Eigen::Index{130}}) {
+    INFO("batch " << batch);
+    const auto p = makeProblem<Scalar, Index>(rng, 45, 71, 0.2, batch);
+#if defined(_OPENMP)
+    omp_set_num_threads(1);
+#endif
+    const auto one = runAll(p, true);
+#if defined(_OPENMP)
+    omp_set_num_threads(2);
+    REQUIRE(omp_get_max_threads() == 2);
+#endif
+    const auto two = runAll(p, true);
+    checkBitIdentical(one, two);
+  }
+}
+
+#if defined(_OPENMP)
+TEMPLATE_TEST_CASE("Kernels called inside a parallel region give the serial bits",
+                   "[sparse][kernels][openmp]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E08;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  const auto p = makeProblem<Scalar, Index>(rng, 33, 29, 0.3, 19);
+  const auto serial = runAll(p, false);
+  // Each thread of the enclosing region runs the kernels on its own outputs, as the
+  // data-parallel trainer does; the kernels must stay serial and agree bit for bit.
+  std::vector<Outputs<Scalar>> perThread(2);
+  int team = 0;
+#pragma omp parallel num_threads(2)
+  {
+    const int id = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
+    perThread[static_cast<std::size_t>(id)] = runAll(p, true);
+  }
+  REQUIRE(team >= 1);
+  for (int id = 0; id < team; ++id) {
+    INFO("thread " << id);
+    checkBitIdentical(serial, perThread[static_cast<std::size_t>(id)]);
+  }
+}
+#endif
+
+TEMPLATE_TEST_CASE("The weight gradient is multiplied by its scale", "[sparse][kernels]",
+                   TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x7E09;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  auto rng = tsnn::test::testRng(stream);
+  const auto p = makeProblem<Scalar, Index>(rng, 19, 23, 0.3, 37);
+  std::vector<Scalar> g1, gQuarter, gZero, gThird;
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(1), g1);
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.25), gQuarter);
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0), gZero);
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(1) / Scalar(37), gThird);
+  REQUIRE(g1.size() == static_cast<std::size_t>(p.w.nonZeros()));
+  // A power of two scales exactly.
+  for (std::size_t k = 0; k < g1.size(); ++k) {
+    CHECK(gQuarter[k] == g1[k] * Scalar(0.25));
+    CHECK(gZero[k] == Scalar(0));
+  }
+  checkWeightGradient(p.w, p.x, p.dy, 1.0, g1);
+  checkWeightGradient(p.w, p.x, p.dy, -2.5, [&] {
+    std::vector<Scalar> g;
+    tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(-2.5), g);
+    return g;
+  }());
+  checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(Scalar(1) / Scalar(37)), gThird);
+}
+
+TEMPLATE_TEST_CASE("The kernels reject mismatched shapes naming themselves",
+                   "[sparse][kernels][errors]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  auto rng = tsnn::test::testRng(0x7E0A);
+  const Index nOut = 6, nIn = 4;
+  const Eigen::Index batch = 5;
+  const auto p = makeProblem<Scalar, Index>(rng, nOut, nIn, 0.5, batch);
+  std::vector<Scalar> grad;
+  using tsnn::test::messageOf;
+
+  SECTION("sparseForward") {
+    const auto forward = [&](Eigen::Index xr, Eigen::Index xc, Eigen::Index yr, Eigen::Index yc,
+                             Eigen::Index biasSize) {
+      const Dense<Scalar> x = Dense<Scalar>::Zero(xr, xc);
+      Dense<Scalar> y(yr, yc);
+      const Vector<Scalar> bias = Vector<Scalar>::Zero(biasSize);
+      return messageOf([&] { tsnn::sparseForward(p.w, bias, x, y); });
+    };
+    CHECK(forward(batch, nIn, batch, nOut, nOut) == "<no exception>");
+    CHECK(forward(batch, nIn, batch, nOut, 0) == "<no exception>");
+    const std::string name = "tsnn: sparseForward(): ", weights = "weights are 6 x 4";
+    CHECK_THAT(forward(batch, nIn + 1, batch, nOut, nOut),
+               StartsWith(name) && Contains(weights) && Contains("input is 5 x 5"));
+    CHECK_THAT(forward(batch, nIn, batch, nOut - 1, nOut),
+               StartsWith(name) && Contains(weights) && Contains("output 5 x 5"));
+    CHECK_THAT(forward(batch, nIn, batch + 1, nOut, nOut),
+               StartsWith(name) && Contains(weights) && Contains("output 6 x 6"));
+    CHECK_THAT(forward(batch, nIn, batch, nOut, nOut + 1),
+               StartsWith(name) && Contains(weights) && Contains("bias 7"));
+  }
+  SECTION("sparseBackwardInput") {
+    const auto backward = [&](Eigen::Index dyr, Eigen::Index dyc, Eigen::Index dxr,
+                              Eigen::Index dxc) {
+      const Dense<Scalar> dy = Dense<Scalar>::Zero(dyr, dyc);
+      Dense<Scalar> dx(dxr, dxc);
+      return messageOf([&] { tsnn::sparseBackwardInput(p.w, p.t, dy, dx); });
+    };
+    CHECK(backward(batch, nOut, batch, nIn) == "<no exception>");
+    const std::string name = "tsnn: sparseBackwardInput(): ", weights = "weights are 6 x 4";
+    CHECK_THAT(backward(batch, nOut + 2, batch, nIn),
+               StartsWith(name) && Contains(weights) && Contains("output gradient is 5 x 8"));
+    CHECK_THAT(backward(batch, nOut, batch, nIn - 1),
+               StartsWith(name) && Contains(weights) && Contains("input gradient 5 x 3"));
+    CHECK_THAT(backward(batch, nOut, batch - 1, nIn),
+               StartsWith(name) && Contains(weights) && Contains("input gradient 4 x 4"));
+  }
+  SECTION("sparseWeightGradient") {
+    const auto gradient = [&](Eigen::Index xr, Eigen::Index xc, Eigen::Index dyr,
+                              Eigen::Index dyc) {
+      const Dense<Scalar> x = Dense<Scalar>::Zero(xr, xc);
+      const Dense<Scalar> dy = Dense<Scalar>::Zero(dyr, dyc);
+      return messageOf([&] { tsnn::sparseWeightGradient(p.w, x, dy, Scalar(1), grad); });
+    };
+    CHECK(gradient(batch, nIn, batch, nOut) == "<no exception>");
+    const std::string name = "tsnn: sparseWeightGradient(): ", weights = "weights are 6 x 4";
+    CHECK_THAT(gradient(batch, nIn + 1, batch, nOut),
+               StartsWith(name) && Contains(weights) && Contains("input is 5 x 5"));
+    CHECK_THAT(gradient(batch, nIn, batch, nOut + 1),
+               StartsWith(name) && Contains(weights) && Contains("output gradient 5 x 7"));
+    CHECK_THAT(gradient(batch + 1, nIn, batch, nOut),
+               StartsWith(name) && Contains(weights) && Contains("input is 6 x 4"));
+  }
+}
+
+TEMPLATE_TEST_CASE("sparseBackwardInput rejects a transpose index built for other weights",
+                   "[sparse][kernels][errors]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  auto rng = tsnn::test::testRng(0x7E0B);
+  const auto p = makeProblem<Scalar, Index>(rng, 12, 10, 0.4, 4);
+  Dense<Scalar> dx(4, 10);
+  const std::string stale = "tsnn: sparseBackwardInput(): transpose index is stale";
+
+  SECTION("never built") {
+    const tsnn::TransposeIndex<Index> empty;
+    CHECK_THROWS_AS(tsnn::sparseBackwardInput(p.w, empty, p.dy, dx), tsnn::InvalidArgument);
+    CHECK_THAT(tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(p.w, empty, p.dy, dx); }),
+               StartsWith(stale));
+  }
+  SECTION("built before connections were removed") {
+    // Drop the fullest row so the count certainly changes.
+    Index fullest = 0;
+    for (Index r = 0; r < p.w.rows(); ++r)
+      if (p.w.rowNonZeros(r) > p.w.rowNonZeros(fullest)) fullest = r;
+    REQUIRE(p.w.rowNonZeros(fullest) > 0);
+    const auto pruned = tsnn::test::withoutLines<Scalar, Index>(p.w, {fullest}, {});
+    CHECK_THAT(
+        tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(pruned, p.t, p.dy, dx); }),
+        StartsWith(stale) && Contains(std::to_string(p.w.nonZeros()) + " entries; weights have") &&
+            Contains(" with " + std::to_string(pruned.nonZeros()) + ")"));
+  }
+  SECTION("built for another pattern with the same shape and count") {
+    // What a forgotten rebuild after a SET step looks like: same nnz, other positions.
+    auto moved = p.w;
+    moved.assignUnchecked(p.w.rows(), p.w.cols(), p.w.rowPtr(), p.w.colIdx(), p.w.values());
+    CHECK_THAT(tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(moved, p.t, p.dy, dx); }),
+               StartsWith(stale));
+  }
+  SECTION("built for a different number of columns") {
+    const auto wider = tsnn::test::randomCsr<Scalar, Index>(12, 11, 0.4, rng);
+    Dense<Scalar> dxWide(4, 11);
+    CHECK_THAT(tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(wider, p.t, p.dy, dxWide); }),
+               StartsWith(stale));
+  }
+}

@@ -1,0 +1,315 @@
+// Tests for tsnn/topology/set.hpp: one SET step compared position by position with an oracle
+// that works out which connections must go, plus the storage invariants, the momentum alignment
+// and the column index after the step.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "support/gradcheck.hpp"
+#include "tsnn/detail/random.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/sparse/convert.hpp"
+#include "tsnn/sparse/init.hpp"
+#include "tsnn/topology/set.hpp"
+
+namespace {
+
+template <class Scalar>
+using Mat = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
+using Position = std::pair<std::int64_t, std::int64_t>;
+
+template <class Scalar>
+struct Connection {
+  Scalar value;
+  Scalar velocity;
+  std::size_t storage;  // position in values()
+};
+
+// (row, col) -> value, momentum and storage position.
+template <class Scalar, class Index>
+std::map<Position, Connection<Scalar>> snapshot(const tsnn::SparseLinear<Scalar, Index>& layer) {
+  std::map<Position, Connection<Scalar>> out;
+  const auto& w = layer.weights();
+  for (Index r = 0; r < w.rows(); ++r)
+    for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
+      const auto s = static_cast<std::size_t>(k);
+      out[{r, w.colIdx()[s]}] = {w.values()[s], layer.velocity()[s], s};
+    }
+  return out;
+}
+
+// The positions one SET step must remove, worked out directly from the file comment: every
+// exact zero, the floor(zeta n-) negatives closest to zero and the floor(zeta n+) smallest
+// positives, ties going to the lower storage position.
+template <class Scalar>
+std::set<Position> expectedRemovals(const std::map<Position, Connection<Scalar>>& before,
+                                    double zeta) {
+  std::vector<std::pair<Connection<Scalar>, Position>> neg, pos;
+  std::set<Position> out;
+  for (const auto& [p, c] : before) {
+    if (c.value < 0)
+      neg.push_back({c, p});
+    else if (c.value > 0)
+      pos.push_back({c, p});
+    else
+      out.insert(p);
+  }
+  std::sort(neg.begin(), neg.end(), [](const auto& a, const auto& b) {
+    return a.first.value != b.first.value ? a.first.value > b.first.value
+                                          : a.first.storage < b.first.storage;
+  });
+  std::sort(pos.begin(), pos.end(), [](const auto& a, const auto& b) {
+    return a.first.value != b.first.value ? a.first.value < b.first.value
+                                          : a.first.storage < b.first.storage;
+  });
+  const auto nNeg = static_cast<std::size_t>(std::floor(zeta * static_cast<double>(neg.size())));
+  const auto nPos = static_cast<std::size_t>(std::floor(zeta * static_cast<double>(pos.size())));
+  for (std::size_t i = 0; i < nNeg; ++i) out.insert(neg[i].second);
+  for (std::size_t i = 0; i < nPos; ++i) out.insert(pos[i].second);
+  return out;
+}
+
+// A layer with random weights, a few exact zeros, and a distinct nonzero momentum on every
+// connection (so that a survivor and a regrown connection can always be told apart).
+template <class Scalar>
+tsnn::SparseLinear<Scalar, std::int32_t> makeLayer(std::int32_t inputs, std::int32_t outputs,
+                                                   double density, std::uint64_t seed, int zeros) {
+  tsnn::Rng rng(seed);
+  tsnn::SparseLinear<Scalar, std::int32_t> layer(inputs, outputs, density, rng);
+  std::mt19937_64 gen(seed + 1);
+  std::uniform_real_distribution<double> u(0.5, 1.0);
+  for (auto& v : layer.velocity()) v = static_cast<Scalar>(u(gen));
+  auto& values = layer.values();
+  for (int z = 0; z < zeros && !values.empty(); ++z)
+    values[(static_cast<std::size_t>(z) * 7919u) % values.size()] = Scalar(0);
+  return layer;
+}
+
+template <class Scalar>
+double tol() {
+  return std::is_same<Scalar, float>::value ? 1e-5 : 1e-13;
+}
+
+// Every check the brief asks for after one step from `before` with the given zeta.
+template <class Scalar>
+void checkStep(const tsnn::SparseLinear<Scalar, std::int32_t>& layer,
+               const std::map<Position, Connection<Scalar>>& before, const tsnn::SetStats& stats,
+               double zeta, std::size_t nnzBefore, double limit, std::uint64_t seed) {
+  const auto removed = expectedRemovals(before, zeta);
+  CHECK(stats.removed == static_cast<long long>(removed.size()));
+  CHECK(stats.added == stats.removed);
+  REQUIRE(static_cast<std::size_t>(layer.nonZeros()) == nnzBefore);
+  REQUIRE(layer.weights().check().empty());
+  REQUIRE(layer.velocity().size() == nnzBefore);
+
+  const auto after = snapshot(layer);
+  REQUIRE(after.size() == nnzBefore);
+  // Survivors keep value and momentum at the same (row, col).
+  long long survivorsMissing = 0, survivorsChanged = 0;
+  for (const auto& [p, c] : before) {
+    if (removed.count(p)) continue;
+    const auto it = after.find(p);
+    if (it == after.end()) {
+      ++survivorsMissing;
+      continue;
+    }
+    if (it->second.value != c.value || it->second.velocity != c.velocity) ++survivorsChanged;
+  }
+  CHECK(survivorsMissing == 0);
+  CHECK(survivorsChanged == 0);
+  // Everything else is new: zero momentum, a value from U(-limit, limit). Removed positions may
+  // be drawn again, but then they too carry zero momentum (the old one was never zero).
+  long long fresh = 0, badFresh = 0;
+  for (const auto& [p, c] : after) {
+    const auto old = before.find(p);
+    const bool survivor = old != before.end() && !removed.count(p);
+    if (survivor) continue;
+    ++fresh;
+    if (c.velocity != Scalar(0)) ++badFresh;
+    if (!(std::abs(static_cast<double>(c.value)) <= limit)) ++badFresh;
+  }
+  CHECK(fresh == static_cast<long long>(removed.size()));
+  CHECK(badFresh == 0);
+
+  // The column index was rebuilt: both products still agree with the dense oracle.
+  const Mat<double> w = tsnn::toDense(layer.weights()).template cast<double>();
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  Mat<Scalar> dy(9, layer.outputs()), x(9, layer.inputs());
+  for (Eigen::Index j = 0; j < dy.cols(); ++j)
+    for (Eigen::Index i = 0; i < dy.rows(); ++i) dy(i, j) = static_cast<Scalar>(u(gen));
+  for (Eigen::Index j = 0; j < x.cols(); ++j)
+    for (Eigen::Index i = 0; i < x.rows(); ++i) x(i, j) = static_cast<Scalar>(u(gen));
+  Mat<Scalar> dx(9, layer.inputs()), y(9, layer.outputs());
+  layer.backwardInput(dy, dx);
+  layer.forward(x, y);
+  CHECK(tsnn::test::maxAbsDifferenceMatrix(dx.template cast<double>(),
+                                           (dy.template cast<double>() * w).eval()) <=
+        tol<Scalar>() * 10);
+  Mat<double> yRef = x.template cast<double>() * w.transpose();
+  yRef.rowwise() += layer.bias().template cast<double>().transpose();
+  CHECK(tsnn::test::maxAbsDifferenceMatrix(y.template cast<double>(), yRef) <= tol<Scalar>() * 10);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE(
+    "evolveSet removes exactly the weakest weights and the zeros, keeps survivors "
+    "with their momentum and regrows as many",
+    "[topology][set]", float, double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(8801);
+  const std::int32_t inputs = 40, outputs = 30;
+  const double limit = std::sqrt(6.0 / inputs);
+  // 0.1 draws new positions by rejection; 0.9 lists the empty positions instead.
+  for (double density : {0.1, 0.3, 0.9}) {
+    for (double zeta : {0.05, 0.3, 0.5, 0.99}) {
+      INFO("density " << density << ", zeta " << zeta);
+      auto layer = makeLayer<Scalar>(inputs, outputs, density, seed, 5);
+      const auto before = snapshot(layer);
+      const auto nnz = static_cast<std::size_t>(layer.nonZeros());
+      tsnn::Rng rng(seed + 2);
+      const auto stats = tsnn::evolveSet(layer, zeta, rng);
+      checkStep(layer, before, stats, zeta, nnz, limit, seed + 3);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("evolveSet keeps its invariants over repeated steps", "[topology][set]", float,
+                   double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(8802);
+  auto layer = makeLayer<Scalar>(25, 20, 0.25, seed, 0);
+  tsnn::Rng rng(seed + 2);
+  const double limit = std::sqrt(6.0 / 25);
+  for (int step = 0; step < 6; ++step) {
+    INFO("step " << step);
+    // Give every connection a nonzero momentum again, as training would.
+    for (std::size_t k = 0; k < layer.velocity().size(); ++k)
+      layer.velocity()[k] = static_cast<Scalar>(0.5 + 0.001 * static_cast<double>(k));
+    const auto before = snapshot(layer);
+    const auto nnz = static_cast<std::size_t>(layer.nonZeros());
+    const auto stats = tsnn::evolveSet(layer, 0.3, rng);
+    checkStep(layer, before, stats, 0.3, nnz, limit, seed + 10 + static_cast<std::uint64_t>(step));
+  }
+}
+
+TEST_CASE("evolveSet breaks ties at the threshold by storage position", "[topology][set]") {
+  const auto seed = tsnn::test::testSeed(8803);
+  auto layer = makeLayer<double>(12, 10, 0.4, seed, 0);
+  // Only two distinct magnitudes: every comparison at the threshold is a tie.
+  auto& v = layer.values();
+  for (std::size_t k = 0; k < v.size(); ++k) v[k] = (k % 3 == 0) ? -0.25 : 0.25;
+  const auto before = snapshot(layer);
+  const auto nnz = static_cast<std::size_t>(layer.nonZeros());
+  tsnn::Rng rng(seed + 2);
+  const auto stats = tsnn::evolveSet(layer, 0.3, rng);
+  checkStep(layer, before, stats, 0.3, nnz, std::sqrt(6.0 / 12), seed + 3);
+}
+
+TEMPLATE_TEST_CASE("evolveSet with zeta 0 and no zero weights changes nothing", "[topology][set]",
+                   float, double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(8804);
+  auto layer = makeLayer<Scalar>(30, 20, 0.2, seed, 0);
+  const auto values = layer.weights().values();
+  const auto cols = layer.weights().colIdx();
+  const auto rowPtr = layer.weights().rowPtr();
+  const auto velocity = layer.velocity();
+  tsnn::Rng rng(seed + 2);
+  const auto stats = tsnn::evolveSet(layer, 0.0, rng);
+  CHECK(stats.removed == 0);
+  CHECK(stats.added == 0);
+  CHECK(layer.weights().values() == values);
+  CHECK(layer.weights().colIdx() == cols);
+  CHECK(layer.weights().rowPtr() == rowPtr);
+  CHECK(layer.velocity() == velocity);
+}
+
+TEST_CASE("evolveSet with zeta 0 still replaces exact zeros", "[topology][set]") {
+  const auto seed = tsnn::test::testSeed(8805);
+  auto layer = makeLayer<double>(30, 20, 0.2, seed, 4);
+  const auto before = snapshot(layer);
+  const auto nnz = static_cast<std::size_t>(layer.nonZeros());
+  tsnn::Rng rng(seed + 2);
+  const auto stats = tsnn::evolveSet(layer, 0.0, rng);
+  CHECK(stats.removed == 4);
+  checkStep(layer, before, stats, 0.0, nnz, std::sqrt(6.0 / 30), seed + 3);
+}
+
+TEST_CASE("evolveSet rejects zeta outside [0, 1) and leaves the layer untouched",
+          "[topology][set][errors]") {
+  auto layer = makeLayer<double>(10, 8, 0.3, tsnn::test::testSeed(8806), 0);
+  const auto values = layer.weights().values();
+  tsnn::Rng rng(1);
+  for (double zeta : {-0.1, 1.0, 1.5, std::numeric_limits<double>::quiet_NaN(),
+                      std::numeric_limits<double>::infinity()}) {
+    INFO("zeta " << zeta);
+    CHECK_THROWS_AS(tsnn::evolveSet(layer, zeta, rng), tsnn::InvalidArgument);
+  }
+  CHECK_THROWS_WITH(tsnn::evolveSet(layer, 1.0, rng),
+                    Catch::StartsWith("tsnn: evolveSet()") && Catch::Contains("zeta"));
+  CHECK(layer.weights().values() == values);
+}
+
+TEMPLATE_TEST_CASE(
+    "evolveSet works on a fully dense layer, where only removed positions can "
+    "be regrown",
+    "[topology][set]", float, double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(8807);
+  auto layer = makeLayer<Scalar>(9, 7, 1.0, seed, 2);
+  REQUIRE(layer.nonZeros() == 63);
+  const auto before = snapshot(layer);
+  tsnn::Rng rng(seed + 2);
+  const auto stats = tsnn::evolveSet(layer, 0.4, rng);
+  checkStep(layer, before, stats, 0.4, 63, std::sqrt(6.0 / 9), seed + 3);
+  CHECK(layer.nonZeros() == 63);
+}
+
+TEST_CASE("evolveSet regrows from the requested initial distribution", "[topology][set]") {
+  const auto seed = tsnn::test::testSeed(8808);
+  auto layer = makeLayer<double>(50, 40, 0.2, seed, 0);
+  const auto before = snapshot(layer);
+  const auto nnz = static_cast<std::size_t>(layer.nonZeros());
+  tsnn::Rng rng(seed + 2);
+  const auto stats = tsnn::evolveSet(layer, 0.5, rng, tsnn::WeightInit::XavierUniform);
+  checkStep(layer, before, stats, 0.5, nnz, std::sqrt(6.0 / (50 + 40)), seed + 3);
+}
+
+TEMPLATE_TEST_CASE("evolveSet is deterministic for a fixed Rng seed", "[topology][set]", float,
+                   double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(8809);
+  for (double density : {0.15, 0.9}) {
+    INFO("density " << density);
+    auto a = makeLayer<Scalar>(20, 16, density, seed, 1);
+    auto b = a;
+    tsnn::Rng ra(seed + 5), rb(seed + 5);
+    for (int step = 0; step < 3; ++step) {
+      tsnn::evolveSet(a, 0.3, ra);
+      tsnn::evolveSet(b, 0.3, rb);
+    }
+    CHECK(a.weights().rowPtr() == b.weights().rowPtr());
+    CHECK(a.weights().colIdx() == b.weights().colIdx());
+    CHECK(a.weights().values() == b.weights().values());
+    CHECK(a.velocity() == b.velocity());
+    // Another stream gives another topology.
+    auto c = makeLayer<Scalar>(20, 16, density, seed, 1);
+    tsnn::Rng rc(seed + 6);
+    for (int step = 0; step < 3; ++step) tsnn::evolveSet(c, 0.3, rc);
+    CHECK(c.weights().values() != a.weights().values());
+  }
+}
