@@ -13,7 +13,7 @@
 #include "tsnn/io/metrics_csv.hpp"
 #include "tsnn/io/progress.hpp"
 #include "tsnn/training/network.hpp"
-#include "tsnn/training/trainer.hpp"
+#include "tsnn/training/train.hpp"
 
 #ifndef TSNN_DEFAULT_DATA_DIR
 #define TSNN_DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   p.option("epochs", "N", "10", "training epochs");
   p.option("seed", "S", "1", "random seed (topology, weights, shuffling, dropout)");
   p.option("threads", "T", "0", "OpenMP threads (0: OpenMP default)");
+  p.option("trainer", "KIND", "sequential",
+           "sequential (parallel kernels), data-parallel (shards per thread) or wasap");
+  p.option("workers", "N", "0", "data-parallel shards or WASAP workers (0: the thread count)");
+  p.option("wasap-local", "F", "0.3", "WASAP: fraction of epochs trained locally at the end");
   p.option("metrics", "FILE", "", "write per-epoch metrics CSV to FILE");
   p.option("limit-train", "N", "0", "use only the first N training samples (0: all)");
   p.flag("nesterov", "use Nesterov momentum");
@@ -58,6 +62,14 @@ int main(int argc, char** argv) {
     tr.epochs = static_cast<int>(p.integer("epochs", 0, 1000000));
     tr.threads = static_cast<int>(p.integer("threads", 0, 4096));
     tr.seed = net.seed;
+    try {
+      tr.kind = tsnn::parseTrainer(p.str("trainer"));
+    } catch (const tsnn::InvalidArgument&) {
+      throw cli::UsageError("--trainer: '" + p.str("trainer") +
+                            "' is not one of sequential, data-parallel, wasap");
+    }
+    tr.workers = static_cast<int>(p.integer("workers", 0, 4096));
+    tr.wasapLocalFraction = p.real("wasap-local", 0, 1);
     const long long limit = p.integer("limit-train", 0, 1ll << 40);
     const std::string metrics = p.str("metrics");
 
@@ -79,7 +91,11 @@ int main(int argc, char** argv) {
                 static_cast<long long>(train.size()), static_cast<long long>(test.size()),
                 static_cast<long long>(train.dim()), train.numClasses);
     std::printf("%s", model.summary().c_str());
-    std::printf("threads: %d\n", tr.threads > 0 ? tr.threads : tsnn::maxThreads());
+    const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
+    std::printf("trainer: %s, threads: %d", p.str("trainer").c_str(), threads);
+    if (tr.kind != tsnn::TrainerKind::Sequential)
+      std::printf(", workers: %d", tr.workers > 0 ? tr.workers : threads);
+    std::printf("\n");
     std::fflush(stdout);
 
     tsnn::ProgressBar bar;
@@ -95,13 +111,15 @@ int main(int argc, char** argv) {
       history.push_back(r);
       std::printf(
           "epoch %3d  loss %.4f  train acc %.4f  test acc %.4f  train %.3fs  (%.0f samples/s)  "
-          "SET %.3fs  nnz %lld\n",
+          "SET %.3fs  nnz %lld",
           r.epoch, r.trainLoss, r.trainAccuracy, r.testAccuracy, r.epochSeconds,
           static_cast<double>(train.size()) / r.epochSeconds, r.evolveSeconds, r.nnz);
+      if (r.meanStaleness > 0) std::printf("  staleness %.2f", r.meanStaleness);
+      std::printf("\n");
       std::fflush(stdout);
       if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);
     };
-    tsnn::trainSequential(model, train, &test, tr, cb);
+    tsnn::train(model, train, &test, tr, cb);
     return 0;
   } catch (const cli::UsageError& e) {
     std::fprintf(stderr, "train_mnist: %s\n", e.what());

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -20,8 +22,30 @@
 
 namespace tsnn {
 
+/// \brief How minibatches are processed.
+enum class TrainerKind {
+  Sequential,    ///< one minibatch at a time; each kernel is parallel over neurons
+  DataParallel,  ///< each minibatch split into one shard per thread, gradients summed in a
+                 ///< fixed order and averaged, then one optimiser step
+  Wasap          ///< WASAP-SGD (training/wasap.hpp)
+};
+
+/// \brief Parses "sequential", "data-parallel" or "wasap".
+inline TrainerKind parseTrainer(const std::string& name) {
+  if (name == "sequential") return TrainerKind::Sequential;
+  if (name == "data-parallel" || name == "data_parallel") return TrainerKind::DataParallel;
+  if (name == "wasap") return TrainerKind::Wasap;
+  detail::raise<InvalidArgument>("parseTrainer(): unknown trainer '", name,
+                                 "' (expected sequential, data-parallel or wasap)");
+}
+
 /// \brief Options of a training run.
 struct TrainerOptions {
+  TrainerKind kind = TrainerKind::Sequential;
+  /// Workers (data-parallel shards or WASAP workers); 0 takes the thread count.
+  int workers = 0;
+  /// WASAP: fraction of the epochs, at the end, that workers train locally before averaging.
+  double wasapLocalFraction = 0.3;
   int epochs = 10;
   int batchSize = 128;
   SgdOptions sgd;
@@ -43,6 +67,11 @@ struct TrainerOptions {
       detail::raise<InvalidArgument>("TrainerOptions: zeta must be in [0, 1), got ", zeta);
     if (threads < 0)
       detail::raise<InvalidArgument>("TrainerOptions: threads must be >= 0, got ", threads);
+    if (workers < 0)
+      detail::raise<InvalidArgument>("TrainerOptions: workers must be >= 0, got ", workers);
+    if (!(wasapLocalFraction >= 0 && wasapLocalFraction <= 1))
+      detail::raise<InvalidArgument>("TrainerOptions: WASAP local fraction must be in [0, 1], got ",
+                                     wasapLocalFraction);
     sgd.validate();
   }
 };
@@ -58,6 +87,9 @@ struct EpochRecord {
   double evolveSeconds = 0;    ///< time spent in SET after the epoch
   long long nnz = 0;           ///< connections after the epoch's topology change
   long long hiddenNeurons = 0;
+  /// WASAP phase 1: mean number of shared-model updates between a worker's copy and the
+  /// application of the gradient computed on it (0 for synchronous trainers).
+  double meanStaleness = 0;
 };
 
 /// \brief Hooks a caller can set to follow training.
@@ -119,51 +151,36 @@ void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta) {
     evolveSet(net.layer(l), zeta, net.rng(), net.options().init);
 }
 
-/// \brief Trains \p net on \p train with minibatch SGD, evaluating on \p test (may be null)
-/// after each epoch. Samples are reshuffled every epoch from options.seed; the last minibatch of
-/// an epoch may be smaller. Kernels run in parallel over neurons with options.threads threads.
-/// \throws InvalidArgument for invalid options or data that does not fit the network
-/// \throws NumericalError if a minibatch loss is not finite
-template <class Scalar, class Index>
-std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
-                                         const data::Dataset<Scalar>& train,
-                                         const data::Dataset<Scalar>* test,
-                                         const TrainerOptions& options,
-                                         const TrainerCallbacks& callbacks = {}) {
-  options.validate();
-  detail::checkData(net, train, "trainSequential()", "training");
-  if (test) detail::checkData(net, *test, "trainSequential()", "test");
-  if (train.size() == 0) detail::raise<InvalidArgument>("trainSequential(): empty training set");
-  if (options.threads > 0) setThreads(options.threads);
+namespace detail {
 
+/// The epoch loop shared by the synchronous trainers: shuffling, timing, SET, evaluation and
+/// callbacks. \p step(first, count, stepIndex) trains one minibatch made of order[first,
+/// first + count) and returns its loss sum and correct count.
+template <class Scalar, class Index, class Step>
+std::vector<EpochRecord> runEpochs(Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+                                   const data::Dataset<Scalar>* test, const TrainerOptions& options,
+                                   const TrainerCallbacks& callbacks,
+                                   std::vector<std::int64_t>& order, Step&& step) {
   Rng shuffleRng(options.seed ^ 0x5F0F5F0Full);
   const std::int64_t n = train.size();
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  order.resize(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t{0});
-  Workspace<Scalar> ws;
-  Gradients<Scalar> grads = net.makeGradients();
-  Activations<Scalar> x;
-  std::vector<std::int32_t> labels;
   std::vector<EpochRecord> history;
-  std::uint64_t step = 0;
+  std::uint64_t stepIndex = 0;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    detail::shuffleOrder(order, shuffleRng);
+    shuffleOrder(order, shuffleRng);
     double lossSum = 0;
     long long correct = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
-      const Eigen::Index count = std::min<std::int64_t>(options.batchSize, n - first);
-      detail::gatherBatch(train.features, order, first, count, x, labels, train.labels);
-      net.forward(x, ws, true, step);
-      const BlockStats s =
-          net.backward(x, labels.data(), ws, grads, Scalar(1) / static_cast<Scalar>(count));
+      const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
+      const BlockStats s = step(first, count, stepIndex);
       if (!std::isfinite(s.lossSum))
-        detail::raise<NumericalError>("trainSequential(): loss is ", s.lossSum, " at epoch ",
-                                      epoch, ", batch ", batch);
-      net.applyGradients(grads, options.sgd);
+        raise<NumericalError>("train(): loss is ", s.lossSum, " at epoch ", epoch, ", batch ",
+                              batch);
       lossSum += s.lossSum;
       correct += s.correct;
-      ++step;
+      ++stepIndex;
       if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
     }
     const auto t1 = std::chrono::steady_clock::now();
@@ -185,6 +202,157 @@ std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
     if (callbacks.onEpoch) callbacks.onEpoch(rec);
   }
   return history;
+}
+
+/// Shapes \p g like the network's current parameters (a no-op unless the topology changed).
+template <class Scalar, class Index>
+void fitGradients(const Network<Scalar, Index>& net, Gradients<Scalar>& g) {
+  g.weights.resize(net.numLayers());
+  g.bias.resize(net.numLayers());
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    g.weights[l].resize(static_cast<std::size_t>(net.layer(l).nonZeros()));
+    g.bias[l].resize(net.layer(l).outputs());
+  }
+}
+
+template <class Scalar, class Index>
+void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+              const data::Dataset<Scalar>* test, const TrainerOptions& options,
+              const char* caller) {
+  options.validate();
+  checkData(net, train, caller, "training");
+  if (test) checkData(net, *test, caller, "test");
+  if (train.size() == 0) raise<InvalidArgument>(caller, ": empty training set");
+  if (options.threads > 0) setThreads(options.threads);
+}
+
+}  // namespace detail
+
+/// \brief Trains \p net on \p train with minibatch SGD, evaluating on \p test (may be null)
+/// after each epoch. Samples are reshuffled every epoch from options.seed; the last minibatch of
+/// an epoch may be smaller. Kernels run in parallel over neurons with options.threads threads.
+/// \throws InvalidArgument for invalid options or data that does not fit the network
+/// \throws NumericalError if a minibatch loss is not finite
+template <class Scalar, class Index>
+std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
+                                         const data::Dataset<Scalar>& train,
+                                         const data::Dataset<Scalar>* test,
+                                         const TrainerOptions& options,
+                                         const TrainerCallbacks& callbacks = {}) {
+  detail::checkRun(net, train, test, options, "trainSequential()");
+  Workspace<Scalar> ws;
+  Gradients<Scalar> grads;
+  Activations<Scalar> x;
+  std::vector<std::int32_t> labels;
+  std::vector<std::int64_t> order;
+  return detail::runEpochs(
+      net, train, test, options, callbacks, order,
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
+        detail::fitGradients(net, grads);
+        detail::gatherBatch(train.features, order, first, count, x, labels, train.labels);
+        net.forward(x, ws, true, step);
+        const BlockStats s =
+            net.backward(x, labels.data(), ws, grads, Scalar(1) / static_cast<Scalar>(count));
+        net.applyGradients(grads, options.sgd);
+        return s;
+      });
+}
+
+/// \brief Data-parallel training: each minibatch is split into one contiguous shard of rows per
+/// worker thread; each thread runs forward and backward on its shard (kernels serial inside the
+/// thread) into its own gradient buffers, aligned with the shared sparse pattern. The buffers are
+/// then summed in worker order 0, 1, ..., T-1 and the step applied, each thread handling a
+/// contiguous slice of every layer's parameters. Because each shard's loss gradient is scaled by
+/// 1/B of the whole minibatch and dropout masks are keyed by the row's position in the minibatch,
+/// the summed gradient is the minibatch gradient of the sequential trainer (up to the order of
+/// float additions), and for a fixed worker count every run is bit-identical.
+/// \throws InvalidArgument, NumericalError as trainSequential()
+template <class Scalar, class Index>
+std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
+                                           const data::Dataset<Scalar>& train,
+                                           const data::Dataset<Scalar>* test,
+                                           const TrainerOptions& options,
+                                           const TrainerCallbacks& callbacks = {}) {
+  detail::checkRun(net, train, test, options, "trainDataParallel()");
+  const int workers = options.workers > 0 ? options.workers : maxThreads();
+  std::vector<Workspace<Scalar>> ws(static_cast<std::size_t>(workers));
+  std::vector<Gradients<Scalar>> grads(static_cast<std::size_t>(workers));
+  std::vector<Activations<Scalar>> xs(static_cast<std::size_t>(workers));
+  std::vector<std::vector<std::int32_t>> labels(static_cast<std::size_t>(workers));
+  std::vector<BlockStats> stats(static_cast<std::size_t>(workers));
+  std::vector<std::int64_t> order;
+  return detail::runEpochs(
+      net, train, test, options, callbacks, order,
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
+        for (auto& g : grads) detail::fitGradients(net, g);
+        const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
+        std::exception_ptr error;
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(workers)
+#endif
+        {
+#if defined(_OPENMP)
+          const int t = omp_get_thread_num();
+          const int team = omp_get_num_threads();
+#else
+          const int t = 0;
+          const int team = 1;
+#endif
+          // Shards: rows [lo, hi) of the minibatch; a worker beyond the team size gets none.
+          const std::int64_t lo = count * t / team, hi = count * (t + 1) / team;
+          const auto ut = static_cast<std::size_t>(t);
+          stats[ut] = BlockStats{};
+          try {
+            if (hi > lo) {
+              detail::gatherBatch(train.features, order, first + lo, hi - lo, xs[ut], labels[ut],
+                                  train.labels);
+              net.forward(xs[ut], ws[ut], true, step, lo);
+              stats[ut] = net.backward(xs[ut], labels[ut].data(), ws[ut], grads[ut], scale);
+            } else {
+              grads[ut].setZero();
+            }
+          } catch (...) {
+#if defined(_OPENMP)
+#pragma omp critical(tsnn_trainer_error)
+#endif
+            if (!error) error = std::current_exception();
+          }
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+          if (!error) {
+            // Reduce-and-update: thread t owns a slice of every parameter array.
+            for (std::size_t l = 0; l < net.numLayers(); ++l) {
+              auto& layer = net.layer(l);
+              auto reduceApply = [&](Scalar* w, Scalar* v, std::size_t size, auto bufferOf) {
+                const std::size_t a = size * ut / static_cast<std::size_t>(team);
+                const std::size_t b = size * (ut + 1) / static_cast<std::size_t>(team);
+                Scalar* g0 = bufferOf(0);
+                for (int u = 1; u < team; ++u) {
+                  const Scalar* gu = bufferOf(u);
+                  for (std::size_t k = a; k < b; ++k) g0[k] += gu[k];
+                }
+                sgdUpdate(w + a, v + a, g0 + a, static_cast<std::ptrdiff_t>(b - a), options.sgd,
+                          false);
+              };
+              reduceApply(layer.values().data(), layer.velocity().data(),
+                          static_cast<std::size_t>(layer.nonZeros()),
+                          [&](int u) { return grads[static_cast<std::size_t>(u)].weights[l].data(); });
+              reduceApply(layer.bias().data(), layer.biasVelocity().data(),
+                          static_cast<std::size_t>(layer.outputs()),
+                          [&](int u) { return grads[static_cast<std::size_t>(u)].bias[l].data(); });
+            }
+          }
+        }
+        if (error) std::rethrow_exception(error);
+        BlockStats total;
+        for (const auto& s : stats) {
+          total.lossSum += s.lossSum;
+          total.correct += s.correct;
+          total.samples += s.samples;
+        }
+        return total;
+      });
 }
 
 }  // namespace tsnn

@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// \brief train(): runs the trainer that TrainerOptions::kind names.
+
+#include "tsnn/training/trainer.hpp"
+#include "tsnn/training/wasap.hpp"
+
+namespace tsnn {
+
+/// \brief Trains with trainSequential(), trainDataParallel() or trainWasap() per options.kind.
+template <class Scalar, class Index>
+std::vector<EpochRecord> train(Network<Scalar, Index>& net, const data::Dataset<Scalar>& trainSet,
+                               const data::Dataset<Scalar>* test, const TrainerOptions& options,
+                               const TrainerCallbacks& callbacks = {}) {
+  switch (options.kind) {
+    case TrainerKind::Sequential:
+      return trainSequential(net, trainSet, test, options, callbacks);
+    case TrainerKind::DataParallel:
+      return trainDataParallel(net, trainSet, test, options, callbacks);
+    case TrainerKind::Wasap:
+      return trainWasap(net, trainSet, test, options, callbacks);
+  }
+  detail::raise<InvalidArgument>("train(): unknown trainer kind");
+}
+
+}  // namespace tsnn

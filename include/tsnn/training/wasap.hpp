@@ -1,0 +1,395 @@
+#pragma once
+/// \file
+/// \brief WASAP-SGD (Curci, Mocanu, Pechenizkiy 2021): asynchronous parallel training of a truly
+/// sparse network, followed by local training and weight averaging.
+///
+/// T workers each own a contiguous partition of the (once shuffled) training set.
+///
+/// Phase 1, asynchronous (the first 1 - f of the epochs, f = wasapLocalFraction): a worker
+/// computes a minibatch gradient on its private copy of the shared model, without any lock, then
+/// takes the shared model's lock to (a) translate the gradient to the shared topology if SET
+/// changed it since the copy was taken (positions are matched by (row, column); gradients of
+/// connections that no longer exist are dropped), (b) apply momentum SGD to the shared model,
+/// (c) refresh its copy. Staleness, the number of shared updates between taking the copy and
+/// applying the gradient, is measured. Every N applied samples (N = training set size) is an
+/// epoch of the shared model: SET runs on the shared model at that boundary, under the lock, so
+/// no update can be lost or applied to a half-changed topology.
+///
+/// Phase 2, local (the last f of the epochs): each worker copies the shared model and trains it on
+/// its own partition with its own SET steps. At the end the workers' weights are averaged over the
+/// union of their patterns (a connection missing in a worker counts as 0 there) and the result is
+/// pruned back to the shared model's connection budget by magnitude.
+///
+/// Synchronisation: every access to the shared model happens under one mutex; workers otherwise
+/// touch only their own copies and buffers. There are no data races, intended or otherwise. The
+/// asynchrony of the algorithm is in *which* model state a gradient was computed on, not in
+/// unsynchronised memory access.
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <numeric>
+#include <vector>
+
+#include "tsnn/training/trainer.hpp"
+
+namespace tsnn {
+
+namespace detail {
+
+/// Re-targets gradient buffers computed on pattern \p from to pattern \p to (same shape): entries
+/// at positions present in both are moved, the rest dropped; positions new in \p to get 0.
+template <class Scalar, class Index>
+void retargetGradient(const CsrMatrix<Scalar, Index>& from, const CsrMatrix<Scalar, Index>& to,
+                      const std::vector<Scalar>& g, std::vector<Scalar>& out) {
+  out.assign(static_cast<std::size_t>(to.nonZeros()), Scalar(0));
+  for (Index r = 0; r < to.rows(); ++r) {
+    Index a = from.rowBegin(r);
+    const Index ae = from.rowEnd(r);
+    for (Index b = to.rowBegin(r); b < to.rowEnd(r); ++b) {
+      const Index c = to.colIdx()[static_cast<std::size_t>(b)];
+      while (a < ae && from.colIdx()[static_cast<std::size_t>(a)] < c) ++a;
+      if (a < ae && from.colIdx()[static_cast<std::size_t>(a)] == c)
+        out[static_cast<std::size_t>(b)] = g[static_cast<std::size_t>(a)];
+    }
+  }
+}
+
+}  // namespace detail
+
+/// \brief Averages \p models (same layer shapes) over the union of their patterns and prunes each
+/// layer back to \p budget[l] connections, keeping the largest magnitudes (ties: lower position).
+/// Biases and momentum are averaged the same way. The result replaces \p target's layers.
+template <class Scalar, class Index>
+void averageModels(const std::vector<Network<Scalar, Index>>& models,
+                   const std::vector<long long>& budget, Network<Scalar, Index>& target) {
+  const auto T = static_cast<Scalar>(models.size());
+  for (std::size_t l = 0; l < target.numLayers(); ++l) {
+    const Index rows = models[0].layer(l).outputs(), cols = models[0].layer(l).inputs();
+    // Union per row by merging the workers' sorted column lists.
+    std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0), colIdx;
+    std::vector<Scalar> values, velocity;
+    std::vector<std::pair<Index, std::pair<Scalar, Scalar>>> rowEntries;
+    for (Index r = 0; r < rows; ++r) {
+      rowEntries.clear();
+      for (const auto& m : models) {
+        const auto& w = m.layer(l).weights();
+        for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k)
+          rowEntries.push_back({w.colIdx()[static_cast<std::size_t>(k)],
+                                {w.values()[static_cast<std::size_t>(k)] / T,
+                                 m.layer(l).velocity()[static_cast<std::size_t>(k)] / T}});
+      }
+      std::stable_sort(rowEntries.begin(), rowEntries.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (std::size_t i = 0; i < rowEntries.size(); ++i) {
+        if (!colIdx.empty() && static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
+            colIdx.back() == rowEntries[i].first) {
+          values.back() += rowEntries[i].second.first;
+          velocity.back() += rowEntries[i].second.second;
+        } else {
+          colIdx.push_back(rowEntries[i].first);
+          values.push_back(rowEntries[i].second.first);
+          velocity.push_back(rowEntries[i].second.second);
+        }
+      }
+      rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
+    }
+    // Prune back to the budget by magnitude.
+    const auto keep = static_cast<std::size_t>(std::min<long long>(budget[l], static_cast<long long>(values.size())));
+    std::vector<char> kept(values.size(), 1);
+    if (keep < values.size()) {
+      std::vector<std::size_t> idx(values.size());
+      std::iota(idx.begin(), idx.end(), std::size_t{0});
+      std::nth_element(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(keep), idx.end(),
+                       [&](std::size_t a, std::size_t b) {
+                         const Scalar x = std::abs(values[a]), y = std::abs(values[b]);
+                         return x != y ? x > y : a < b;
+                       });
+      std::fill(kept.begin(), kept.end(), 0);
+      for (std::size_t i = 0; i < keep; ++i) kept[idx[i]] = 1;
+    }
+    std::vector<Index> pPtr(static_cast<std::size_t>(rows) + 1, 0), pCol;
+    std::vector<Scalar> pVal, pVel;
+    for (Index r = 0; r < rows; ++r) {
+      for (Index k = rowPtr[static_cast<std::size_t>(r)]; k < rowPtr[static_cast<std::size_t>(r) + 1]; ++k)
+        if (kept[static_cast<std::size_t>(k)]) {
+          pCol.push_back(colIdx[static_cast<std::size_t>(k)]);
+          pVal.push_back(values[static_cast<std::size_t>(k)]);
+          pVel.push_back(velocity[static_cast<std::size_t>(k)]);
+        }
+      pPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(pCol.size());
+    }
+    typename Network<Scalar, Index>::Vector bias = Network<Scalar, Index>::Vector::Zero(rows);
+    typename Network<Scalar, Index>::Vector biasVel = bias;
+    for (const auto& m : models) {
+      bias += m.layer(l).bias() / T;
+      biasVel += m.layer(l).biasVelocity() / T;
+    }
+    CsrMatrix<Scalar, Index> w;
+    w.assignUnchecked(rows, cols, std::move(pPtr), std::move(pCol), std::move(pVal));
+    target.layer(l).reshape(std::move(w), std::move(bias), std::move(pVel), std::move(biasVel));
+  }
+}
+
+/// \brief WASAP-SGD training (see the file comment). options.workers workers (0: the thread
+/// count); the last round(wasapLocalFraction * epochs) epochs are local. Records: one per shared
+/// epoch in phase 1 (test accuracy of the shared model); one per local epoch in phase 2 (loss and
+/// accuracy averaged over workers, test accuracy of worker 0's model, and for the last epoch of
+/// the averaged model, which is what \p net holds at the end).
+/// \throws InvalidArgument, NumericalError as trainSequential()
+template <class Scalar, class Index>
+std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+                                    const data::Dataset<Scalar>* test,
+                                    const TrainerOptions& options,
+                                    const TrainerCallbacks& callbacks = {}) {
+  detail::checkRun(net, train, test, options, "trainWasap()");
+  const int T = options.workers > 0 ? options.workers : maxThreads();
+  const std::int64_t n = train.size();
+  if (n < T)
+    detail::raise<InvalidArgument>("trainWasap(): ", T, " workers need at least as many samples, got ",
+                                   n);
+  const int localEpochs =
+      static_cast<int>(std::lround(options.wasapLocalFraction * options.epochs));
+  const int asyncEpochs = options.epochs - localEpochs;
+
+  // Partitions: one shuffle, then contiguous slices.
+  Rng partRng(options.seed ^ 0xA5A5ull);
+  std::vector<std::int64_t> all(static_cast<std::size_t>(n));
+  std::iota(all.begin(), all.end(), std::int64_t{0});
+  detail::shuffleOrder(all, partRng);
+  std::vector<std::vector<std::int64_t>> part(static_cast<std::size_t>(T));
+  for (int t = 0; t < T; ++t)
+    part[static_cast<std::size_t>(t)].assign(all.begin() + n * t / T, all.begin() + n * (t + 1) / T);
+
+  std::vector<EpochRecord> history;
+  std::mutex shared;
+  std::exception_ptr error;
+  auto fail = [&](std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(shared);
+    if (!error) error = e;
+  };
+
+  // ---- phase 1: asynchronous ----
+  if (asyncEpochs > 0) {
+    std::int64_t applied = 0;          // samples applied to the shared model in this epoch
+    std::uint64_t updates = 0;         // gradient applications to the shared model
+    std::uint64_t topology = 0;        // bumped by every SET on the shared model
+    int epochsDone = 0;
+    double lossSum = 0, stalenessSum = 0;
+    long long correct = 0, applications = 0;
+    auto epochStart = std::chrono::steady_clock::now();
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(T)
+#endif
+    {
+#if defined(_OPENMP)
+      const int t = omp_get_thread_num();
+#else
+      const int t = 0;
+#endif
+      try {
+        const auto& mine = part[static_cast<std::size_t>(t)];
+        std::vector<std::int64_t> order(mine);
+        Rng rng(options.seed + 7919ull * static_cast<std::uint64_t>(t + 1));
+        Network<Scalar, Index> local = [&] {
+          std::lock_guard<std::mutex> lock(shared);
+          return net;
+        }();
+        std::uint64_t copyUpdates = 0, copyTopology = 0;
+        Workspace<Scalar> ws;
+        Gradients<Scalar> grads = local.makeGradients();
+        std::vector<Scalar> moved;
+        Activations<Scalar> x;
+        std::vector<std::int32_t> labels;
+        std::uint64_t step = static_cast<std::uint64_t>(t) << 40;
+        bool done = false;
+        while (!done) {
+          detail::shuffleOrder(order, rng);
+          for (std::size_t first = 0; first < order.size() && !done;
+               first += static_cast<std::size_t>(options.batchSize)) {
+            const auto count = static_cast<Eigen::Index>(
+                std::min<std::size_t>(static_cast<std::size_t>(options.batchSize), order.size() - first));
+            detail::gatherBatch(train.features, order, static_cast<std::int64_t>(first), count, x,
+                                labels, train.labels);
+            detail::fitGradients(local, grads);
+            local.forward(x, ws, true, step++);
+            const BlockStats s = local.backward(x, labels.data(), ws, grads,
+                                                Scalar(1) / static_cast<Scalar>(count));
+            std::lock_guard<std::mutex> lock(shared);
+            if (error || epochsDone >= asyncEpochs) {
+              done = true;
+              break;
+            }
+            if (!std::isfinite(s.lossSum))
+              detail::raise<NumericalError>("trainWasap(): loss is ", s.lossSum, " in worker ", t,
+                                            " at shared epoch ", epochsDone + 1);
+            if (copyTopology != topology)
+              for (std::size_t l = 0; l < net.numLayers(); ++l) {
+                detail::retargetGradient(local.layer(l).weights(), net.layer(l).weights(),
+                                         grads.weights[l], moved);
+                grads.weights[l].swap(moved);
+              }
+            net.applyGradients(grads, options.sgd, false);
+            stalenessSum += static_cast<double>(updates - copyUpdates);
+            ++updates;
+            ++applications;
+            lossSum += s.lossSum;
+            correct += s.correct;
+            applied += count;
+            if (applied >= n) {
+              ++epochsDone;
+              EpochRecord rec;
+              rec.epoch = epochsDone;
+              const auto now = std::chrono::steady_clock::now();
+              rec.epochSeconds = std::chrono::duration<double>(now - epochStart).count();
+              rec.trainLoss = lossSum / static_cast<double>(n);
+              rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
+              rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
+              if (options.evolve && options.zeta > 0 && epochsDone < options.epochs) {
+                evolveHiddenLayers(net, options.zeta);
+                ++topology;
+              }
+              const auto t1 = std::chrono::steady_clock::now();
+              rec.evolveSeconds = std::chrono::duration<double>(t1 - now).count();
+              rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
+                                      : std::numeric_limits<double>::quiet_NaN();
+              rec.nnz = net.nonZeros();
+              rec.hiddenNeurons = net.hiddenNeurons();
+              history.push_back(rec);
+              if (callbacks.onEpoch) callbacks.onEpoch(rec);
+              lossSum = stalenessSum = 0;
+              correct = applications = 0;
+              applied -= n;
+              epochStart = std::chrono::steady_clock::now();
+            } else if (callbacks.onBatch) {
+              callbacks.onBatch(epochsDone + 1, applied, n);
+            }
+            // Refresh the private copy (values always; structure only if SET changed it).
+            if (copyTopology != topology) {
+              local = net;
+              copyTopology = topology;
+            } else {
+              for (std::size_t l = 0; l < net.numLayers(); ++l) {
+                local.layer(l).values() = net.layer(l).weights().values();
+                local.layer(l).bias() = net.layer(l).bias();
+              }
+            }
+            copyUpdates = updates;
+          }
+        }
+      } catch (...) {
+        fail(std::current_exception());
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+  // ---- phase 2: local training, then averaging ----
+  if (localEpochs > 0) {
+    std::vector<long long> budget;
+    for (std::size_t l = 0; l < net.numLayers(); ++l) budget.push_back(net.layer(l).nonZeros());
+    std::vector<Network<Scalar, Index>> models(static_cast<std::size_t>(T), net);
+    for (int t = 0; t < T; ++t)  // independent SET draws per worker
+      models[static_cast<std::size_t>(t)].rng() =
+          Rng(options.seed ^ (0xC0FFEEull * static_cast<std::uint64_t>(t + 1)));
+    std::vector<BlockStats> stats(static_cast<std::size_t>(T));
+    bool stop = false;
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(T)
+#endif
+    {
+#if defined(_OPENMP)
+      const int t = omp_get_thread_num();
+#else
+      const int t = 0;
+#endif
+      const auto ut = static_cast<std::size_t>(t);
+      Network<Scalar, Index>& model = models[ut];
+      std::vector<std::int64_t> order(part[ut]);
+      Rng rng(options.seed + 104729ull * static_cast<std::uint64_t>(t + 1));
+      Workspace<Scalar> ws;
+      Gradients<Scalar> grads;
+      Activations<Scalar> x;
+      std::vector<std::int32_t> labels;
+      std::uint64_t step = (static_cast<std::uint64_t>(t) << 40) + (1ull << 39);
+      for (int e = 0; e < localEpochs; ++e) {
+        const auto t0 = std::chrono::steady_clock::now();
+        stats[ut] = BlockStats{};
+        // Every thread reaches both barriers of every epoch, error or not, so none can hang.
+        try {
+          if (!stop) {
+            detail::shuffleOrder(order, rng);
+            for (std::size_t first = 0; first < order.size();
+                 first += static_cast<std::size_t>(options.batchSize)) {
+              const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
+                  static_cast<std::size_t>(options.batchSize), order.size() - first));
+              detail::gatherBatch(train.features, order, static_cast<std::int64_t>(first), count,
+                                  x, labels, train.labels);
+              detail::fitGradients(model, grads);
+              model.forward(x, ws, true, step++);
+              const BlockStats s = model.backward(x, labels.data(), ws, grads,
+                                                  Scalar(1) / static_cast<Scalar>(count));
+              if (!std::isfinite(s.lossSum))
+                detail::raise<NumericalError>("trainWasap(): loss is ", s.lossSum, " in worker ",
+                                              t, " at local epoch ", e + 1);
+              model.applyGradients(grads, options.sgd, false);
+              stats[ut].lossSum += s.lossSum;
+              stats[ut].correct += s.correct;
+            }
+            if (options.evolve && options.zeta > 0 && e + 1 < localEpochs)
+              evolveHiddenLayers(model, options.zeta);
+          }
+        } catch (...) {
+          fail(std::current_exception());
+        }
+#if defined(_OPENMP)
+#pragma omp barrier
+#pragma omp master
+#endif
+        {
+          try {
+            if (error) stop = true;
+            if (!stop) {
+              EpochRecord rec;
+              rec.epoch = asyncEpochs + e + 1;
+              rec.epochSeconds =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              for (const auto& s : stats) {
+                rec.trainLoss += s.lossSum / static_cast<double>(n);
+                rec.trainAccuracy += static_cast<double>(s.correct) / static_cast<double>(n);
+              }
+              rec.nnz = models[0].nonZeros();
+              rec.hiddenNeurons = models[0].hiddenNeurons();
+              if (e + 1 < localEpochs) {
+                rec.testAccuracy = test ? models[0].accuracy(test->features, test->labels)
+                                        : std::numeric_limits<double>::quiet_NaN();
+                history.push_back(rec);
+                if (callbacks.onEpoch) callbacks.onEpoch(rec);
+              } else {
+                history.push_back(rec);  // completed after averaging
+              }
+            }
+          } catch (...) {
+            fail(std::current_exception());
+            stop = true;
+          }
+        }
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    averageModels(models, budget, net);
+    EpochRecord& last = history.back();
+    last.testAccuracy = test ? net.accuracy(test->features, test->labels)
+                             : std::numeric_limits<double>::quiet_NaN();
+    last.nnz = net.nonZeros();
+    last.hiddenNeurons = net.hiddenNeurons();
+    if (callbacks.onEpoch) callbacks.onEpoch(last);
+  }
+  return history;
+}
+
+}  // namespace tsnn
