@@ -36,8 +36,9 @@ int main(int argc, char** argv) {
   p.option("epochs", "N", "10", "training epochs");
   p.option("seed", "S", "1", "random seed (topology, weights, shuffling, dropout)");
   p.option("threads", "T", "0", "OpenMP threads (0: OpenMP default)");
-  p.option("trainer", "KIND", "sequential",
-           "sequential (parallel kernels), data-parallel (shards per thread) or wasap");
+  p.option("trainer", "KIND", "auto",
+           "sequential (parallel kernels), data-parallel (shards per thread), wasap, or auto: "
+           "data-parallel with more than one thread, else sequential");
   p.option("workers", "N", "0", "data-parallel shards or WASAP workers (0: the thread count)");
   p.option("wasap-local", "F", "0.3", "WASAP: fraction of epochs trained locally at the end");
   p.option("metrics", "FILE", "", "write per-epoch metrics CSV to FILE");
@@ -62,11 +63,14 @@ int main(int argc, char** argv) {
     tr.epochs = static_cast<int>(p.integer("epochs", 0, 1000000));
     tr.threads = static_cast<int>(p.integer("threads", 0, 4096));
     tr.seed = net.seed;
+    std::string trainer = p.str("trainer");
+    const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
+    if (trainer == "auto") trainer = threads > 1 ? "data-parallel" : "sequential";
     try {
-      tr.kind = tsnn::parseTrainer(p.str("trainer"));
+      tr.kind = tsnn::parseTrainer(trainer);
     } catch (const tsnn::InvalidArgument&) {
-      throw cli::UsageError("--trainer: '" + p.str("trainer") +
-                            "' is not one of sequential, data-parallel, wasap");
+      throw cli::UsageError("--trainer: '" + trainer +
+                            "' is not one of auto, sequential, data-parallel, wasap");
     }
     tr.workers = static_cast<int>(p.integer("workers", 0, 4096));
     tr.wasapLocalFraction = p.real("wasap-local", 0, 1);
@@ -91,8 +95,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(train.size()), static_cast<long long>(test.size()),
                 static_cast<long long>(train.dim()), train.numClasses);
     std::printf("%s", model.summary().c_str());
-    const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
-    std::printf("trainer: %s, threads: %d", p.str("trainer").c_str(), threads);
+    std::printf("trainer: %s, threads: %d", trainer.c_str(), threads);
     if (tr.kind != tsnn::TrainerKind::Sequential)
       std::printf(", workers: %d", tr.workers > 0 ? tr.workers : threads);
     std::printf("\n");

@@ -112,12 +112,23 @@ void gatherBatch(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eig
   x.resize(count, f.cols());
   labelsOut.resize(static_cast<std::size_t>(count));
   const Eigen::Index d = f.cols();
-  for (Eigen::Index b = 0; b < count; ++b) {
-    const std::int64_t s = order[static_cast<std::size_t>(first + b)];
-    const Scalar* src = f.data() + s * d;
-    Scalar* dst = x.data() + b;
-    for (Eigen::Index i = 0; i < d; ++i) dst[i * count] = src[i];
-    labelsOut[static_cast<std::size_t>(b)] = labels[static_cast<std::size_t>(s)];
+  // Blocked transposition: for 16 samples at a time, walk the features once, so that reads are
+  // 16 sequential streams and each write fills 16 consecutive floats of one neuron's column
+  // (a plain per-sample loop writes every value to a different cache line).
+  constexpr Eigen::Index kBlock = 16;
+  const Scalar* src[kBlock];
+  for (Eigen::Index b0 = 0; b0 < count; b0 += kBlock) {
+    const Eigen::Index nb = std::min(kBlock, count - b0);
+    for (Eigen::Index b = 0; b < nb; ++b) {
+      const std::int64_t s = order[static_cast<std::size_t>(first + b0 + b)];
+      src[b] = f.data() + s * d;
+      labelsOut[static_cast<std::size_t>(b0 + b)] = labels[static_cast<std::size_t>(s)];
+    }
+    Scalar* dst = x.data() + b0;
+    for (Eigen::Index i = 0; i < d; ++i) {
+      Scalar* col = dst + i * count;
+      for (Eigen::Index b = 0; b < nb; ++b) col[b] = src[b][i];
+    }
   }
 }
 
