@@ -341,3 +341,41 @@ TEST_CASE(
   Mat<double> dy = Mat<double>::Ones(2, 3), dx(2, 4);
   CHECK_NOTHROW(layer.backwardInput(dy, dx));
 }
+
+TEST_CASE("A COO-backed SparseLinear computes exactly what the CSR layer computes",
+          "[layers][sparse_linear][coo]") {
+  tsnn::Rng rng(tsnn::mix64(0xC001));
+  tsnn::SparseLinear<double> csr(37, 23, 0.2, rng);
+  csr.bias().setRandom();
+  tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
+                                                                 csr.bias());
+  REQUIRE(coo.nonZeros() == csr.nonZeros());
+  REQUIRE(coo.inputs() == 37);
+  REQUIRE(coo.outputs() == 23);
+  tsnn::Activations<double> x = tsnn::Activations<double>::Random(19, 37);
+  tsnn::Activations<double> dy = tsnn::Activations<double>::Random(19, 23);
+  tsnn::Activations<double> y1(19, 23), y2(19, 23), dx1(19, 37), dx2(19, 37);
+  csr.forward(x, y1);
+  coo.forward(x, y2);
+  CHECK((y1 - y2).cwiseAbs().maxCoeff() == 0.0);
+  csr.backwardInput(dy, dx1);
+  coo.backwardInput(dy, dx2);
+  CHECK((dx1 - dx2).cwiseAbs().maxCoeff() == 0.0);
+  std::vector<double> g1, g2;
+  Eigen::VectorXd b1, b2;
+  csr.gradients(x, dy, g1, b1, 0.25);
+  coo.gradients(x, dy, g2, b2, 0.25);
+  CHECK(g1 == g2);
+  CHECK((b1 - b2).cwiseAbs().maxCoeff() == 0.0);
+  // An Erdos-Renyi COO layer is canonical.
+  tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> er(100, 50, 0.1, rng);
+  CHECK(er.weights().check().empty());
+  CHECK(er.velocity().size() == static_cast<std::size_t>(er.nonZeros()));
+  // Unsorted COO is refused.
+  tsnn::CooMatrix<double> bad(2, 2);
+  bad.push(1, 0, 1.0);
+  bad.push(0, 1, 2.0);
+  CHECK_THROWS_AS((tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix>(
+                      bad, Eigen::VectorXd::Zero(2))),
+                  tsnn::InvalidArgument);
+}

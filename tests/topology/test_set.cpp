@@ -313,3 +313,25 @@ TEMPLATE_TEST_CASE("evolveSet is deterministic for a fixed Rng seed", "[topology
     CHECK(c.weights().values() != a.weights().values());
   }
 }
+
+TEST_CASE("evolveSet on a COO layer makes exactly the CSR layer's step", "[topology][set][coo]") {
+  tsnn::Rng init(tsnn::mix64(0x5E7C));
+  tsnn::SparseLinear<float> csr(60, 40, 0.15, init);
+  tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
+                                                                csr.bias());
+  for (std::size_t k = 0; k < csr.velocity().size(); ++k)
+    csr.velocity()[k] = coo.velocity()[k] = static_cast<float>(k % 7) - 3.0f;
+  tsnn::Rng r1(99), r2(99);
+  for (int step = 0; step < 3; ++step) {
+    const auto s1 = tsnn::evolveSet(csr, 0.3, r1);
+    const auto s2 = tsnn::evolveSet(coo, 0.3, r2);
+    CHECK(s1.removed == s2.removed);
+    CHECK(s1.added == s2.added);
+    const auto back = tsnn::toCsr(coo.weights());
+    CHECK(coo.weights().check().empty());
+    CHECK(back.rowPtr() == csr.weights().rowPtr());
+    CHECK(back.colIdx() == csr.weights().colIdx());
+    CHECK(back.values() == csr.weights().values());
+    CHECK(coo.velocity() == csr.velocity());
+  }
+}

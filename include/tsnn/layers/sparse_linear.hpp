@@ -4,30 +4,39 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "tsnn/detail/random.hpp"
 #include "tsnn/errors.hpp"
+#include "tsnn/sparse/convert.hpp"
+#include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/kernels.hpp"
 
 namespace tsnn {
 
-/// \brief y = W x + b with W stored in CSR form (n_out x n_in, row j = the connections into
-/// output neuron j), for a batch of inputs at once (see sparse/kernels.hpp for the layout).
+/// \brief y = W x + b with W truly sparse (n_out x n_in, row j = the connections into output
+/// neuron j), for a batch of inputs at once (see sparse/kernels.hpp for the layout).
 ///
 /// Besides the weights and biases, the layer keeps the column index the input-gradient kernel
 /// needs and the optimiser's momentum, stored aligned with the weight values: any topology
 /// change goes through setTopology(), which replaces all of them together, so they can never
 /// fall out of step.
 ///
-/// \tparam Scalar float or double
-/// \tparam Index  signed index type of the sparse storage
-template <class Scalar, class Index = std::int32_t>
+/// \tparam Scalar  float or double
+/// \tparam Index   signed index type of the sparse storage
+/// \tparam Storage CsrMatrix (the default, and what Network uses) or CooMatrix (kept canonical:
+///                 sorted by row, then column). Both run the same tiled kernels; COO finds row
+///                 runs by scanning its row indices instead of reading a row pointer array, so it
+///                 trades nnz extra row indices for rows + 1 offsets (smaller when most rows
+///                 are empty).
+template <class Scalar, class Index = std::int32_t,
+          template <class, class> class Storage = CsrMatrix>
 class SparseLinear {
  public:
-  using Matrix = CsrMatrix<Scalar, Index>;
+  using Matrix = Storage<Scalar, Index>;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
   SparseLinear() = default;
@@ -37,7 +46,8 @@ class SparseLinear {
   /// \throws InvalidArgument if a size is not positive or density is outside (0, 1].
   SparseLinear(Index inputs, Index outputs, double density, Rng& rng,
                WeightInit init = WeightInit::HeUniform)
-      : m_w(erdosRenyi<Scalar, Index>(outputs, inputs, density, rng, init, inputs, outputs)),
+      : m_w(fromCsr(erdosRenyi<Scalar, Index>(outputs, inputs, density, rng, init, inputs,
+                                               outputs))),
         m_b(Vector::Zero(outputs)) {
     resetState();
   }
@@ -138,6 +148,13 @@ class SparseLinear {
   }
 
  private:
+  static Matrix fromCsr(CsrMatrix<Scalar, Index> m) {
+    if constexpr (std::is_same<Matrix, CsrMatrix<Scalar, Index>>::value)
+      return m;
+    else
+      return toCoo(m);
+  }
+
   void resetState() {
     m_velocity.assign(static_cast<std::size_t>(m_w.nonZeros()), Scalar(0));
     m_biasVelocity = Vector::Zero(m_w.rows());
@@ -152,5 +169,6 @@ class SparseLinear {
 };
 
 using SparseLinearf = SparseLinear<float, std::int32_t>;
+using CooSparseLinearf = SparseLinear<float, std::int32_t, CooMatrix>;
 
 }  // namespace tsnn

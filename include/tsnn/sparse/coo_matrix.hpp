@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tsnn/detail/pattern_id.hpp"
 #include "tsnn/errors.hpp"
 
 namespace tsnn {
@@ -28,9 +29,10 @@ class CooMatrix {
   using ScalarType = Scalar;
   using IndexType = Index;
 
-  CooMatrix() = default;
+  CooMatrix() : m_patternId(detail::nextPatternId()) {}
   /// \throws InvalidArgument if a dimension is negative.
-  CooMatrix(Index rows, Index cols) : m_rows(rows), m_cols(cols) {
+  CooMatrix(Index rows, Index cols)
+      : m_rows(rows), m_cols(cols), m_patternId(detail::nextPatternId()) {
     if (rows < 0 || cols < 0)
       detail::raise<InvalidArgument>("CooMatrix::CooMatrix(): negative shape ", rows, " x ", cols);
   }
@@ -45,6 +47,10 @@ class CooMatrix {
   std::size_t bytes() const {
     return (m_rowIdx.size() + m_colIdx.size()) * sizeof(Index) + m_values.size() * sizeof(Scalar);
   }
+
+  /// \brief Identifies the sparsity pattern (see CsrMatrix::patternId()); every structural
+  /// change (push, sort, sumDuplicates) gives a new one.
+  std::uint64_t patternId() const { return m_patternId; }
 
   const std::vector<Index>& rowIdx() const { return m_rowIdx; }
   const std::vector<Index>& colIdx() const { return m_colIdx; }
@@ -66,6 +72,7 @@ class CooMatrix {
     m_rowIdx.push_back(r);
     m_colIdx.push_back(c);
     m_values.push_back(v);
+    m_patternId = detail::nextPatternId();
   }
 
   /// \brief Sorts entries by (row, column), stably, so equal positions keep insertion order.
@@ -76,6 +83,7 @@ class CooMatrix {
       return m_rowIdx[a] != m_rowIdx[b] ? m_rowIdx[a] < m_rowIdx[b] : m_colIdx[a] < m_colIdx[b];
     });
     applyPermutation(perm);
+    m_patternId = detail::nextPatternId();
   }
 
   /// \brief Sorts and then sums entries that share a position (the usual triplet semantics).
@@ -95,6 +103,7 @@ class CooMatrix {
     m_rowIdx.resize(out);
     m_colIdx.resize(out);
     m_values.resize(out);
+    m_patternId = detail::nextPatternId();
   }
 
   /// \brief Empty if the matrix is canonical (sorted by row then column, no duplicates, in
@@ -142,6 +151,7 @@ class CooMatrix {
   std::vector<Index> m_rowIdx;
   std::vector<Index> m_colIdx;
   std::vector<Scalar> m_values;
+  std::uint64_t m_patternId = 0;
 };
 
 using CooMatrixf = CooMatrix<float, std::int32_t>;

@@ -2,24 +2,16 @@
 /// \file
 /// \brief Compressed sparse row storage.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "tsnn/detail/pattern_id.hpp"
 #include "tsnn/errors.hpp"
 
 namespace tsnn {
-
-namespace detail {
-/// A process-wide counter that gives every sparsity pattern a distinct id.
-inline std::uint64_t nextPatternId() {
-  static std::atomic<std::uint64_t> counter{1};
-  return counter.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace detail
 
 /// \brief A sparse matrix in compressed sparse row (CSR) form.
 ///

@@ -2,8 +2,8 @@
 /// \file
 /// \brief The three sparse kernels of a sparse layer, on batch-contiguous activations.
 ///
-/// Layout. A weight matrix W is n_out x n_in in CSR form: row j holds the incoming connections of
-/// output neuron j. Activations are column-major Eigen matrices of shape B x n (batch B): column i
+/// Layout. A weight matrix W is n_out x n_in in CSR form, or in canonical COO form (sorted by
+/// row, then column), row j holding the incoming connections of output neuron j. Activations are column-major Eigen matrices of shape B x n (batch B): column i
 /// is neuron i, and its B batch values are contiguous. With this layout
 ///   forward          Y = X W^T + 1 b^T      Y(:, j) = b_j + sum_{k in row j} W_k X(:, c_k)
 ///   input gradient   dX = dY W              dX(:, i) = sum_{k in column i} W_k dY(:, r_k)
@@ -32,6 +32,7 @@
 
 #include "tsnn/config.hpp"
 #include "tsnn/errors.hpp"
+#include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
 namespace tsnn {
@@ -46,6 +47,21 @@ using ConstActivationsRef = Eigen::Ref<const Activations<Scalar>, 0, Eigen::Oute
 template <class Scalar>
 using ActivationsRef = Eigen::Ref<Activations<Scalar>, 0, Eigen::OuterStride<>>;
 
+namespace detail {
+
+/// Calls f(row, position) for every stored entry, in storage order.
+template <class Scalar, class Index, class F>
+void forEachEntry(const CsrMatrix<Scalar, Index>& w, F&& f) {
+  for (Index r = 0; r < w.rows(); ++r)
+    for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) f(r, k);
+}
+template <class Scalar, class Index, class F>
+void forEachEntry(const CooMatrix<Scalar, Index>& w, F&& f) {
+  for (Index k = 0; k < w.nonZeros(); ++k) f(w.rowIdx()[static_cast<std::size_t>(k)], k);
+}
+
+}  // namespace detail
+
 /// \brief Column access to a CSR pattern: for each column i, the rows that hold it and where
 /// their values sit in the CSR value array. Rows come in increasing order within a column.
 /// Rebuilt after every topology change; O(nnz + cols) time and memory.
@@ -56,8 +72,9 @@ struct TransposeIndex {
   std::vector<Index> valuePos;  ///< position of each entry in the CSR values
   std::uint64_t patternId = 0;  ///< CsrMatrix::patternId() of the matrix it was built from
 
-  template <class Scalar>
-  void build(const CsrMatrix<Scalar, Index>& w) {
+  /// \brief Builds the index for a CsrMatrix or a canonical CooMatrix.
+  template <class Matrix>
+  void build(const Matrix& w) {
     patternId = w.patternId();
     const auto cols = static_cast<std::size_t>(w.cols());
     const auto nnz = static_cast<std::size_t>(w.nonZeros());
@@ -67,14 +84,14 @@ struct TransposeIndex {
     rowIdx.resize(nnz);
     valuePos.resize(nnz);
     std::vector<Index> next(colPtr.begin(), colPtr.end() - 1);
-    for (Index r = 0; r < w.rows(); ++r) {
-      for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
-        const auto c = static_cast<std::size_t>(w.colIdx()[static_cast<std::size_t>(k)]);
-        const auto slot = static_cast<std::size_t>(next[c]++);
-        rowIdx[slot] = r;
-        valuePos[slot] = k;
-      }
-    }
+    // Entries are visited in storage order, i.e. by increasing row, so rows come out sorted
+    // within each column.
+    detail::forEachEntry(w, [&](Index r, Index k) {
+      const auto c = static_cast<std::size_t>(w.colIdx()[static_cast<std::size_t>(k)]);
+      const auto slot = static_cast<std::size_t>(next[c]++);
+      rowIdx[slot] = r;
+      valuePos[slot] = k;
+    });
   }
 };
 
@@ -161,6 +178,48 @@ inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index e
 
 inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !inParallel(); }
 
+/// Calls f(row, begin, end) for every row of \p w, empty rows included, with the range of the
+/// row's entries in storage order; each row is handled by exactly one thread.
+template <class Scalar, class Index, class F>
+void forEachRowRun(const CsrMatrix<Scalar, Index>& w, bool parallel, F&& f) {
+  const Index rows = w.rows();
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (openRegion(parallel))
+#endif
+  for (Index j = 0; j < rows; ++j) f(j, w.rowBegin(j), w.rowEnd(j));
+  (void)parallel;
+}
+
+/// The same for a canonical COO matrix: each thread takes a contiguous block of rows, finds
+/// where its entries start by binary search on the sorted row indices, and then reads the row
+/// runs off in one pass, so no row pointer array is ever built.
+template <class Scalar, class Index, class F>
+void forEachRowRun(const CooMatrix<Scalar, Index>& w, bool parallel, F&& f) {
+  const Index rows = w.rows();
+  const Index* row = w.rowIdx().data();
+  const Index nnz = w.nonZeros();
+#if defined(_OPENMP)
+#pragma omp parallel if (openRegion(parallel))
+#endif
+  {
+#if defined(_OPENMP)
+    const Index t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const Index t = 0, team = 1;
+#endif
+    const Index r0 = static_cast<Index>(static_cast<long long>(rows) * t / team);
+    const Index r1 = static_cast<Index>(static_cast<long long>(rows) * (t + 1) / team);
+    Index k = static_cast<Index>(std::lower_bound(row, row + nnz, r0) - row);
+    for (Index j = r0; j < r1; ++j) {
+      const Index begin = k;
+      while (k < nnz && row[k] == j) ++k;
+      TSNN_ASSERT(k == nnz || row[k] > j);  // canonical: sorted by row
+      f(j, begin, k);
+    }
+  }
+  (void)parallel;
+}
+
 }  // namespace detail
 
 /// \brief Forward product Y = X W^T + 1 b^T (see the file comment for the layout).
@@ -170,9 +229,10 @@ inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !
 /// \param y     B x n_out output, overwritten
 /// \param parallel open an OpenMP region over output neurons (ignored inside one)
 /// \throws InvalidArgument on mismatched shapes
-template <class Scalar, class Index>
-void sparseForward(const CsrMatrix<Scalar, Index>& w, const Eigen::Matrix<Scalar, -1, 1>& bias,
-                   const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x, typename detail::NoDeduce<ActivationsRef<Scalar>>::type y,
+template <template <class, class> class Storage, class Scalar, class Index>
+void sparseForward(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, -1, 1>& bias,
+                   const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
+                   typename detail::NoDeduce<ActivationsRef<Scalar>>::type y,
                    bool parallel = true) {
   if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows() ||
       (bias.size() != 0 && bias.size() != w.rows()))
@@ -186,29 +246,23 @@ void sparseForward(const CsrMatrix<Scalar, Index>& w, const Eigen::Matrix<Scalar
   const std::ptrdiff_t ldy = y.outerStride();
   const Index* col = w.colIdx().data();
   const Scalar* val = w.values().data();
-  const Index rows = w.rows();
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
-#endif
-  for (Index j = 0; j < rows; ++j) {
+  detail::forEachRowRun(w, parallel, [&](Index j, Index begin, Index end) {
     const Scalar b = bias.size() ? bias[j] : Scalar(0);
-    const Index begin = w.rowBegin(j), end = w.rowEnd(j);
     detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
       constexpr int TB = decltype(tile)::value;
       detail::gatherAxpyTile<TB>(
           col, begin, end, [val](Index k) { return val[k]; }, xd + b0, ldx, b,
           yd + static_cast<std::ptrdiff_t>(j) * ldy + b0);
     });
-  }
-  (void)parallel;
+  });
 }
 
 /// \brief Input gradient dX = dY W.
 /// \param w  n_out x n_in weights, \param t its TransposeIndex (must match w's pattern)
 /// \param dy B x n_out, \param dx B x n_in, overwritten
 /// \throws InvalidArgument on mismatched shapes or a stale transpose index
-template <class Scalar, class Index>
-void sparseBackwardInput(const CsrMatrix<Scalar, Index>& w, const TransposeIndex<Index>& t,
+template <template <class, class> class Storage, class Scalar, class Index>
+void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<Index>& t,
                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy, typename detail::NoDeduce<ActivationsRef<Scalar>>::type dx,
                          bool parallel = true) {
   if (dy.cols() != w.rows() || dx.cols() != w.cols() || dx.rows() != dy.rows())
@@ -251,10 +305,11 @@ void sparseBackwardInput(const CsrMatrix<Scalar, Index>& w, const TransposeIndex
 /// grad[k] = scale * sum_b X(b, c_k) dY(b, j) for every stored k = (j, c_k).
 /// \param grad resized to nnz and overwritten; aligned with w.values()
 /// \throws InvalidArgument on mismatched shapes
-template <class Scalar, class Index>
-void sparseWeightGradient(const CsrMatrix<Scalar, Index>& w, const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
-                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy, Scalar scale,
-                          std::vector<Scalar>& grad, bool parallel = true) {
+template <template <class, class> class Storage, class Scalar, class Index>
+void sparseWeightGradient(const Storage<Scalar, Index>& w,
+                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
+                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
+                          Scalar scale, std::vector<Scalar>& grad, bool parallel = true) {
   if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
     detail::raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
                                    ", output gradient ", dy.rows(), " x ", dy.cols(),
@@ -267,12 +322,7 @@ void sparseWeightGradient(const CsrMatrix<Scalar, Index>& w, const typename deta
   const std::ptrdiff_t ldy = dy.outerStride();
   const Index* col = w.colIdx().data();
   Scalar* g = grad.data();
-  const Index rows = w.rows();
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
-#endif
-  for (Index j = 0; j < rows; ++j) {
-    const Index begin = w.rowBegin(j), end = w.rowEnd(j);
+  detail::forEachRowRun(w, parallel, [&](Index j, Index begin, Index end) {
     for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
     const Scalar* dyj = dyd + static_cast<std::ptrdiff_t>(j) * ldy;
     detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
@@ -281,8 +331,7 @@ void sparseWeightGradient(const CsrMatrix<Scalar, Index>& w, const typename deta
     });
     if (scale != Scalar(1))
       for (Index k = begin; k < end; ++k) g[k] *= scale;
-  }
-  (void)parallel;
+  });
 }
 
 }  // namespace tsnn

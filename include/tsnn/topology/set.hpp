@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "tsnn/detail/random.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
 
 namespace tsnn {
@@ -107,16 +109,14 @@ std::vector<std::pair<Index, Index>> drawEmptyPositions(
 
 }  // namespace detail
 
-/// \brief One SET step on \p layer (see the file comment).
-/// \param zeta fraction in [0, 1) of the negative and of the positive weights to replace
-/// \param init distribution of the regrown weights (fan-in = layer inputs)
-/// \throws InvalidArgument if zeta is outside [0, 1)
+namespace detail {
+
+/// The SET step on a CSR pattern and the momentum aligned with it; returns the new pattern and
+/// momentum (see the file comment).
 template <class Scalar, class Index>
-SetStats evolveSet(SparseLinear<Scalar, Index>& layer, double zeta, Rng& rng,
-                   WeightInit init = WeightInit::HeUniform) {
-  if (!(zeta >= 0 && zeta < 1))
-    detail::raise<InvalidArgument>("evolveSet(): zeta must be in [0, 1), got ", zeta);
-  const auto& w = layer.weights();
+SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel,
+                      double zeta, Rng& rng, WeightInit init, CsrMatrix<Scalar, Index>& next,
+                      std::vector<Scalar>& velocity) {
   const auto nnz = static_cast<std::size_t>(w.nonZeros());
   const auto& val = w.values();
   std::vector<std::pair<Scalar, Index>> neg, pos;
@@ -162,11 +162,11 @@ SetStats evolveSet(SparseLinear<Scalar, Index>& layer, double zeta, Rng& rng,
   // Merge survivors and new connections per row; momentum follows its weight.
   std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0);
   std::vector<Index> colIdx;
-  std::vector<Scalar> values, velocity;
+  std::vector<Scalar> values;
+  velocity.clear();
   colIdx.reserve(nnz);
   values.reserve(nnz);
   velocity.reserve(nnz);
-  const auto& vel = layer.velocity();
   std::size_t g = 0;
   for (Index r = 0; r < rows; ++r) {
     Index k = w.rowBegin(r);
@@ -190,10 +190,35 @@ SetStats evolveSet(SparseLinear<Scalar, Index>& layer, double zeta, Rng& rng,
     }
     rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
   }
-  CsrMatrix<Scalar, Index> next;
   next.assignUnchecked(rows, cols, std::move(rowPtr), std::move(colIdx), std::move(values));
   TSNN_ASSERT(next.check().empty());
-  layer.setTopology(std::move(next), std::move(velocity));
+  return stats;
+}
+
+}  // namespace detail
+
+/// \brief One SET step on \p layer (see the file comment), for CSR or COO storage.
+/// \param zeta fraction in [0, 1) of the negative and of the positive weights to replace
+/// \param init distribution of the regrown weights (fan-in = layer inputs)
+/// \throws InvalidArgument if zeta is outside [0, 1)
+template <class Scalar, class Index, template <class, class> class Storage>
+SetStats evolveSet(SparseLinear<Scalar, Index, Storage>& layer, double zeta, Rng& rng,
+                   WeightInit init = WeightInit::HeUniform) {
+  if (!(zeta >= 0 && zeta < 1))
+    detail::raise<InvalidArgument>("evolveSet(): zeta must be in [0, 1), got ", zeta);
+  CsrMatrix<Scalar, Index> next;
+  std::vector<Scalar> velocity;
+  SetStats stats;
+  if constexpr (std::is_same<Storage<Scalar, Index>, CsrMatrix<Scalar, Index>>::value) {
+    stats = detail::evolveSetCsr(layer.weights(), layer.velocity(), zeta, rng, init, next,
+                                 velocity);
+    layer.setTopology(std::move(next), std::move(velocity));
+  } else {
+    // Canonical COO lists entries in CSR order, so the momentum stays aligned both ways.
+    stats = detail::evolveSetCsr(toCsr(layer.weights()), layer.velocity(), zeta, rng, init, next,
+                                 velocity);
+    layer.setTopology(toCoo(next), std::move(velocity));
+  }
   return stats;
 }
 

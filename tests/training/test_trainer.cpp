@@ -1,0 +1,600 @@
+// Tests for tsnn/training/trainer.hpp (and the dispatch in tsnn/training/train.hpp): the
+// sequential trainer learns a small synthetic three-class problem and keeps a complete history;
+// the data-parallel trainer's summed shard gradient is the whole minibatch's gradient (with
+// dropout on); data-parallel runs are bit-identical for a fixed worker count, equal the
+// sequential trainer with one worker and stay close to it with two; gatherBatch's blocked
+// transposition; option and data checking; divergence reported as NumericalError; train()
+// dispatch and parseTrainer().
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "support/gradcheck.hpp"
+#include "support/oracle.hpp"
+#include "tsnn/data/dataset.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/training/network.hpp"
+#include "tsnn/training/train.hpp"
+#include "tsnn/training/trainer.hpp"
+
+namespace {
+
+using tsnn::EpochRecord;
+using tsnn::TrainerKind;
+using tsnn::TrainerOptions;
+using tsnn::data::Dataset;
+
+// ---------------------------------------------------------------------------------------------
+// The synthetic problem: 12 features uniform in (-1, 1); the class is the argmax of the first
+// three features, each perturbed by uniform noise in (-0.2, 0.2). The other nine features are
+// distractors. A linear model reaches about 90 %; chance is 1/3.
+
+constexpr Eigen::Index kFeatures = 12;
+constexpr int kClasses = 3;
+
+template <class Scalar>
+Dataset<Scalar> makeProblem(Eigen::Index n, std::uint64_t stream) {
+  tsnn::Rng rng = tsnn::test::testRng(stream);
+  Dataset<Scalar> d;
+  d.numClasses = kClasses;
+  d.features.resize(n, kFeatures);
+  d.labels.resize(static_cast<std::size_t>(n));
+  for (Eigen::Index s = 0; s < n; ++s) {
+    for (Eigen::Index i = 0; i < kFeatures; ++i)
+      d.features(s, i) = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
+    int best = 0;
+    double bestScore = -std::numeric_limits<double>::infinity();
+    for (int c = 0; c < kClasses; ++c) {
+      const double score = static_cast<double>(d.features(s, c)) + rng.uniform(-0.2, 0.2);
+      if (score > bestScore) {
+        bestScore = score;
+        best = c;
+      }
+    }
+    d.labels[static_cast<std::size_t>(s)] = best;
+  }
+  return d;
+}
+
+// 12-32-32-3 All-ReLU network; densities 0.46, 0.25 and 1 (the output layer is capped).
+tsnn::NetworkOptions netOptions(double dropout = 0.1, std::uint64_t seed = 17) {
+  tsnn::NetworkOptions o;
+  o.sizes = {kFeatures, 32, 32, kClasses};
+  o.epsilon = 4;
+  o.dropout = dropout;
+  o.seed = tsnn::test::streamSeed(seed);
+  return o;
+}
+
+// "No test set" as a typed null pointer: a bare nullptr does not deduce the trainers' Scalar.
+template <class Scalar>
+constexpr const Dataset<Scalar>* kNoTest = nullptr;
+
+TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int batch) {
+  TrainerOptions o;
+  o.kind = kind;
+  o.workers = workers;
+  o.epochs = epochs;
+  o.batchSize = batch;
+  o.sgd.learningRate = 0.05;
+  o.sgd.momentum = 0.9;
+  o.sgd.weightDecay = 1e-4;
+  o.zeta = 0.2;
+  o.seed = tsnn::test::streamSeed(4242);
+  return o;
+}
+
+// Every parameter and every piece of optimiser state, bit for bit.
+template <class Scalar>
+bool sameNetwork(const tsnn::Network<Scalar>& a, const tsnn::Network<Scalar>& b) {
+  if (a.numLayers() != b.numLayers()) return false;
+  for (std::size_t l = 0; l < a.numLayers(); ++l) {
+    const auto& x = a.layer(l);
+    const auto& y = b.layer(l);
+    if (x.weights().rows() != y.weights().rows() || x.weights().cols() != y.weights().cols())
+      return false;
+    if (x.weights().rowPtr() != y.weights().rowPtr()) return false;
+    if (x.weights().colIdx() != y.weights().colIdx()) return false;
+    if (!tsnn::test::bitIdentical(x.weights().values(), y.weights().values())) return false;
+    if (!tsnn::test::bitIdentical(x.velocity(), y.velocity())) return false;
+    if (!tsnn::test::bitIdentical(x.bias(), y.bias())) return false;
+    if (!tsnn::test::bitIdentical(x.biasVelocity(), y.biasVelocity())) return false;
+  }
+  return true;
+}
+
+bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+// Histories equal in everything but the two wall-clock fields.
+bool sameHistory(const std::vector<EpochRecord>& a, const std::vector<EpochRecord>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t e = 0; e < a.size(); ++e) {
+    const EpochRecord& x = a[e];
+    const EpochRecord& y = b[e];
+    if (x.epoch != y.epoch || x.nnz != y.nnz || x.hiddenNeurons != y.hiddenNeurons) return false;
+    if (!sameBits(x.trainLoss, y.trainLoss) || !sameBits(x.trainAccuracy, y.trainAccuracy) ||
+        !sameBits(x.testAccuracy, y.testAccuracy) || !sameBits(x.meanStaleness, y.meanStaleness))
+      return false;
+  }
+  return true;
+}
+
+// Largest |a - b| / max(1, |b|) over the weights, momenta and biases of two networks with the
+// same pattern (+inf if the patterns differ).
+template <class Scalar>
+double maxParameterDifference(const tsnn::Network<Scalar>& a, const tsnn::Network<Scalar>& b) {
+  double worst = 0;
+  for (std::size_t l = 0; l < a.numLayers(); ++l) {
+    const auto& x = a.layer(l);
+    const auto& y = b.layer(l);
+    if (x.weights().rowPtr() != y.weights().rowPtr() ||
+        x.weights().colIdx() != y.weights().colIdx())
+      return std::numeric_limits<double>::infinity();
+    worst = std::max(worst,
+                     tsnn::test::maxMixedDifference(x.weights().values(), y.weights().values()));
+    worst = std::max(worst, tsnn::test::maxMixedDifference(x.velocity(), y.velocity()));
+    worst = std::max(worst, tsnn::test::maxMixedDifference(x.bias(), y.bias()));
+    worst = std::max(worst, tsnn::test::maxMixedDifference(x.biasVelocity(), y.biasVelocity()));
+  }
+  return worst;
+}
+
+template <class Scalar>
+std::vector<long long> layerNonZeros(const tsnn::Network<Scalar>& net) {
+  std::vector<long long> n;
+  for (std::size_t l = 0; l < net.numLayers(); ++l) n.push_back(net.layer(l).nonZeros());
+  return n;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("trainSequential learns the synthetic problem and records one row per epoch",
+                   "[training][trainer]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(600, 101);
+  const auto test = makeProblem<Scalar>(300, 102);
+  tsnn::Network<Scalar> net(netOptions());
+  const auto nnzPerLayer = layerNonZeros(net);
+  const long long nnz = net.nonZeros();
+  const double before = net.accuracy(test.features, test.labels);
+
+  auto o = trainerOptions(TrainerKind::Sequential, 0, 6, 20);
+  std::vector<EpochRecord> seen;
+  long long batches = 0, lastDone = 0;
+  bool monotone = true;
+  tsnn::TrainerCallbacks cb;
+  cb.onBatch = [&](int epoch, long long done, long long total) {
+    ++batches;
+    if (epoch < 1 || epoch > o.epochs || total != train.size()) monotone = false;
+    if (done != (lastDone % total) + std::min<long long>(o.batchSize, total - lastDone % total))
+      monotone = false;
+    lastDone = done;
+  };
+  cb.onEpoch = [&](const EpochRecord& r) { seen.push_back(r); };
+  const auto history = tsnn::trainSequential(net, train, &test, o, cb);
+
+  REQUIRE(history.size() == static_cast<std::size_t>(o.epochs));
+  CHECK(batches == o.epochs * 30);  // 600 / 20 per epoch
+  CHECK(monotone);
+  CHECK(sameHistory(seen, history));
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    const EpochRecord& r = history[e];
+    INFO("epoch " << r.epoch << " loss " << r.trainLoss << " train acc " << r.trainAccuracy
+                  << " test acc " << r.testAccuracy);
+    CHECK(r.epoch == static_cast<int>(e) + 1);
+    CHECK(std::isfinite(r.trainLoss));
+    CHECK(r.trainLoss > 0);
+    CHECK(r.trainAccuracy >= 0);
+    CHECK(r.trainAccuracy <= 1);
+    CHECK(r.testAccuracy >= 0);
+    CHECK(r.testAccuracy <= 1);
+    CHECK(std::isfinite(r.epochSeconds));
+    CHECK(r.epochSeconds >= 0);
+    CHECK(r.evolveSeconds >= 0);
+    CHECK(r.nnz == nnz);  // SET replaces as many connections as it removes
+    CHECK(r.hiddenNeurons == 64);
+    CHECK(r.meanStaleness == 0);
+  }
+  CHECK(history.back().evolveSeconds == 0);  // no SET after the last epoch
+  CHECK(layerNonZeros(net) == nnzPerLayer);
+  for (std::size_t l = 0; l < net.numLayers(); ++l) CHECK(net.layer(l).weights().check().empty());
+  // The last record describes the network as returned.
+  CHECK(history.back().testAccuracy == net.accuracy(test.features, test.labels));
+  INFO("test accuracy before training " << before);
+  CHECK(history.back().trainLoss < history.front().trainLoss);
+  CHECK(history.back().testAccuracy > 0.75);  // chance is 1/3
+}
+
+TEMPLATE_TEST_CASE("trainSequential without a test set records NaN test accuracy",
+                   "[training][trainer]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(50, 103);
+  tsnn::Network<Scalar> net(netOptions());
+  const auto history =
+      tsnn::trainSequential(net, train, kNoTest<Scalar>, trainerOptions(TrainerKind::Sequential, 0, 2, 16));
+  REQUIRE(history.size() == 2);
+  for (const auto& r : history) CHECK(std::isnan(r.testAccuracy));
+}
+
+// The data-parallel step at the level of the Network, written out exactly as trainDataParallel
+// does it: the minibatch order[first, first + count) is cut into T contiguous row shards
+// [count t / T, count (t + 1) / T); each is gathered, run forward with its rowOffset (so dropout
+// masks are those of the whole minibatch) and backward with gradScale 1 / count; the buffers are
+// summed in worker order into buffer 0. Compared with one forward/backward of the whole
+// minibatch.
+TEMPLATE_TEST_CASE("The sum of data-parallel shard gradients is the whole minibatch gradient",
+                   "[training][trainer][data-parallel]", float, double) {
+  using Scalar = TestType;
+  const auto data = makeProblem<Scalar>(120, 104);
+  tsnn::Network<Scalar> net(netOptions(/*dropout=*/0.4));
+  // Nonzero biases, so that the point is generic.
+  tsnn::Rng rng = tsnn::test::testRng(105);
+  for (std::size_t l = 0; l < net.numLayers(); ++l)
+    for (Eigen::Index j = 0; j < net.layer(l).bias().size(); ++j)
+      net.layer(l).bias()(j) = static_cast<Scalar>(rng.uniform(-0.2, 0.2));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(data.size()));
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  tsnn::detail::shuffleOrder(order, rng);
+
+  struct Case {
+    std::int64_t first, count;
+    int workers;
+  };
+  const Case cases[] = {{0, 29, 1}, {0, 29, 2}, {7, 29, 3}, {31, 64, 4}, {5, 37, 7}, {90, 5, 7}};
+  // Float: every gradient entry is a sum of at most 64 products of O(1) terms; reordering the
+  // sum moves it by a few ulps of the largest partial sum.
+  const double tol = std::is_same<Scalar, float>::value ? 2e-6 : 1e-12;
+  std::uint64_t step = 11;
+  for (const Case& c : cases) {
+    ++step;
+    INFO("first " << c.first << ", count " << c.count << ", workers " << c.workers);
+    const Scalar scale = Scalar(1) / static_cast<Scalar>(c.count);
+
+    // The whole minibatch at once.
+    tsnn::Activations<Scalar> x;
+    std::vector<std::int32_t> labels;
+    tsnn::Workspace<Scalar> ws;
+    tsnn::Gradients<Scalar> full;
+    tsnn::detail::fitGradients(net, full);
+    tsnn::detail::gatherBatch(data.features, order, c.first, c.count, x, labels, data.labels);
+    net.forward(x, ws, true, step, 0, false);
+    REQUIRE(ws.dropout);
+    REQUIRE((ws.mask[0].array() == Scalar(0)).any());  // dropout really drops something
+    const tsnn::BlockStats fullStats = net.backward(x, labels.data(), ws, full, scale, false);
+
+    // T shards, as the trainer cuts them.
+    const int T = c.workers;
+    std::vector<tsnn::Gradients<Scalar>> g(static_cast<std::size_t>(T));
+    double lossSum = 0;
+    long long correct = 0, samples = 0;
+    for (int t = 0; t < T; ++t) {
+      auto& gt = g[static_cast<std::size_t>(t)];
+      tsnn::detail::fitGradients(net, gt);
+      const std::int64_t lo = c.count * t / T, hi = c.count * (t + 1) / T;
+      if (hi == lo) {
+        gt.setZero();
+        continue;
+      }
+      tsnn::Activations<Scalar> xs;
+      std::vector<std::int32_t> ls;
+      tsnn::Workspace<Scalar> wt;
+      tsnn::detail::gatherBatch(data.features, order, c.first + lo, hi - lo, xs, ls, data.labels);
+      net.forward(xs, wt, true, step, lo, false);
+      // The shard's masks are the corresponding rows of the whole minibatch's masks.
+      for (std::size_t l = 0; l < wt.mask.size(); ++l)
+        REQUIRE(tsnn::test::bitIdentical(wt.mask[l], ws.mask[l].middleRows(lo, hi - lo)));
+      const tsnn::BlockStats s = net.backward(xs, ls.data(), wt, gt, scale, false);
+      lossSum += s.lossSum;
+      correct += s.correct;
+      samples += s.samples;
+    }
+    for (int u = 1; u < T; ++u) g[0].add(g[static_cast<std::size_t>(u)]);
+
+    CHECK(samples == c.count);
+    CHECK(correct == fullStats.correct);
+    CHECK(lossSum == Approx(fullStats.lossSum).epsilon(1e-5));
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      INFO("layer " << l);
+      if (T == 1) {  // one shard is the whole minibatch: nothing is reordered
+        CHECK(tsnn::test::bitIdentical(g[0].weights[l], full.weights[l]));
+        CHECK(tsnn::test::bitIdentical(g[0].bias[l], full.bias[l]));
+      }
+      const double dw = tsnn::test::maxMixedDifference(g[0].weights[l], full.weights[l]);
+      const double db = tsnn::test::maxMixedDifference(g[0].bias[l], full.bias[l]);
+      CHECK(dw <= tol);
+      CHECK(db <= tol);
+      // The gradient is not trivially zero.
+      CHECK(tsnn::test::maxAbsDifference(full.weights[l],
+                                         std::vector<Scalar>(full.weights[l].size(), 0)) > 1e-3);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("trainDataParallel is bit-identical from run to run for a fixed worker count",
+                   "[training][trainer][data-parallel]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(203, 106);  // last minibatch of each epoch is partial
+  const auto test = makeProblem<Scalar>(60, 107);
+  for (int workers : {1, 2, 3}) {
+    INFO("workers " << workers);
+    auto o = trainerOptions(TrainerKind::DataParallel, workers, 3, 25);  // SET runs twice
+    tsnn::Network<Scalar> a(netOptions(0.3)), b(netOptions(0.3));
+    const auto ha = tsnn::trainDataParallel(a, train, &test, o);
+    const auto hb = tsnn::trainDataParallel(b, train, &test, o);
+    REQUIRE(ha.size() == 3);
+    CHECK(sameNetwork(a, b));
+    CHECK(sameHistory(ha, hb));
+    for (const auto& r : ha) {
+      CHECK(std::isfinite(r.trainLoss));
+      CHECK(r.nnz == tsnn::Network<Scalar>(netOptions(0.3)).nonZeros());
+    }
+  }
+}
+
+// With one worker the shard is the whole minibatch (rowOffset 0, gradScale 1 / B, no summation),
+// and the update is the same elementwise momentum step over the whole parameter arrays, so the
+// two trainers perform the same floating-point operations in the same order.
+TEMPLATE_TEST_CASE("trainDataParallel with one worker reproduces trainSequential exactly",
+                   "[training][trainer][data-parallel]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(203, 108);
+  const auto test = makeProblem<Scalar>(60, 109);
+  tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
+  const auto hs = tsnn::trainSequential(seq, train, &test,
+                                        trainerOptions(TrainerKind::Sequential, 0, 3, 25));
+  const auto hp = tsnn::trainDataParallel(par, train, &test,
+                                          trainerOptions(TrainerKind::DataParallel, 1, 3, 25));
+  CHECK(sameNetwork(seq, par));
+  CHECK(sameHistory(hs, hp));
+}
+
+// One epoch of four minibatches, no topology change: the two trainers draw the same shuffles
+// and dropout masks and differ only in the order in which each gradient entry's per-sample terms
+// are added.
+TEMPLATE_TEST_CASE("trainDataParallel with two workers stays close to trainSequential",
+                   "[training][trainer][data-parallel]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(128, 110);
+  tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
+  const auto hs =
+      tsnn::trainSequential(seq, train, kNoTest<Scalar>, trainerOptions(TrainerKind::Sequential, 0, 1, 32));
+  const auto hp = tsnn::trainDataParallel(par, train, kNoTest<Scalar>,
+                                          trainerOptions(TrainerKind::DataParallel, 2, 1, 32));
+  REQUIRE(hs.size() == 1);
+  REQUIRE(hp.size() == 1);
+  const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-10;
+  const double d = maxParameterDifference(seq, par);
+  INFO("largest relative parameter difference " << d);
+  CHECK(d <= tol);
+  CHECK(hp[0].trainLoss == Approx(hs[0].trainLoss).epsilon(tol));
+  // And the parameters did move: the comparison is not between two untouched networks.
+  CHECK(maxParameterDifference(seq, tsnn::Network<Scalar>(netOptions(0.3))) > 1e-3);
+}
+
+TEMPLATE_TEST_CASE("gatherBatch transposes any block of shuffled samples into batch-major columns",
+                   "[training][trainer][gather]", float, double) {
+  using Scalar = TestType;
+  tsnn::Rng rng = tsnn::test::testRng(111);
+  const Eigen::Index n = 70, d = 7;
+  typename Dataset<Scalar>::Matrix f(n, d);
+  for (Eigen::Index s = 0; s < n; ++s)
+    for (Eigen::Index i = 0; i < d; ++i) f(s, i) = static_cast<Scalar>(rng.uniform(-5.0, 5.0));
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
+  for (auto& y : labels) y = static_cast<std::int32_t>(rng.below(10));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  tsnn::detail::shuffleOrder(order, rng);
+
+  tsnn::Activations<Scalar> x;
+  std::vector<std::int32_t> out;
+  // Blocks of 16 plus ragged tails, and blocks shorter than one tile.
+  const std::pair<std::int64_t, Eigen::Index> blocks[] = {{0, 1},  {3, 15}, {5, 16}, {10, 17},
+                                                          {2, 33}, {0, 70}, {69, 1}, {21, 48}};
+  for (const auto& [first, count] : blocks) {
+    INFO("first " << first << ", count " << count);
+    x.setConstant(std::numeric_limits<Scalar>::quiet_NaN());  // stale contents must not leak
+    tsnn::detail::gatherBatch(f, order, first, count, x, out, labels);
+    REQUIRE(x.rows() == count);
+    REQUIRE(x.cols() == d);
+    REQUIRE(out.size() == static_cast<std::size_t>(count));
+    bool same = true;
+    for (Eigen::Index b = 0; b < count; ++b) {
+      const auto s = order[static_cast<std::size_t>(first + b)];
+      for (Eigen::Index i = 0; i < d; ++i) same = same && x(b, i) == f(s, i);
+      same = same && out[static_cast<std::size_t>(b)] == labels[static_cast<std::size_t>(s)];
+    }
+    CHECK(same);
+  }
+}
+
+TEST_CASE("Trainers reject invalid options before touching the network", "[training][trainer]") {
+  const auto train = makeProblem<float>(40, 112);
+  const tsnn::Network<float> pristine(netOptions());
+  struct Bad {
+    const char* what;
+    void (*apply)(TrainerOptions&);
+  };
+  const Bad bad[] = {
+      {"epochs must be >= 0, got -1", [](TrainerOptions& o) { o.epochs = -1; }},
+      {"batch size must be >= 1, got 0", [](TrainerOptions& o) { o.batchSize = 0; }},
+      {"batch size must be >= 1, got -3", [](TrainerOptions& o) { o.batchSize = -3; }},
+      {"zeta must be in [0, 1), got -0.1", [](TrainerOptions& o) { o.zeta = -0.1; }},
+      {"zeta must be in [0, 1), got 1", [](TrainerOptions& o) { o.zeta = 1.0; }},
+      {"zeta must be in [0, 1), got nan",
+       [](TrainerOptions& o) { o.zeta = std::numeric_limits<double>::quiet_NaN(); }},
+      {"threads must be >= 0, got -1", [](TrainerOptions& o) { o.threads = -1; }},
+      {"workers must be >= 0, got -2", [](TrainerOptions& o) { o.workers = -2; }},
+      {"WASAP local fraction must be in [0, 1], got -0.5",
+       [](TrainerOptions& o) { o.wasapLocalFraction = -0.5; }},
+      {"WASAP local fraction must be in [0, 1], got 1.5",
+       [](TrainerOptions& o) { o.wasapLocalFraction = 1.5; }},
+      {"WASAP local fraction must be in [0, 1], got nan",
+       [](TrainerOptions& o) { o.wasapLocalFraction = std::numeric_limits<double>::quiet_NaN(); }},
+      {"learning rate must be positive and finite, got 0",
+       [](TrainerOptions& o) { o.sgd.learningRate = 0; }},
+      {"momentum must be in [0, 1), got 1", [](TrainerOptions& o) { o.sgd.momentum = 1; }},
+  };
+  for (TrainerKind kind : {TrainerKind::Sequential, TrainerKind::DataParallel, TrainerKind::Wasap})
+    for (const Bad& b : bad) {
+      INFO("kind " << static_cast<int>(kind) << ": " << b.what);
+      auto o = trainerOptions(kind, 2, 2, 8);
+      b.apply(o);
+      CHECK_THROWS_AS(o.validate(), tsnn::InvalidArgument);
+      tsnn::Network<float> net(netOptions());
+      const std::string msg =
+          tsnn::test::messageOf([&] { tsnn::train(net, train, kNoTest<float>, o); });
+      CHECK_THAT(msg, Catch::Contains(b.what));
+      CHECK_THAT(msg, Catch::StartsWith("tsnn: "));
+      CHECK(sameNetwork(net, pristine));
+    }
+
+  // Zero epochs is valid: nothing happens.
+  for (TrainerKind kind : {TrainerKind::Sequential, TrainerKind::DataParallel, TrainerKind::Wasap}) {
+    tsnn::Network<float> net(netOptions());
+    const auto history = tsnn::train(net, train, kNoTest<float>, trainerOptions(kind, 2, 0, 8));
+    CHECK(history.empty());
+    CHECK(sameNetwork(net, pristine));
+  }
+}
+
+TEST_CASE("Trainers reject data that does not fit the network", "[training][trainer]") {
+  const auto good = makeProblem<float>(40, 113);
+  const tsnn::Network<float> pristine(netOptions());
+  auto withFeatures = [&](Eigen::Index d) {
+    Dataset<float> x = good;
+    x.features = Dataset<float>::Matrix::Ones(good.size(), d);
+    return x;
+  };
+  const auto narrow = withFeatures(11);
+  Dataset<float> manyClasses = good;
+  manyClasses.numClasses = 4;  // network has 3 outputs
+  Dataset<float> shortLabels = good;
+  shortLabels.labels.pop_back();
+  Dataset<float> badLabel = good;
+  badLabel.labels[5] = 3;
+  Dataset<float> nanFeature = good;
+  nanFeature.features(7, 2) = std::numeric_limits<float>::quiet_NaN();
+  Dataset<float> empty;
+  empty.numClasses = 3;
+  empty.features.resize(0, kFeatures);
+
+  for (TrainerKind kind : {TrainerKind::Sequential, TrainerKind::DataParallel, TrainerKind::Wasap}) {
+    INFO("kind " << static_cast<int>(kind));
+    const auto o = trainerOptions(kind, 2, 1, 8);
+    tsnn::Network<float> net(netOptions());
+    auto msgTrain = [&](const Dataset<float>& d) {
+      return tsnn::test::messageOf([&] { tsnn::train(net, d, kNoTest<float>, o); });
+    };
+    auto msgTest = [&](const Dataset<float>& d) {
+      return tsnn::test::messageOf([&] { tsnn::train(net, good, &d, o); });
+    };
+    CHECK_THAT(msgTrain(narrow),
+               Catch::Contains("training set has 11 features, network expects 12"));
+    CHECK_THAT(msgTest(narrow), Catch::Contains("test set has 11 features, network expects 12"));
+    CHECK_THAT(msgTrain(manyClasses),
+               Catch::Contains("training set has 4 classes, network has 3 outputs"));
+    CHECK_THAT(msgTrain(shortLabels), Catch::Contains("39 labels"));
+    CHECK_THAT(msgTrain(badLabel), Catch::Contains("label 3 at index 5"));
+    CHECK_THAT(msgTest(nanFeature), Catch::Contains("row 7, column 2"));
+    CHECK_THAT(msgTrain(empty), Catch::Contains("empty training set"));
+    CHECK(sameNetwork(net, pristine));
+  }
+  // The message names the trainer that refused.
+  tsnn::Network<float> net(netOptions());
+  CHECK_THAT(tsnn::test::messageOf([&] {
+               tsnn::trainDataParallel(net, narrow, kNoTest<float>,
+                                       trainerOptions(TrainerKind::DataParallel, 2, 1, 8));
+             }),
+             Catch::StartsWith("tsnn: trainDataParallel(): "));
+  CHECK_THAT(tsnn::test::messageOf([&] {
+               tsnn::trainSequential(net, narrow, kNoTest<float>,
+                                     trainerOptions(TrainerKind::Sequential, 0, 1, 8));
+             }),
+             Catch::StartsWith("tsnn: trainSequential(): "));
+}
+
+// A learning rate of 1e15 makes the first step's weights of order 1e15; the logits then grow
+// as a power of the weights and overflow within a few minibatches (in float at once), after
+// which the loss is inf or NaN. Deterministic: fixed data, network and seed.
+TEMPLATE_TEST_CASE("A diverging run throws NumericalError naming the epoch and the batch",
+                   "[training][trainer]", float, double) {
+  using Scalar = TestType;
+  const auto train = makeProblem<Scalar>(200, 114);
+  for (TrainerKind kind : {TrainerKind::Sequential, TrainerKind::DataParallel}) {
+    INFO("kind " << static_cast<int>(kind));
+    tsnn::Network<Scalar> net(netOptions());
+    auto o = trainerOptions(kind, 2, 5, 10);
+    o.sgd.learningRate = 1e15;
+    int epochsDone = 0;
+    tsnn::TrainerCallbacks cb;
+    cb.onEpoch = [&](const EpochRecord&) { ++epochsDone; };
+    const std::string msg = tsnn::test::messageOf<tsnn::NumericalError>(
+        [&] { tsnn::train(net, train, kNoTest<Scalar>, o, cb); });
+    INFO(msg);
+    CHECK_THAT(msg, Catch::StartsWith("tsnn: train(): loss is "));
+    CHECK_THAT(msg, Catch::Contains(" at epoch " + std::to_string(epochsDone + 1) + ", batch "));
+    CHECK(epochsDone < 2);
+  }
+}
+
+TEST_CASE("train dispatches on TrainerOptions::kind", "[training][trainer][train]") {
+  const auto train = makeProblem<double>(90, 115);
+  const auto test = makeProblem<double>(30, 116);
+  SECTION("sequential") {
+    const auto o = trainerOptions(TrainerKind::Sequential, 0, 2, 16);
+    tsnn::Network<double> a(netOptions()), b(netOptions());
+    const auto ha = tsnn::train(a, train, &test, o);
+    const auto hb = tsnn::trainSequential(b, train, &test, o);
+    CHECK(sameNetwork(a, b));
+    CHECK(sameHistory(ha, hb));
+  }
+  SECTION("data-parallel") {
+    const auto o = trainerOptions(TrainerKind::DataParallel, 3, 2, 16);
+    tsnn::Network<double> a(netOptions()), b(netOptions());
+    const auto ha = tsnn::train(a, train, &test, o);
+    const auto hb = tsnn::trainDataParallel(b, train, &test, o);
+    CHECK(sameNetwork(a, b));
+    CHECK(sameHistory(ha, hb));
+  }
+  SECTION("wasap, one worker (deterministic)") {
+    auto o = trainerOptions(TrainerKind::Wasap, 1, 3, 16);
+    o.wasapLocalFraction = 0.34;  // one local epoch
+    tsnn::Network<double> a(netOptions()), b(netOptions());
+    const auto ha = tsnn::train(a, train, &test, o);
+    const auto hb = tsnn::trainWasap(b, train, &test, o);
+    REQUIRE(ha.size() == 3);
+    CHECK(sameNetwork(a, b));
+    CHECK(sameHistory(ha, hb));
+  }
+  SECTION("unknown kind") {
+    auto o = trainerOptions(TrainerKind::Sequential, 0, 2, 16);
+    o.kind = static_cast<TrainerKind>(42);
+    tsnn::Network<double> a(netOptions());
+    CHECK_THAT(tsnn::test::messageOf([&] { tsnn::train(a, train, &test, o); }),
+               Catch::Contains("train(): unknown trainer kind"));
+  }
+}
+
+TEST_CASE("parseTrainer maps names to kinds and rejects others", "[training][trainer][train]") {
+  CHECK(tsnn::parseTrainer("sequential") == TrainerKind::Sequential);
+  CHECK(tsnn::parseTrainer("data-parallel") == TrainerKind::DataParallel);
+  CHECK(tsnn::parseTrainer("data_parallel") == TrainerKind::DataParallel);
+  CHECK(tsnn::parseTrainer("wasap") == TrainerKind::Wasap);
+  for (const char* bad : {"", "Sequential", "WASAP", "dataparallel", "data-parallel ", "async"}) {
+    INFO("'" << bad << "'");
+    const std::string msg = tsnn::test::messageOf([&] { tsnn::parseTrainer(bad); });
+    CHECK_THAT(msg, Catch::StartsWith("tsnn: parseTrainer(): unknown trainer '" +
+                                      std::string(bad) + "'"));
+    CHECK_THAT(msg, Catch::Contains("expected sequential, data-parallel or wasap"));
+  }
+}
