@@ -104,9 +104,12 @@ int main(int argc, char** argv) {
     tsnn::ProgressBar bar;
     std::vector<tsnn::EpochRecord> history;
     tsnn::TrainerCallbacks cb;
+    int barEpoch = 0;
     cb.onBatch = [&](int epoch, long long done, long long total) {
-      if (done == tr.batchSize || done == total)
+      if (epoch != barEpoch) {
+        barEpoch = epoch;
         bar.start("epoch " + std::to_string(epoch) + "/" + std::to_string(tr.epochs));
+      }
       bar.update(done, total);
     };
     cb.onEpoch = [&](const tsnn::EpochRecord& r) {

@@ -19,16 +19,22 @@ class ProgressBar {
 
   bool enabled() const { return m_enabled; }
 
-  /// \brief Starts a new bar with a label such as "epoch 3/10".
+  /// \brief Starts a new bar with a label such as "epoch 3/10". The rate and ETA are measured
+  /// from the first update() after it.
   void start(const std::string& label) {
     m_label = label;
     m_start = m_last = std::chrono::steady_clock::now();
     m_drawn = false;
+    m_first = -1;
   }
 
   void update(long long done, long long total) {
     if (!m_enabled || total <= 0) return;
     const auto now = std::chrono::steady_clock::now();
+    if (m_first < 0) {  // the rate is measured from the first report on
+      m_first = done;
+      m_start = now;
+    }
     if (done < total && m_drawn && now - m_last < std::chrono::milliseconds(100)) return;
     m_last = now;
     m_drawn = true;
@@ -38,10 +44,16 @@ class ProgressBar {
     std::string bar(static_cast<std::size_t>(filled), '#');
     bar.resize(width, '.');
     const double secs = std::chrono::duration<double>(now - m_start).count();
-    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0.0;
-    std::fprintf(m_stream, "\r%s [%s] %3d%% %lld/%lld %.0f samples/s ETA %.1fs ", m_label.c_str(),
-                 bar.c_str(), static_cast<int>(frac * 100), done, total, rate, eta);
+    if (secs < 0.05 || done <= m_first) {
+      std::fprintf(m_stream, "\r%s [%s] %3d%% %lld/%lld ", m_label.c_str(), bar.c_str(),
+                   static_cast<int>(frac * 100), done, total);
+    } else {
+      const double rate = static_cast<double>(done - m_first) / secs;
+      const double eta = static_cast<double>(total - done) / rate;
+      std::fprintf(m_stream, "\r%s [%s] %3d%% %lld/%lld %.0f samples/s ETA %.1fs ",
+                   m_label.c_str(), bar.c_str(), static_cast<int>(frac * 100), done, total, rate,
+                   eta);
+    }
     std::fflush(m_stream);
   }
 
@@ -57,6 +69,7 @@ class ProgressBar {
   std::FILE* m_stream;
   bool m_enabled;
   bool m_drawn = false;
+  long long m_first = -1;
   std::string m_label;
   std::chrono::steady_clock::time_point m_start, m_last;
 };

@@ -81,7 +81,8 @@ struct EpochRecord {
   int epoch = 0;               ///< 1-based
   double trainLoss = 0;        ///< mean loss over the epoch's minibatches (with dropout)
   double trainAccuracy = 0;    ///< fraction correct over the epoch's minibatches (with dropout)
-  double testAccuracy = 0;     ///< on the test set after the epoch, without dropout (NaN if none)
+  double testAccuracy = 0;     ///< on the test set after the epoch's training and before its SET
+                               ///< step, without dropout (NaN if there is no test set)
   double epochSeconds = 0;     ///< training time of the epoch: forward, backward, updates; no
                                ///< evaluation and no topology evolution
   double evolveSeconds = 0;    ///< time spent in SET after the epoch
@@ -200,13 +201,16 @@ std::vector<EpochRecord> runEpochs(Network<Scalar, Index>& net, const data::Data
     rec.epochSeconds = std::chrono::duration<double>(t1 - t0).count();
     rec.trainLoss = lossSum / static_cast<double>(n);
     rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
-    if (options.evolve && options.zeta > 0 && epoch < options.epochs) {
-      evolveHiddenLayers(net, options.zeta);
-      rec.evolveSeconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    }
+    // Evaluate the model that was trained, before SET replaces a fraction of its weights with
+    // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                             : std::numeric_limits<double>::quiet_NaN();
+    if (options.evolve && options.zeta > 0 && epoch < options.epochs) {
+      const auto t2 = std::chrono::steady_clock::now();
+      evolveHiddenLayers(net, options.zeta);
+      rec.evolveSeconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
+    }
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);

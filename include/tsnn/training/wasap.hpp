@@ -246,14 +246,15 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
               rec.trainLoss = lossSum / static_cast<double>(n);
               rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
               rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
+              rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
+                                      : std::numeric_limits<double>::quiet_NaN();
+              const auto t1 = std::chrono::steady_clock::now();
               if (options.evolve && options.zeta > 0 && epochsDone < options.epochs) {
                 evolveHiddenLayers(net, options.zeta);
                 ++topology;
               }
-              const auto t1 = std::chrono::steady_clock::now();
-              rec.evolveSeconds = std::chrono::duration<double>(t1 - now).count();
-              rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
-                                      : std::numeric_limits<double>::quiet_NaN();
+              rec.evolveSeconds =
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
               rec.nnz = net.nonZeros();
               rec.hiddenNeurons = net.hiddenNeurons();
               history.push_back(rec);
@@ -337,8 +338,6 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
               stats[ut].lossSum += s.lossSum;
               stats[ut].correct += s.correct;
             }
-            if (options.evolve && options.zeta > 0 && e + 1 < localEpochs)
-              evolveHiddenLayers(model, options.zeta);
           }
         } catch (...) {
           fail(std::current_exception());
@@ -378,6 +377,13 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
 #if defined(_OPENMP)
 #pragma omp barrier
 #endif
+        // SET after the epoch was recorded, so worker 0's model is evaluated as trained.
+        try {
+          if (!stop && options.evolve && options.zeta > 0 && e + 1 < localEpochs)
+            evolveHiddenLayers(model, options.zeta);
+        } catch (...) {
+          fail(std::current_exception());
+        }
       }
     }
     if (error) std::rethrow_exception(error);
