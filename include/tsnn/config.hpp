@@ -44,6 +44,25 @@ inline bool inParallel() {
 #endif
 }
 
+/// \brief This thread's number in the innermost parallel region (0 outside one or without
+/// OpenMP).
+inline int threadId() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/// \brief Threads in the innermost parallel region (1 outside one or without OpenMP).
+inline int teamSize() {
+#if defined(_OPENMP)
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 /// \brief Sets the number of threads later parallel regions use (a no-op without OpenMP).
 inline void setThreads(int n) {
 #if defined(_OPENMP)

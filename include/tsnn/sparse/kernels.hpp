@@ -202,11 +202,7 @@ void forEachRowRun(const CooMatrix<Scalar, Index>& w, bool parallel, F&& f) {
 #pragma omp parallel if (openRegion(parallel))
 #endif
   {
-#if defined(_OPENMP)
-    const Index t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const Index t = 0, team = 1;
-#endif
+    const Index t = threadId(), team = teamSize();
     const Index r0 = static_cast<Index>(static_cast<long long>(rows) * t / team);
     const Index r1 = static_cast<Index>(static_cast<long long>(rows) * (t + 1) / team);
     Index k = static_cast<Index>(std::lower_bound(row, row + nnz, r0) - row);

@@ -230,6 +230,21 @@ void fitGradients(const Network<Scalar, Index>& net, Gradients<Scalar>& g) {
   }
 }
 
+/// Forward and backward on the minibatch order[first, first + count) of \p data (rows
+/// [rowOffset, ...) of a larger minibatch when sharded), writing \p grads for the network's
+/// current topology. The gradient is that of the sum of the block's losses times \p scale.
+template <class Scalar, class Index>
+BlockStats computeGradients(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& data,
+                            const std::vector<std::int64_t>& order, std::int64_t first,
+                            Eigen::Index count, Eigen::Index rowOffset, std::uint64_t step,
+                            Scalar scale, Workspace<Scalar>& ws, Gradients<Scalar>& grads,
+                            Activations<Scalar>& x, std::vector<std::int32_t>& labels) {
+  gatherBatch(data.features, order, first, count, x, labels, data.labels);
+  fitGradients(net, grads);
+  net.forward(x, ws, true, step, rowOffset);
+  return net.backward(x, labels.data(), ws, grads, scale);
+}
+
 template <class Scalar, class Index>
 void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
               const data::Dataset<Scalar>* test, const TrainerOptions& options,
@@ -263,11 +278,9 @@ std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
   return detail::runEpochs(
       net, train, test, options, callbacks, order,
       [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
-        detail::fitGradients(net, grads);
-        detail::gatherBatch(train.features, order, first, count, x, labels, train.labels);
-        net.forward(x, ws, true, step);
         const BlockStats s =
-            net.backward(x, labels.data(), ws, grads, Scalar(1) / static_cast<Scalar>(count));
+            detail::computeGradients(net, train, order, first, count, 0, step,
+                                     Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
         net.applyGradients(grads, options.sgd);
         return s;
       });
@@ -299,31 +312,25 @@ std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
   return detail::runEpochs(
       net, train, test, options, callbacks, order,
       [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
-        for (auto& g : grads) detail::fitGradients(net, g);
         const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
         std::exception_ptr error;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(workers)
 #endif
         {
-#if defined(_OPENMP)
-          const int t = omp_get_thread_num();
-          const int team = omp_get_num_threads();
-#else
-          const int t = 0;
-          const int team = 1;
-#endif
+          const int t = threadId();
+          const int team = teamSize();
           // Shards: rows [lo, hi) of the minibatch; a worker beyond the team size gets none.
           const std::int64_t lo = count * t / team, hi = count * (t + 1) / team;
           const auto ut = static_cast<std::size_t>(t);
           stats[ut] = BlockStats{};
           try {
             if (hi > lo) {
-              detail::gatherBatch(train.features, order, first + lo, hi - lo, xs[ut], labels[ut],
-                                  train.labels);
-              net.forward(xs[ut], ws[ut], true, step, lo);
-              stats[ut] = net.backward(xs[ut], labels[ut].data(), ws[ut], grads[ut], scale);
+              stats[ut] = detail::computeGradients(net, train, order, first + lo, hi - lo, lo,
+                                                   step, scale, ws[ut], grads[ut], xs[ut],
+                                                   labels[ut]);
             } else {
+              detail::fitGradients(net, grads[ut]);
               grads[ut].setZero();
             }
           } catch (...) {

@@ -183,11 +183,7 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
 #pragma omp parallel num_threads(T)
 #endif
     {
-#if defined(_OPENMP)
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
+      const int t = threadId();
       try {
         const auto& mine = part[static_cast<std::size_t>(t)];
         std::vector<std::int64_t> order(mine);
@@ -198,7 +194,7 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
         }();
         std::uint64_t copyUpdates = 0, copyTopology = 0;
         Workspace<Scalar> ws;
-        Gradients<Scalar> grads = local.makeGradients();
+        Gradients<Scalar> grads;
         std::vector<Scalar> moved;
         Activations<Scalar> x;
         std::vector<std::int32_t> labels;
@@ -210,12 +206,9 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
                first += static_cast<std::size_t>(options.batchSize)) {
             const auto count = static_cast<Eigen::Index>(
                 std::min<std::size_t>(static_cast<std::size_t>(options.batchSize), order.size() - first));
-            detail::gatherBatch(train.features, order, static_cast<std::int64_t>(first), count, x,
-                                labels, train.labels);
-            detail::fitGradients(local, grads);
-            local.forward(x, ws, true, step++);
-            const BlockStats s = local.backward(x, labels.data(), ws, grads,
-                                                Scalar(1) / static_cast<Scalar>(count));
+            const BlockStats s = detail::computeGradients(
+                local, train, order, static_cast<std::int64_t>(first), count, 0, step++,
+                Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
             std::lock_guard<std::mutex> lock(shared);
             if (error || epochsDone >= asyncEpochs) {
               done = true;
@@ -300,11 +293,7 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
 #pragma omp parallel num_threads(T)
 #endif
     {
-#if defined(_OPENMP)
-      const int t = omp_get_thread_num();
-#else
-      const int t = 0;
-#endif
+      const int t = threadId();
       const auto ut = static_cast<std::size_t>(t);
       Network<Scalar, Index>& model = models[ut];
       std::vector<std::int64_t> order(part[ut]);
@@ -325,12 +314,9 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
                  first += static_cast<std::size_t>(options.batchSize)) {
               const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
                   static_cast<std::size_t>(options.batchSize), order.size() - first));
-              detail::gatherBatch(train.features, order, static_cast<std::int64_t>(first), count,
-                                  x, labels, train.labels);
-              detail::fitGradients(model, grads);
-              model.forward(x, ws, true, step++);
-              const BlockStats s = model.backward(x, labels.data(), ws, grads,
-                                                  Scalar(1) / static_cast<Scalar>(count));
+              const BlockStats s = detail::computeGradients(
+                  model, train, order, static_cast<std::int64_t>(first), count, 0, step++,
+                  Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
               if (!std::isfinite(s.lossSum))
                 detail::raise<NumericalError>("trainWasap(): loss is ", s.lossSum, " in worker ",
                                               t, " at local epoch ", e + 1);
