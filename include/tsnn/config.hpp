@@ -34,11 +34,13 @@ inline int maxThreads() {
 #endif
 }
 
-/// \brief True inside an active OpenMP parallel region. Kernels use it to stay serial there,
-/// so that the trainer's region is the only level of parallelism.
+/// \brief True inside any OpenMP parallel region, active or not. Kernels use it to stay serial
+/// there, so that the trainer's region is the only level of parallelism.
 inline bool inParallel() {
 #if defined(_OPENMP)
-  return omp_in_parallel() != 0;
+  // The nesting level, not omp_in_parallel(): a trainer's region with a team of one is
+  // inactive, and kernels inside it must still not open (and create threads for) a nested one.
+  return omp_get_level() > 0;
 #else
   return false;
 #endif

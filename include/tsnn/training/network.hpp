@@ -42,8 +42,9 @@ struct NetworkOptions {
   /// \throws InvalidArgument naming the first bad value.
   void validate() const {
     if (sizes.size() < 2)
-      detail::raise<InvalidArgument>("NetworkOptions: need at least an input and an output size, got ",
-                                     sizes.size(), " sizes");
+      detail::raise<InvalidArgument>(
+          "NetworkOptions: need at least an input and an output size, got ", sizes.size(),
+          " sizes");
     for (std::size_t i = 0; i < sizes.size(); ++i)
       if (sizes[i] <= 0 || sizes[i] > (1ll << 31) - 1)
         detail::raise<InvalidArgument>("NetworkOptions: layer ", i, " has size ", sizes[i],
@@ -139,8 +140,8 @@ class Network {
     for (std::size_t l = 0; l < m_layers.size(); ++l) {
       if (l > 0 && m_layers[l].inputs() != m_layers[l - 1].outputs())
         detail::raise<InvalidArgument>("Network::Network(): layer ", l, " takes ",
-                                       m_layers[l].inputs(), " inputs but layer ", l - 1,
-                                       " has ", m_layers[l - 1].outputs(), " outputs");
+                                       m_layers[l].inputs(), " inputs but layer ", l - 1, " has ",
+                                       m_layers[l - 1].outputs(), " outputs");
       m_options.sizes.push_back(m_layers[l].outputs());
     }
     m_options.validate();
@@ -251,8 +252,10 @@ class Network {
     const std::size_t L = m_layers.size();
     const Eigen::Index batch = x.rows();
     if (ws.z.size() != L || ws.z[L - 1].rows() != batch || ws.z[0].cols() != m_layers[0].outputs())
-      detail::raise<InvalidArgument>("Network::backward(): the workspace does not hold a forward "
-                                     "pass of this network on ", batch, " samples");
+      detail::raise<InvalidArgument>(
+          "Network::backward(): the workspace does not hold a forward "
+          "pass of this network on ",
+          batch, " samples");
     if (grads.weights.size() != L || grads.bias.size() != L)
       detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
                                      " layers, network has ", L);
@@ -277,8 +280,7 @@ class Network {
       if (l == 0)
         m_layers[l].gradients(x, d, grads.weights[l], grads.bias[l], Scalar(1), parallel);
       else
-        m_layers[l].gradients(ws.a[l - 1], d, grads.weights[l], grads.bias[l], Scalar(1),
-                              parallel);
+        m_layers[l].gradients(ws.a[l - 1], d, grads.weights[l], grads.bias[l], Scalar(1), parallel);
       if (l > 0) {
         Activations<Scalar>& below = ws.delta[l - 1];
         below.resize(batch, m_layers[l - 1].outputs());
@@ -356,25 +358,25 @@ class Network {
        << ")\n";
     os << std::left << std::setw(7) << "layer" << std::setw(14) << "shape" << std::setw(12)
        << "activation" << std::right << std::setw(11) << "nnz" << std::setw(10) << "density"
-       << std::setw(12) << "bytes" << "\n";
+       << std::setw(12) << "bytes"
+       << "\n";
     for (std::size_t l = 0; l < m_layers.size(); ++l) {
       const auto& ly = m_layers[l];
       std::ostringstream shape, act;
       shape << ly.inputs() << "->" << ly.outputs();
       if (l + 1 < m_layers.size()) {
         act << activationName(m_act[l].kind());
-        if (m_act[l].kind() != ActivationKind::Identity && m_act[l].kind() != ActivationKind::ReLU &&
-            m_act[l].kind() != ActivationKind::Sigmoid && m_act[l].kind() != ActivationKind::Tanh)
+        if (m_act[l].kind() != ActivationKind::Identity &&
+            m_act[l].kind() != ActivationKind::ReLU && m_act[l].kind() != ActivationKind::Sigmoid &&
+            m_act[l].kind() != ActivationKind::Tanh)
           act << "(" << m_act[l].negativeSlope() << ")";
       } else {
-        act << (m_options.loss == LossKind::SoftmaxCrossEntropy
-                    ? "softmax"
-                    : activationName(m_outAct.kind()));
+        act << (m_options.loss == LossKind::SoftmaxCrossEntropy ? "softmax"
+                                                                : activationName(m_outAct.kind()));
       }
       os << std::left << std::setw(7) << l << std::setw(14) << shape.str() << std::setw(12)
-         << act.str() << std::right << std::setw(11) << ly.nonZeros() << std::setw(10)
-         << std::fixed << std::setprecision(4) << ly.density() << std::setw(12) << ly.bytes()
-         << "\n";
+         << act.str() << std::right << std::setw(11) << ly.nonZeros() << std::setw(10) << std::fixed
+         << std::setprecision(4) << ly.density() << std::setw(12) << ly.bytes() << "\n";
     }
     os << "total: " << hiddenNeurons() << " hidden neurons, " << nonZeros() << " connections, "
        << bytes() << " bytes\n";
@@ -408,11 +410,10 @@ class Network {
         slope = m_options.alpha;
       m_act.emplace_back(m_options.hiddenActivation, static_cast<Scalar>(slope));
     }
-    m_outAct = Activation<Scalar>(m_options.outputActivation,
-                                  static_cast<Scalar>(m_options.outputActivation ==
-                                                              ActivationKind::LeakyReLU
-                                                          ? m_options.alpha
-                                                          : 0.0));
+    m_outAct = Activation<Scalar>(
+        m_options.outputActivation,
+        static_cast<Scalar>(
+            m_options.outputActivation == ActivationKind::LeakyReLU ? m_options.alpha : 0.0));
   }
 
   NetworkOptions m_options;

@@ -10,7 +10,8 @@ namespace tsnn {
 /// \brief Trains with trainSequential(), trainDataParallel() or trainWasap() per options.kind.
 template <class Scalar, class Index>
 std::vector<EpochRecord> train(Network<Scalar, Index>& net, const data::Dataset<Scalar>& trainSet,
-                               const data::Dataset<Scalar>* test, const TrainerOptions& options,
+                               const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+                               const TrainerOptions& options,
                                const TrainerCallbacks& callbacks = {}) {
   switch (options.kind) {
     case TrainerKind::Sequential:

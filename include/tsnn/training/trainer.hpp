@@ -3,13 +3,15 @@
 /// \brief The sequential trainer: seeded shuffling, minibatch SGD, SET after each epoch,
 /// evaluation, and a per-epoch history.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <string>
 #include <numeric>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "tsnn/config.hpp"
@@ -39,6 +41,13 @@ inline TrainerKind parseTrainer(const std::string& name) {
                                  "' (expected sequential, data-parallel or wasap)");
 }
 
+/// \brief What a trainer does when a minibatch's loss or gradient is not finite.
+enum class NonFinitePolicy {
+  Throw,     ///< stop with NumericalError naming the epoch, batch and layer (the default)
+  SkipBatch  ///< drop that minibatch's update and multiply the learning rate by
+             ///< TrainerOptions::lrBackoff; after maxSkippedBatches in a row, throw as above
+};
+
 /// \brief Options of a training run.
 struct TrainerOptions {
   TrainerKind kind = TrainerKind::Sequential;
@@ -57,10 +66,19 @@ struct TrainerOptions {
   std::uint64_t seed = 1;
   /// OpenMP threads for the kernels; 0 leaves the OpenMP default.
   int threads = 0;
+  /// Rescale a minibatch gradient whose global L2 norm (all weights and biases) exceeds this to
+  /// this norm; 0 disables clipping.
+  double clipNorm = 0;
+  NonFinitePolicy onNonFinite = NonFinitePolicy::Throw;
+  /// SkipBatch: factor applied to the learning rate after each skipped minibatch, in (0, 1].
+  double lrBackoff = 0.5;
+  /// SkipBatch: consecutive skipped minibatches after which training stops anyway.
+  int maxSkippedBatches = 10;
 
   /// \throws InvalidArgument naming the first bad value.
   void validate() const {
-    if (epochs < 0) detail::raise<InvalidArgument>("TrainerOptions: epochs must be >= 0, got ", epochs);
+    if (epochs < 0)
+      detail::raise<InvalidArgument>("TrainerOptions: epochs must be >= 0, got ", epochs);
     if (batchSize < 1)
       detail::raise<InvalidArgument>("TrainerOptions: batch size must be >= 1, got ", batchSize);
     if (!(zeta >= 0 && zeta < 1))
@@ -69,6 +87,15 @@ struct TrainerOptions {
       detail::raise<InvalidArgument>("TrainerOptions: threads must be >= 0, got ", threads);
     if (workers < 0)
       detail::raise<InvalidArgument>("TrainerOptions: workers must be >= 0, got ", workers);
+    if (!(clipNorm >= 0) || !std::isfinite(clipNorm))
+      detail::raise<InvalidArgument>("TrainerOptions: clip norm must be finite and >= 0, got ",
+                                     clipNorm);
+    if (!(lrBackoff > 0 && lrBackoff <= 1))
+      detail::raise<InvalidArgument>(
+          "TrainerOptions: learning-rate backoff must be in (0, 1], got ", lrBackoff);
+    if (maxSkippedBatches < 1)
+      detail::raise<InvalidArgument>("TrainerOptions: max skipped batches must be >= 1, got ",
+                                     maxSkippedBatches);
     if (!(wasapLocalFraction >= 0 && wasapLocalFraction <= 1))
       detail::raise<InvalidArgument>("TrainerOptions: WASAP local fraction must be in [0, 1], got ",
                                      wasapLocalFraction);
@@ -78,16 +105,19 @@ struct TrainerOptions {
 
 /// \brief One row of the training history.
 struct EpochRecord {
-  int epoch = 0;               ///< 1-based
-  double trainLoss = 0;        ///< mean loss over the epoch's minibatches (with dropout)
-  double trainAccuracy = 0;    ///< fraction correct over the epoch's minibatches (with dropout)
-  double testAccuracy = 0;     ///< on the test set after the epoch's training and before its SET
-                               ///< step, without dropout (NaN if there is no test set)
-  double epochSeconds = 0;     ///< training time of the epoch: forward, backward, updates; no
-                               ///< evaluation and no topology evolution
-  double evolveSeconds = 0;    ///< time spent in SET after the epoch
-  long long nnz = 0;           ///< connections after the epoch's topology change
+  int epoch = 0;             ///< 1-based
+  double trainLoss = 0;      ///< mean loss over the epoch's minibatches (with dropout)
+  double trainAccuracy = 0;  ///< fraction correct over the epoch's minibatches (with dropout)
+  double testAccuracy = 0;   ///< on the test set after the epoch's training and before its SET
+                             ///< step, without dropout (NaN if there is no test set)
+  double epochSeconds = 0;   ///< training time of the epoch: forward, backward, updates; no
+                             ///< evaluation and no topology evolution
+  double evolveSeconds = 0;  ///< time spent in SET after the epoch
+  long long nnz = 0;         ///< connections after the epoch's topology change
   long long hiddenNeurons = 0;
+  /// Minibatches whose update was skipped (NonFinitePolicy::SkipBatch) and clipped.
+  long long skippedBatches = 0;
+  long long clippedBatches = 0;
   /// WASAP phase 1: mean number of shared-model updates between a worker's copy and the
   /// application of the gradient computed on it (0 for synchronous trainers).
   double meanStaleness = 0;
@@ -150,8 +180,8 @@ void checkData(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& d
     raise<InvalidArgument>(caller, ": ", which, " set has ", d.dim(), " features, network expects ",
                            net.inputs());
   if (d.numClasses > net.outputs())
-    raise<InvalidArgument>(caller, ": ", which, " set has ", d.numClasses,
-                           " classes, network has ", net.outputs(), " outputs");
+    raise<InvalidArgument>(caller, ": ", which, " set has ", d.numClasses, " classes, network has ",
+                           net.outputs(), " outputs");
 }
 
 }  // namespace detail
@@ -165,34 +195,137 @@ void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta) {
 
 namespace detail {
 
+/// What one minibatch step reports to the epoch loop.
+struct StepReport {
+  BlockStats stats;
+  std::string problem;  ///< empty if the loss and gradient were finite (then it was applied)
+  bool clipped = false;
+};
+
+/// Sum of squares of layer \p l's gradient (weights and bias), in double, in a fixed order.
+template <class Scalar>
+double squaredNorm(const Gradients<Scalar>& g, std::size_t l) {
+  double s = 0;
+  for (const Scalar v : g.weights[l]) s += static_cast<double>(v) * static_cast<double>(v);
+  for (Eigen::Index j = 0; j < g.bias[l].size(); ++j)
+    s += static_cast<double>(g.bias[l][j]) * static_cast<double>(g.bias[l][j]);
+  return s;
+}
+
+/// Names what went non-finite after a minibatch whose loss was not finite: the first layer with
+/// non-finite weights or biases, else the first layer with non-finite pre-activations in any of
+/// the \p count workspaces (one per shard).
+template <class Scalar, class Index>
+std::string diagnoseNonFiniteLoss(const Network<Scalar, Index>& net, const Workspace<Scalar>* ws,
+                                  std::size_t count, double loss) {
+  std::ostringstream os;
+  os << "loss is " << loss;
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    const auto& v = net.layer(l).weights().values();
+    const bool weightsBad =
+        !std::all_of(v.begin(), v.end(), [](Scalar x) { return std::isfinite(x); });
+    if (weightsBad || !net.layer(l).bias().allFinite()) {
+      os << ": " << (weightsBad ? "weights" : "biases") << " of layer " << l << " are not finite";
+      return os.str();
+    }
+  }
+  for (std::size_t l = 0; l < net.numLayers(); ++l)
+    for (std::size_t w = 0; w < count; ++w)
+      if (l < ws[w].z.size() && !ws[w].z[l].allFinite()) {
+        os << ": pre-activations of layer " << l << " are not finite";
+        return os.str();
+      }
+  return os.str();
+}
+
+/// Checks a minibatch's summed gradient in \p g: returns a description if the loss or any
+/// layer's gradient is not finite, else clips it to options.clipNorm (setting \p clipped).
+/// \p layerSq holds each layer's squared gradient norm (weights plus bias).
+template <class Scalar, class Index>
+std::string guardGradient(const Network<Scalar, Index>& net, const Workspace<Scalar>* ws,
+                          std::size_t count, double loss, const std::vector<double>& layerSq,
+                          const TrainerOptions& options, double& clipFactor) {
+  clipFactor = 1.0;
+  if (!std::isfinite(loss)) return diagnoseNonFiniteLoss(net, ws, count, loss);
+  double total = 0;
+  for (std::size_t l = 0; l < layerSq.size(); ++l) {
+    if (!std::isfinite(layerSq[l])) {
+      std::ostringstream os;
+      os << "gradient of layer " << l << " is not finite";
+      return os.str();
+    }
+    total += layerSq[l];
+  }
+  if (!std::isfinite(total)) return "gradient norm overflows";
+  const double norm = std::sqrt(total);
+  if (options.clipNorm > 0 && norm > options.clipNorm) clipFactor = options.clipNorm / norm;
+  return {};
+}
+
+/// guardGradient() for a gradient held in one buffer: computes the layer norms, and on success
+/// applies the clipping factor to \p g. Returns the problem, empty if none.
+template <class Scalar, class Index>
+std::string guardAndClip(const Network<Scalar, Index>& net, const Workspace<Scalar>& ws,
+                         const BlockStats& stats, Gradients<Scalar>& g,
+                         const TrainerOptions& options, bool* clipped = nullptr) {
+  std::vector<double> layerSq(net.numLayers());
+  for (std::size_t l = 0; l < net.numLayers(); ++l) layerSq[l] = squaredNorm(g, l);
+  double factor = 1;
+  std::string problem = guardGradient(net, &ws, 1, stats.lossSum, layerSq, options, factor);
+  if (problem.empty() && factor < 1) {
+    const auto f = static_cast<Scalar>(factor);
+    for (auto& w : g.weights)
+      for (auto& v : w) v *= f;
+    for (auto& b : g.bias) b *= f;
+    if (clipped) *clipped = true;
+  }
+  return problem;
+}
+
 /// The epoch loop shared by the synchronous trainers: shuffling, timing, SET, evaluation and
-/// callbacks. \p step(first, count, stepIndex) trains one minibatch made of order[first,
-/// first + count) and returns its loss sum and correct count.
+/// callbacks, and the non-finite policy. \p step(first, count, stepIndex, sgd) trains one
+/// minibatch made of order[first, first + count) with the current optimiser settings and reports
+/// its loss sum, correct count and whether the update was applied.
 template <class Scalar, class Index, class Step>
-std::vector<EpochRecord> runEpochs(Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
-                                   const data::Dataset<Scalar>* test, const TrainerOptions& options,
-                                   const TrainerCallbacks& callbacks,
-                                   std::vector<std::int64_t>& order, Step&& step) {
+std::vector<EpochRecord> runEpochs(
+    Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+    const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+    const TrainerOptions& options, const TrainerCallbacks& callbacks,
+    std::vector<std::int64_t>& order, const char* caller, Step&& step) {
   Rng shuffleRng(options.seed ^ 0x5F0F5F0Full);
   const std::int64_t n = train.size();
   order.resize(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t{0});
   std::vector<EpochRecord> history;
   std::uint64_t stepIndex = 0;
+  SgdOptions sgd = options.sgd;  // the SkipBatch policy lowers its learning rate
+  int skippedInARow = 0;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     shuffleOrder(order, shuffleRng);
     double lossSum = 0;
     long long correct = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    long long skipped = 0, clipped = 0;
     for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
       const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
-      const BlockStats s = step(first, count, stepIndex);
-      if (!std::isfinite(s.lossSum))
-        raise<NumericalError>("train(): loss is ", s.lossSum, " at epoch ", epoch, ", batch ",
-                              batch);
-      lossSum += s.lossSum;
-      correct += s.correct;
+      const StepReport r = step(first, count, stepIndex, sgd);
       ++stepIndex;
+      if (!r.problem.empty()) {
+        if (options.onNonFinite == NonFinitePolicy::Throw ||
+            ++skippedInARow > options.maxSkippedBatches)
+          raise<NumericalError>(caller, ": ", r.problem, " at epoch ", epoch, ", batch ", batch,
+                                skippedInARow > 1 ? " (after " : "",
+                                skippedInARow > 1 ? std::to_string(skippedInARow - 1) : "",
+                                skippedInARow > 1 ? " skipped batches in a row)" : "");
+        ++skipped;
+        sgd.learningRate *= options.lrBackoff;
+        if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
+        continue;
+      }
+      skippedInARow = 0;
+      clipped += r.clipped;
+      lossSum += r.stats.lossSum;
+      correct += r.stats.correct;
       if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
     }
     const auto t1 = std::chrono::steady_clock::now();
@@ -201,6 +334,8 @@ std::vector<EpochRecord> runEpochs(Network<Scalar, Index>& net, const data::Data
     rec.epochSeconds = std::chrono::duration<double>(t1 - t0).count();
     rec.trainLoss = lossSum / static_cast<double>(n);
     rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
+    rec.skippedBatches = skipped;
+    rec.clippedBatches = clipped;
     // Evaluate the model that was trained, before SET replaces a fraction of its weights with
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
@@ -247,8 +382,8 @@ BlockStats computeGradients(const Network<Scalar, Index>& net, const data::Datas
 
 template <class Scalar, class Index>
 void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
-              const data::Dataset<Scalar>* test, const TrainerOptions& options,
-              const char* caller) {
+              const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+              const TrainerOptions& options, const char* caller) {
   options.validate();
   checkData(net, train, caller, "training");
   if (test) checkData(net, *test, caller, "test");
@@ -264,11 +399,10 @@ void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& tr
 /// \throws InvalidArgument for invalid options or data that does not fit the network
 /// \throws NumericalError if a minibatch loss is not finite
 template <class Scalar, class Index>
-std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
-                                         const data::Dataset<Scalar>& train,
-                                         const data::Dataset<Scalar>* test,
-                                         const TrainerOptions& options,
-                                         const TrainerCallbacks& callbacks = {}) {
+std::vector<EpochRecord> trainSequential(
+    Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+    const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
   detail::checkRun(net, train, test, options, "trainSequential()");
   Workspace<Scalar> ws;
   Gradients<Scalar> grads;
@@ -276,13 +410,15 @@ std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
   std::vector<std::int32_t> labels;
   std::vector<std::int64_t> order;
   return detail::runEpochs(
-      net, train, test, options, callbacks, order,
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
-        const BlockStats s =
+      net, train, test, options, callbacks, order, "trainSequential()",
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
+        detail::StepReport r;
+        r.stats =
             detail::computeGradients(net, train, order, first, count, 0, step,
                                      Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
-        net.applyGradients(grads, options.sgd);
-        return s;
+        r.problem = detail::guardAndClip(net, ws, r.stats, grads, options, &r.clipped);
+        if (r.problem.empty()) net.applyGradients(grads, sgd);
+        return r;
       });
 }
 
@@ -296,11 +432,10 @@ std::vector<EpochRecord> trainSequential(Network<Scalar, Index>& net,
 /// float additions), and for a fixed worker count every run is bit-identical.
 /// \throws InvalidArgument, NumericalError as trainSequential()
 template <class Scalar, class Index>
-std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
-                                           const data::Dataset<Scalar>& train,
-                                           const data::Dataset<Scalar>* test,
-                                           const TrainerOptions& options,
-                                           const TrainerCallbacks& callbacks = {}) {
+std::vector<EpochRecord> trainDataParallel(
+    Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+    const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
   detail::checkRun(net, train, test, options, "trainDataParallel()");
   const int workers = options.workers > 0 ? options.workers : maxThreads();
   std::vector<Workspace<Scalar>> ws(static_cast<std::size_t>(workers));
@@ -309,11 +444,16 @@ std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
   std::vector<std::vector<std::int32_t>> labels(static_cast<std::size_t>(workers));
   std::vector<BlockStats> stats(static_cast<std::size_t>(workers));
   std::vector<std::int64_t> order;
+  const std::size_t L = net.numLayers();
+  // partialSq[t * L + l]: thread t's share of layer l's squared gradient norm.
+  std::vector<double> partialSq(static_cast<std::size_t>(workers) * L), layerSq(L);
   return detail::runEpochs(
-      net, train, test, options, callbacks, order,
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step) {
+      net, train, test, options, callbacks, order, "trainDataParallel()",
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
         const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
         std::exception_ptr error;
+        detail::StepReport report;
+        double factor = 1;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(workers)
 #endif
@@ -326,9 +466,8 @@ std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
           stats[ut] = BlockStats{};
           try {
             if (hi > lo) {
-              stats[ut] = detail::computeGradients(net, train, order, first + lo, hi - lo, lo,
-                                                   step, scale, ws[ut], grads[ut], xs[ut],
-                                                   labels[ut]);
+              stats[ut] = detail::computeGradients(net, train, order, first + lo, hi - lo, lo, step,
+                                                   scale, ws[ut], grads[ut], xs[ut], labels[ut]);
             } else {
               detail::fitGradients(net, grads[ut]);
               grads[ut].setZero();
@@ -339,41 +478,83 @@ std::vector<EpochRecord> trainDataParallel(Network<Scalar, Index>& net,
 #endif
             if (!error) error = std::current_exception();
           }
+          // Each thread owns a contiguous slice of every parameter array: [a, b) of size n.
+          auto slice = [&](std::size_t size) {
+            return std::make_pair(size * ut / static_cast<std::size_t>(team),
+                                  size * (ut + 1) / static_cast<std::size_t>(team));
+          };
 #if defined(_OPENMP)
 #pragma omp barrier
 #endif
+          // Reduce: grads[0] slice = sum over workers in order 0..T-1; and its squared norm.
           if (!error) {
-            // Reduce-and-update: thread t owns a slice of every parameter array.
-            for (std::size_t l = 0; l < net.numLayers(); ++l) {
-              auto& layer = net.layer(l);
-              auto reduceApply = [&](Scalar* w, Scalar* v, std::size_t size, auto bufferOf) {
-                const std::size_t a = size * ut / static_cast<std::size_t>(team);
-                const std::size_t b = size * (ut + 1) / static_cast<std::size_t>(team);
+            for (std::size_t l = 0; l < L; ++l) {
+              auto reduce = [&](std::size_t size, auto bufferOf) {
+                const auto [a, b] = slice(size);
                 Scalar* g0 = bufferOf(0);
                 for (int u = 1; u < team; ++u) {
                   const Scalar* gu = bufferOf(u);
                   for (std::size_t k = a; k < b; ++k) g0[k] += gu[k];
                 }
-                sgdUpdate(w + a, v + a, g0 + a, static_cast<std::ptrdiff_t>(b - a), options.sgd,
-                          false);
+                double sq = 0;
+                for (std::size_t k = a; k < b; ++k)
+                  sq += static_cast<double>(g0[k]) * static_cast<double>(g0[k]);
+                return sq;
               };
-              reduceApply(layer.values().data(), layer.velocity().data(),
-                          static_cast<std::size_t>(layer.nonZeros()),
-                          [&](int u) { return grads[static_cast<std::size_t>(u)].weights[l].data(); });
-              reduceApply(layer.bias().data(), layer.biasVelocity().data(),
-                          static_cast<std::size_t>(layer.outputs()),
-                          [&](int u) { return grads[static_cast<std::size_t>(u)].bias[l].data(); });
+              partialSq[ut * L + l] =
+                  reduce(
+                      static_cast<std::size_t>(net.layer(l).nonZeros()),
+                      [&](int u) { return grads[static_cast<std::size_t>(u)].weights[l].data(); }) +
+                  reduce(static_cast<std::size_t>(net.layer(l).outputs()),
+                         [&](int u) { return grads[static_cast<std::size_t>(u)].bias[l].data(); });
+            }
+          }
+#if defined(_OPENMP)
+#pragma omp barrier
+#pragma omp master
+#endif
+          if (!error) {
+            // The decision is taken once, from partial sums added in a fixed order.
+            for (std::size_t l = 0; l < L; ++l) {
+              layerSq[l] = 0;
+              for (int u = 0; u < team; ++u)
+                layerSq[l] += partialSq[static_cast<std::size_t>(u) * L + l];
+            }
+            for (int u = 0; u < team; ++u) {
+              report.stats.lossSum += stats[static_cast<std::size_t>(u)].lossSum;
+              report.stats.correct += stats[static_cast<std::size_t>(u)].correct;
+              report.stats.samples += stats[static_cast<std::size_t>(u)].samples;
+            }
+            try {
+              report.problem = detail::guardGradient(
+                  net, ws.data(), ws.size(), report.stats.lossSum, layerSq, options, factor);
+            } catch (...) {
+              error = std::current_exception();
+            }
+          }
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+          if (!error && report.problem.empty()) {
+            const auto f = static_cast<Scalar>(factor);
+            for (std::size_t l = 0; l < L; ++l) {
+              auto& layer = net.layer(l);
+              auto update = [&](Scalar* w, Scalar* v, Scalar* g0, std::size_t size) {
+                const auto [a, b] = slice(size);
+                if (factor < 1)
+                  for (std::size_t k = a; k < b; ++k) g0[k] *= f;
+                sgdUpdate(w + a, v + a, g0 + a, static_cast<std::ptrdiff_t>(b - a), sgd, false);
+              };
+              update(layer.values().data(), layer.velocity().data(), grads[0].weights[l].data(),
+                     static_cast<std::size_t>(layer.nonZeros()));
+              update(layer.bias().data(), layer.biasVelocity().data(), grads[0].bias[l].data(),
+                     static_cast<std::size_t>(layer.outputs()));
             }
           }
         }
         if (error) std::rethrow_exception(error);
-        BlockStats total;
-        for (const auto& s : stats) {
-          total.lossSum += s.lossSum;
-          total.correct += s.correct;
-          total.samples += s.samples;
-        }
-        return total;
+        report.clipped = report.problem.empty() && factor < 1;
+        return report;
       });
 }
 

@@ -20,6 +20,11 @@
 /// union of their patterns (a connection missing in a worker counts as 0 there) and the result is
 /// pruned back to the shared model's connection budget by magnitude.
 ///
+/// Numerical guards: gradients are clipped to TrainerOptions::clipNorm on the worker; a non-finite
+/// loss or gradient always stops training with NumericalError (the SkipBatch policy of the
+/// synchronous trainers is not offered here: with stale gradients in flight there is no single
+/// minibatch to skip).
+///
 /// Synchronisation: every access to the shared model happens under one mutex; workers otherwise
 /// touch only their own copies and buffers. There are no data races, intended or otherwise. The
 /// asynchrony of the algorithm is in *which* model state a gradient was computed on, not in
@@ -83,7 +88,8 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
       std::stable_sort(rowEntries.begin(), rowEntries.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       for (std::size_t i = 0; i < rowEntries.size(); ++i) {
-        if (!colIdx.empty() && static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
+        if (!colIdx.empty() &&
+            static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
             colIdx.back() == rowEntries[i].first) {
           values.back() += rowEntries[i].second.first;
           velocity.back() += rowEntries[i].second.second;
@@ -96,7 +102,8 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
       rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
     }
     // Prune back to the budget by magnitude.
-    const auto keep = static_cast<std::size_t>(std::min<long long>(budget[l], static_cast<long long>(values.size())));
+    const auto keep = static_cast<std::size_t>(
+        std::min<long long>(budget[l], static_cast<long long>(values.size())));
     std::vector<char> kept(values.size(), 1);
     if (keep < values.size()) {
       std::vector<std::size_t> idx(values.size());
@@ -112,7 +119,8 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
     std::vector<Index> pPtr(static_cast<std::size_t>(rows) + 1, 0), pCol;
     std::vector<Scalar> pVal, pVel;
     for (Index r = 0; r < rows; ++r) {
-      for (Index k = rowPtr[static_cast<std::size_t>(r)]; k < rowPtr[static_cast<std::size_t>(r) + 1]; ++k)
+      for (Index k = rowPtr[static_cast<std::size_t>(r)];
+           k < rowPtr[static_cast<std::size_t>(r) + 1]; ++k)
         if (kept[static_cast<std::size_t>(k)]) {
           pCol.push_back(colIdx[static_cast<std::size_t>(k)]);
           pVal.push_back(values[static_cast<std::size_t>(k)]);
@@ -139,16 +147,16 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
 /// the averaged model, which is what \p net holds at the end).
 /// \throws InvalidArgument, NumericalError as trainSequential()
 template <class Scalar, class Index>
-std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
-                                    const data::Dataset<Scalar>* test,
-                                    const TrainerOptions& options,
-                                    const TrainerCallbacks& callbacks = {}) {
+std::vector<EpochRecord> trainWasap(
+    Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+    const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
   detail::checkRun(net, train, test, options, "trainWasap()");
   const int T = options.workers > 0 ? options.workers : maxThreads();
   const std::int64_t n = train.size();
   if (n < T)
-    detail::raise<InvalidArgument>("trainWasap(): ", T, " workers need at least as many samples, got ",
-                                   n);
+    detail::raise<InvalidArgument>("trainWasap(): ", T,
+                                   " workers need at least as many samples, got ", n);
   const int localEpochs =
       static_cast<int>(std::lround(options.wasapLocalFraction * options.epochs));
   const int asyncEpochs = options.epochs - localEpochs;
@@ -160,7 +168,8 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
   detail::shuffleOrder(all, partRng);
   std::vector<std::vector<std::int64_t>> part(static_cast<std::size_t>(T));
   for (int t = 0; t < T; ++t)
-    part[static_cast<std::size_t>(t)].assign(all.begin() + n * t / T, all.begin() + n * (t + 1) / T);
+    part[static_cast<std::size_t>(t)].assign(all.begin() + n * t / T,
+                                             all.begin() + n * (t + 1) / T);
 
   std::vector<EpochRecord> history;
   std::mutex shared;
@@ -172,9 +181,10 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
 
   // ---- phase 1: asynchronous ----
   if (asyncEpochs > 0) {
-    std::int64_t applied = 0;          // samples applied to the shared model in this epoch
-    std::uint64_t updates = 0;         // gradient applications to the shared model
-    std::uint64_t topology = 0;        // bumped by every SET on the shared model
+    std::int64_t applied = 0;       // samples applied to the shared model in this epoch
+    std::int64_t epochSamples = 0;  // samples whose loss is credited to this epoch
+    std::uint64_t updates = 0;      // gradient applications to the shared model
+    std::uint64_t topology = 0;     // bumped by every SET on the shared model
     int epochsDone = 0;
     double lossSum = 0, stalenessSum = 0;
     long long correct = 0, applications = 0;
@@ -204,18 +214,19 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
           detail::shuffleOrder(order, rng);
           for (std::size_t first = 0; first < order.size() && !done;
                first += static_cast<std::size_t>(options.batchSize)) {
-            const auto count = static_cast<Eigen::Index>(
-                std::min<std::size_t>(static_cast<std::size_t>(options.batchSize), order.size() - first));
+            const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
+                static_cast<std::size_t>(options.batchSize), order.size() - first));
             const BlockStats s = detail::computeGradients(
                 local, train, order, static_cast<std::int64_t>(first), count, 0, step++,
                 Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
+            const std::string problem = detail::guardAndClip(local, ws, s, grads, options);
             std::lock_guard<std::mutex> lock(shared);
             if (error || epochsDone >= asyncEpochs) {
               done = true;
               break;
             }
-            if (!std::isfinite(s.lossSum))
-              detail::raise<NumericalError>("trainWasap(): loss is ", s.lossSum, " in worker ", t,
+            if (!problem.empty())
+              detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
                                             " at shared epoch ", epochsDone + 1);
             if (copyTopology != topology)
               for (std::size_t l = 0; l < net.numLayers(); ++l) {
@@ -230,14 +241,17 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
             lossSum += s.lossSum;
             correct += s.correct;
             applied += count;
+            epochSamples += count;
             if (applied >= n) {
               ++epochsDone;
               EpochRecord rec;
               rec.epoch = epochsDone;
               const auto now = std::chrono::steady_clock::now();
               rec.epochSeconds = std::chrono::duration<double>(now - epochStart).count();
-              rec.trainLoss = lossSum / static_cast<double>(n);
-              rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
+              // The minibatch that crosses the boundary belongs wholly to this epoch, so divide
+              // by the samples actually credited, which can exceed n.
+              rec.trainLoss = lossSum / static_cast<double>(epochSamples);
+              rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(epochSamples);
               rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
               rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                                       : std::numeric_limits<double>::quiet_NaN();
@@ -254,6 +268,7 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
               if (callbacks.onEpoch) callbacks.onEpoch(rec);
               lossSum = stalenessSum = 0;
               correct = applications = 0;
+              epochSamples = 0;
               applied -= n;
               epochStart = std::chrono::steady_clock::now();
             } else if (callbacks.onBatch) {
@@ -317,9 +332,10 @@ std::vector<EpochRecord> trainWasap(Network<Scalar, Index>& net, const data::Dat
               const BlockStats s = detail::computeGradients(
                   model, train, order, static_cast<std::int64_t>(first), count, 0, step++,
                   Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
-              if (!std::isfinite(s.lossSum))
-                detail::raise<NumericalError>("trainWasap(): loss is ", s.lossSum, " in worker ",
-                                              t, " at local epoch ", e + 1);
+              const std::string problem = detail::guardAndClip(model, ws, s, grads, options);
+              if (!problem.empty())
+                detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
+                                              " at local epoch ", asyncEpochs + e + 1);
               model.applyGradients(grads, options.sgd, false);
               stats[ut].lossSum += s.lossSum;
               stats[ut].correct += s.correct;

@@ -1,0 +1,488 @@
+// Tests for tsnn/training/wasap.hpp: detail::retargetGradient on hand-made patterns;
+// averageModels on two hand-built networks whose union average and magnitude pruning are worked
+// out by hand below (ties, signs, momentum, biases, the rebuilt column index); and trainWasap on a
+// small synthetic three-class problem with two workers: it learns, keeps the connection budget,
+// records every epoch, works as pure asynchronous and as pure local training, reports divergence
+// and rejects more workers than samples. Every multi-worker test repeats its run a few times to
+// give races and deadlocks a chance to show.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "support/gradcheck.hpp"
+#include "support/oracle.hpp"
+#include "tsnn/data/dataset.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/training/network.hpp"
+#include "tsnn/training/wasap.hpp"
+
+namespace {
+
+using tsnn::EpochRecord;
+using tsnn::TrainerKind;
+using tsnn::TrainerOptions;
+using tsnn::data::Dataset;
+
+constexpr int kRepetitions = 5;
+
+// ---------------------------------------------------------------------------------------------
+// The synthetic problem (as in test_trainer.cpp): 12 features uniform in (-1, 1); the class is
+// the argmax of the first three features, each perturbed by uniform noise in (-0.2, 0.2).
+
+constexpr Eigen::Index kFeatures = 12;
+constexpr int kClasses = 3;
+
+template <class Scalar>
+Dataset<Scalar> makeProblem(Eigen::Index n, std::uint64_t stream) {
+  tsnn::Rng rng = tsnn::test::testRng(stream);
+  Dataset<Scalar> d;
+  d.numClasses = kClasses;
+  d.features.resize(n, kFeatures);
+  d.labels.resize(static_cast<std::size_t>(n));
+  for (Eigen::Index s = 0; s < n; ++s) {
+    for (Eigen::Index i = 0; i < kFeatures; ++i)
+      d.features(s, i) = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
+    int best = 0;
+    double bestScore = -std::numeric_limits<double>::infinity();
+    for (int c = 0; c < kClasses; ++c) {
+      const double score = static_cast<double>(d.features(s, c)) + rng.uniform(-0.2, 0.2);
+      if (score > bestScore) {
+        bestScore = score;
+        best = c;
+      }
+    }
+    d.labels[static_cast<std::size_t>(s)] = best;
+  }
+  return d;
+}
+
+tsnn::NetworkOptions netOptions(std::uint64_t seed = 23) {
+  tsnn::NetworkOptions o;
+  o.sizes = {kFeatures, 32, 32, kClasses};
+  o.epsilon = 4;
+  o.dropout = 0.1;
+  o.seed = tsnn::test::streamSeed(seed);
+  return o;
+}
+
+TrainerOptions wasapOptions(int workers, int epochs, double localFraction, int batch = 20) {
+  TrainerOptions o;
+  o.kind = TrainerKind::Wasap;
+  o.workers = workers;
+  o.epochs = epochs;
+  o.wasapLocalFraction = localFraction;
+  o.batchSize = batch;
+  o.sgd.learningRate = 0.05;
+  o.sgd.momentum = 0.9;
+  o.sgd.weightDecay = 1e-4;
+  o.zeta = 0.2;
+  o.seed = tsnn::test::streamSeed(777);
+  return o;
+}
+
+template <class Scalar>
+constexpr const Dataset<Scalar>* kNoTest = nullptr;
+
+template <class Scalar, class Index>
+std::vector<long long> layerNonZeros(const tsnn::Network<Scalar, Index>& net) {
+  std::vector<long long> n;
+  for (std::size_t l = 0; l < net.numLayers(); ++l) n.push_back(net.layer(l).nonZeros());
+  return n;
+}
+
+// The column index a layer would build from scratch for its current weights.
+template <class Scalar, class Index>
+bool columnIndexCurrent(const tsnn::SparseLinear<Scalar, Index>& layer) {
+  tsnn::TransposeIndex<Index> fresh;
+  fresh.build(layer.weights());
+  const auto& t = layer.transposeIndex();
+  return t.patternId == layer.weights().patternId() && t.colPtr == fresh.colPtr &&
+         t.rowIdx == fresh.rowIdx && t.valuePos == fresh.valuePos;
+}
+
+// The checks every WASAP run must pass, whatever the interleaving of the workers.
+template <class Scalar>
+void checkRun(const tsnn::Network<Scalar>& net, const std::vector<EpochRecord>& history,
+              const std::vector<EpochRecord>& seen, const TrainerOptions& o,
+              const std::vector<long long>& budget, const Dataset<Scalar>& test) {
+  const int localEpochs = static_cast<int>(std::lround(o.wasapLocalFraction * o.epochs));
+  const int asyncEpochs = o.epochs - localEpochs;
+  long long total = 0;
+  for (long long b : budget) total += b;
+  REQUIRE(history.size() == static_cast<std::size_t>(o.epochs));
+  REQUIRE(seen.size() == history.size());  // onEpoch once per epoch, the last after averaging
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    const EpochRecord& r = history[e];
+    INFO("epoch " << r.epoch << " loss " << r.trainLoss << " train acc " << r.trainAccuracy
+                  << " test acc " << r.testAccuracy << " staleness " << r.meanStaleness);
+    CHECK(r.epoch == static_cast<int>(e) + 1);
+    CHECK(seen[e].epoch == r.epoch);
+    CHECK(std::isfinite(r.trainLoss));
+    CHECK(r.trainLoss > 0);
+    CHECK(r.trainAccuracy >= 0);
+    CHECK(std::isfinite(r.trainAccuracy));
+    CHECK(r.testAccuracy >= 0);
+    CHECK(r.testAccuracy <= 1);
+    CHECK(r.epochSeconds >= 0);
+    CHECK(r.evolveSeconds >= 0);
+    CHECK(r.nnz == total);  // SET and the final pruning keep the budget
+    CHECK(r.hiddenNeurons == 64);
+    if (r.epoch <= asyncEpochs) {
+      CHECK(std::isfinite(r.meanStaleness));
+      CHECK(r.meanStaleness >= 0);
+    } else {
+      CHECK(r.meanStaleness == 0);
+    }
+  }
+  CHECK(seen.back().testAccuracy == history.back().testAccuracy);
+  CHECK(layerNonZeros(net) == budget);
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    CHECK(net.layer(l).weights().check().empty());
+    CHECK(net.layer(l).velocity().size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
+    CHECK(columnIndexCurrent(net.layer(l)));
+  }
+  // The last record describes the network the call leaves behind.
+  CHECK(history.back().testAccuracy == net.accuracy(test.features, test.labels));
+}
+
+template <class Scalar>
+void runAndCheck(double localFraction, int epochs, double minAccuracy) {
+  const auto train = makeProblem<Scalar>(600, 201);
+  const auto test = makeProblem<Scalar>(200, 202);
+  const auto o = wasapOptions(2, epochs, localFraction);
+  for (int rep = 0; rep < kRepetitions; ++rep) {
+    INFO("repetition " << rep);
+    tsnn::Network<Scalar> net(netOptions());
+    const auto budget = layerNonZeros(net);
+    std::vector<EpochRecord> seen;
+    tsnn::TrainerCallbacks cb;
+    cb.onEpoch = [&](const EpochRecord& r) { seen.push_back(r); };
+    const auto history = tsnn::trainWasap(net, train, &test, o, cb);
+    checkRun(net, history, seen, o, budget, test);
+    CHECK(history.back().testAccuracy > minAccuracy);  // chance is 1/3
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-built networks for averageModels. Two layers: 3 -> 2 (layer 0) and 2 -> 2 (layer 1). All
+// values are dyadic, so every average below is exact in float and double.
+//
+// Layer 0, weights (row, col) = value, momentum:
+//   model A: (0,0) = 0.5, 0.125   (0,2) = -0.25, -0.5   (1,1) = -0.75, 0.25
+//   model B: (0,0) = 0.25, 1.0    (0,1) = 1.0, 0.5      (1,1) = 0.25, -0.25   (1,2) = 0.5, 0.75
+// Average over the union (an absent connection counts as 0), in union storage order:
+//   pos 0 (0,0):  0.5/2 + 0.25/2 = 0.375     momentum 0.125/2 + 1.0/2 = 0.5625
+//   pos 1 (0,1):          1.0/2 = 0.5       momentum          0.5/2 = 0.25
+//   pos 2 (0,2):        -0.25/2 = -0.125    momentum         -0.5/2 = -0.25
+//   pos 3 (1,1): -0.75/2 + 0.25/2 = -0.25   momentum 0.25/2 - 0.25/2 = 0
+//   pos 4 (1,2):          0.5/2 = 0.25      momentum         0.75/2 = 0.375
+// Magnitudes 0.375, 0.5, 0.125, 0.25, 0.25: positions 3 and 4 tie, and the tie goes to the lower
+// position (3, the negative one). Kept for each budget:
+//   5 or more: all   4: {0, 1, 3, 4}   3: {0, 1, 3}   2: {0, 1}   1: {1}   0: none
+// Biases A = (0.5, -1), B = (1.5, 0) -> (1, -0.5); bias momenta A = (0.25, 0.25),
+// B = (-0.25, 0.75) -> (0, 0.5).
+//
+// Layer 1 (budget 4 = the union, nothing pruned):
+//   model A: dense (0,0) = 1, (0,1) = -0.5, (1,0) = 0.25, (1,1) = 2, momenta all 0.5
+//   model B: (0,1) = 1.5 with momentum -0.5
+//   average: (0,0) = 0.5, (0,1) = 0.5, (1,0) = 0.125, (1,1) = 1
+//   momenta: (0,0) = 0.25, (0,1) = 0.25 - 0.25 = 0, (1,0) = 0.25, (1,1) = 0.25
+// Biases A = (0, 0.5), B = (-1, 0.25) -> (-0.5, 0.375); bias momenta all zero.
+
+struct Entry {
+  int row, col;
+  double value, velocity;
+};
+
+template <class Scalar, class Index>
+tsnn::SparseLinear<Scalar, Index> handLayer(int rows, int cols, const std::vector<Entry>& entries,
+                                            std::vector<double> bias,
+                                            std::vector<double> biasVelocity) {
+  std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0), colIdx;
+  std::vector<Scalar> values, velocity;
+  for (const Entry& e : entries) {  // entries are listed row-major
+    ++rowPtr[static_cast<std::size_t>(e.row) + 1];
+    colIdx.push_back(static_cast<Index>(e.col));
+    values.push_back(static_cast<Scalar>(e.value));
+    velocity.push_back(static_cast<Scalar>(e.velocity));
+  }
+  for (int r = 0; r < rows; ++r)
+    rowPtr[static_cast<std::size_t>(r) + 1] += rowPtr[static_cast<std::size_t>(r)];
+  typename tsnn::SparseLinear<Scalar, Index>::Vector b(rows), bv(rows);
+  for (int r = 0; r < rows; ++r) {
+    b[r] = static_cast<Scalar>(bias[static_cast<std::size_t>(r)]);
+    bv[r] = static_cast<Scalar>(biasVelocity[static_cast<std::size_t>(r)]);
+  }
+  tsnn::SparseLinear<Scalar, Index> layer(
+      tsnn::CsrMatrix<Scalar, Index>(static_cast<Index>(rows), static_cast<Index>(cols),
+                                     std::move(rowPtr), std::move(colIdx), std::move(values)),
+      b);
+  layer.setTopology(layer.weights(), std::move(velocity));
+  layer.biasVelocity() = bv;
+  return layer;
+}
+
+template <class Scalar, class Index>
+tsnn::Network<Scalar, Index> handNetwork(const std::vector<Entry>& l0, std::vector<double> b0,
+                                         std::vector<double> bv0, const std::vector<Entry>& l1,
+                                         std::vector<double> b1, std::vector<double> bv1) {
+  std::vector<tsnn::SparseLinear<Scalar, Index>> layers;
+  layers.push_back(handLayer<Scalar, Index>(2, 3, l0, std::move(b0), std::move(bv0)));
+  layers.push_back(handLayer<Scalar, Index>(2, 2, l1, std::move(b1), std::move(bv1)));
+  tsnn::NetworkOptions o;
+  o.dropout = 0;
+  return tsnn::Network<Scalar, Index>(o, std::move(layers));
+}
+
+template <class Scalar, class Index>
+tsnn::Network<Scalar, Index> modelA() {
+  return handNetwork<Scalar, Index>(
+      {{0, 0, 0.5, 0.125}, {0, 2, -0.25, -0.5}, {1, 1, -0.75, 0.25}}, {0.5, -1}, {0.25, 0.25},
+      {{0, 0, 1, 0.5}, {0, 1, -0.5, 0.5}, {1, 0, 0.25, 0.5}, {1, 1, 2, 0.5}}, {0, 0.5}, {0, 0});
+}
+
+template <class Scalar, class Index>
+tsnn::Network<Scalar, Index> modelB() {
+  return handNetwork<Scalar, Index>(
+      {{0, 0, 0.25, 1.0}, {0, 1, 1.0, 0.5}, {1, 1, 0.25, -0.25}, {1, 2, 0.5, 0.75}}, {1.5, 0},
+      {-0.25, 0.75}, {{0, 1, 1.5, -0.5}}, {-1, 0.25}, {0, 0});
+}
+
+// Layer-0 union in storage order, as worked out above.
+const Entry kUnion0[] = {{0, 0, 0.375, 0.5625},
+                         {0, 1, 0.5, 0.25},
+                         {0, 2, -0.125, -0.25},
+                         {1, 1, -0.25, 0.0},
+                         {1, 2, 0.25, 0.375}};
+const Entry kAverage1[] = {
+    {0, 0, 0.5, 0.25}, {0, 1, 0.5, 0.0}, {1, 0, 0.125, 0.25}, {1, 1, 1.0, 0.25}};
+
+// The layer must hold exactly these entries (row-major), with exactly these values.
+template <class Scalar, class Index>
+void checkLayer(const tsnn::SparseLinear<Scalar, Index>& layer, const std::vector<Entry>& expect) {
+  const auto& w = layer.weights();
+  CHECK(w.check().empty());
+  CHECK(columnIndexCurrent(layer));
+  REQUIRE(static_cast<std::size_t>(w.nonZeros()) == expect.size());
+  REQUIRE(layer.velocity().size() == expect.size());
+  std::size_t k = 0;
+  for (Index r = 0; r < w.rows(); ++r)
+    for (Index p = w.rowBegin(r); p < w.rowEnd(r); ++p, ++k) {
+      const Entry& e = expect[k];
+      INFO("entry " << k << " expected (" << e.row << ", " << e.col << ") = " << e.value);
+      CHECK(r == e.row);
+      CHECK(w.colIdx()[static_cast<std::size_t>(p)] == e.col);
+      CHECK(w.values()[static_cast<std::size_t>(p)] == static_cast<Scalar>(e.value));
+      CHECK(layer.velocity()[static_cast<std::size_t>(p)] == static_cast<Scalar>(e.velocity));
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("retargetGradient moves entries at shared positions and zero-fills new ones",
+                   "[training][wasap]", (tsnn::test::Types<float, std::int32_t>),
+                   (tsnn::test::Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  using Csr = tsnn::CsrMatrix<Scalar, Index>;
+  // from: row 0 {0, 2, 4}, row 1 {1}, row 2 {0, 1, 3}, gradient 1..7 in storage order.
+  const Csr from(3, 5, {0, 3, 4, 7}, {0, 2, 4, 1, 0, 1, 3}, std::vector<Scalar>(7, Scalar(9)));
+  const std::vector<Scalar> g{1, 2, 3, 4, 5, 6, 7};
+  // to: row 0 {2, 3, 4}, row 1 {} (its only entry removed), row 2 {1, 2, 3, 4}.
+  const Csr to(3, 5, {0, 3, 3, 7}, {2, 3, 4, 1, 2, 3, 4}, std::vector<Scalar>(7, Scalar(9)));
+  // (0,2) <- 2, (0,3) new, (0,4) <- 3, (2,1) <- 6, (2,2) new, (2,3) <- 7, (2,4) new;
+  // (0,0) = 1, (1,1) = 4 and (2,0) = 5 are dropped.
+  std::vector<Scalar> out(11, std::numeric_limits<Scalar>::quiet_NaN());  // stale, wrong size
+  tsnn::detail::retargetGradient(from, to, g, out);
+  CHECK(out == std::vector<Scalar>{2, 0, 3, 6, 0, 7, 0});
+
+  // Same pattern: a plain copy.
+  tsnn::detail::retargetGradient(from, from, g, out);
+  CHECK(out == g);
+
+  // Nothing in common: all zeros; an empty target: an empty gradient.
+  const Csr disjoint(3, 5, {0, 2, 3, 4}, {1, 3, 0, 4}, std::vector<Scalar>(4, Scalar(1)));
+  tsnn::detail::retargetGradient(from, disjoint, g, out);
+  CHECK(out == std::vector<Scalar>(4, Scalar(0)));
+  tsnn::detail::retargetGradient(from, Csr(3, 5), g, out);
+  CHECK(out.empty());
+  // And back from an empty source.
+  tsnn::detail::retargetGradient(Csr(3, 5), to, std::vector<Scalar>{}, out);
+  CHECK(out == std::vector<Scalar>(7, Scalar(0)));
+}
+
+TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budget by magnitude",
+                   "[training][wasap][average]", (tsnn::test::Types<float, std::int32_t>),
+                   (tsnn::test::Types<double, std::int32_t>),
+                   (tsnn::test::Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  using Net = tsnn::Network<Scalar, Index>;
+  const std::vector<Net> models{modelA<Scalar, Index>(), modelB<Scalar, Index>()};
+  const std::vector<std::vector<std::size_t>> keptFor{
+      /*0*/ {},        /*1*/ {1},          /*2*/ {0, 1},
+      /*3*/ {0, 1, 3}, /*4*/ {0, 1, 3, 4}, /*5*/ {0, 1, 2, 3, 4}};
+  for (long long budget0 = 0; budget0 <= 7; ++budget0) {
+    INFO("layer-0 budget " << budget0);
+    Net target = modelB<Scalar, Index>();  // replaced, whatever it held
+    tsnn::averageModels(models, {budget0, 4}, target);
+
+    std::vector<Entry> expect0;
+    for (std::size_t p : keptFor[static_cast<std::size_t>(std::min<long long>(budget0, 5))])
+      expect0.push_back(kUnion0[p]);
+    checkLayer(target.layer(0), expect0);
+    checkLayer(target.layer(1), std::vector<Entry>(std::begin(kAverage1), std::end(kAverage1)));
+
+    CHECK(target.layer(0).bias()[0] == Scalar(1));
+    CHECK(target.layer(0).bias()[1] == Scalar(-0.5));
+    CHECK(target.layer(0).biasVelocity()[0] == Scalar(0));
+    CHECK(target.layer(0).biasVelocity()[1] == Scalar(0.5));
+    CHECK(target.layer(1).bias()[0] == Scalar(-0.5));
+    CHECK(target.layer(1).bias()[1] == Scalar(0.375));
+    CHECK(target.layer(1).biasVelocity().isZero(0));
+
+    // The averaged network computes with its new weights: first layer against a dense oracle.
+    tsnn::test::Dense<Scalar> x(1, 3);
+    x << Scalar(1), Scalar(-2), Scalar(0.5);
+    tsnn::Workspace<Scalar> ws;
+    target.forward(x, ws, false, 0, 0, false);
+    for (int j = 0; j < 2; ++j) {
+      Scalar z = target.layer(0).bias()[j];
+      for (const Entry& e : expect0)
+        if (e.row == j) z += static_cast<Scalar>(e.value) * x(0, e.col);
+      CHECK(ws.z[0](0, j) == Approx(z).margin(1e-6));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("averageModels of identical copies returns the same model",
+                   "[training][wasap][average]", float, double) {
+  using Scalar = TestType;
+  const tsnn::Network<Scalar> net(netOptions(31));
+  tsnn::Network<Scalar> m = net;
+  // Give the momenta and biases generic values, so that they are checked too.
+  tsnn::Rng rng = tsnn::test::testRng(203);
+  for (std::size_t l = 0; l < m.numLayers(); ++l) {
+    for (auto& v : m.layer(l).velocity()) v = static_cast<Scalar>(rng.uniform(-1, 1));
+    for (Eigen::Index j = 0; j < m.layer(l).bias().size(); ++j)
+      m.layer(l).bias()[j] = static_cast<Scalar>(rng.uniform(-1, 1));
+  }
+  const std::vector<tsnn::Network<Scalar>> models{m, m};
+  tsnn::Network<Scalar> target = net;
+  tsnn::averageModels(models, layerNonZeros(m), target);
+  for (std::size_t l = 0; l < m.numLayers(); ++l) {
+    CHECK(target.layer(l).weights().rowPtr() == m.layer(l).weights().rowPtr());
+    CHECK(target.layer(l).weights().colIdx() == m.layer(l).weights().colIdx());
+    CHECK(tsnn::test::bitIdentical(target.layer(l).weights().values(),
+                                   m.layer(l).weights().values()));
+    CHECK(tsnn::test::bitIdentical(target.layer(l).velocity(), m.layer(l).velocity()));
+    CHECK(tsnn::test::bitIdentical(target.layer(l).bias(), m.layer(l).bias()));
+    CHECK(columnIndexCurrent(target.layer(l)));
+  }
+}
+
+TEMPLATE_TEST_CASE("trainWasap with two workers learns and keeps the connection budget",
+                   "[training][wasap]", float, double) {
+  // 6 epochs, local fraction 1/3: 4 asynchronous epochs, then 2 local ones and the averaging.
+  runAndCheck<TestType>(1.0 / 3.0, 6, 0.7);
+}
+
+TEST_CASE("trainWasap works as pure asynchronous training with local fraction 0",
+          "[training][wasap]") {
+  runAndCheck<float>(0.0, 8, 0.65);
+}
+
+TEST_CASE("trainWasap works as pure local training and averaging with local fraction 1",
+          "[training][wasap]") {
+  // Each worker sees only its half of the data and the average of two independently trained
+  // sparse models loses some accuracy, so the bar is lower.
+  runAndCheck<float>(1.0, 8, 0.6);
+}
+
+TEST_CASE("trainWasap with one worker is deterministic", "[training][wasap]") {
+  const auto train = makeProblem<double>(150, 204);
+  const auto test = makeProblem<double>(50, 205);
+  const auto o = wasapOptions(1, 3, 1.0 / 3.0);
+  tsnn::Network<double> a(netOptions()), b(netOptions());
+  const auto ha = tsnn::trainWasap(a, train, &test, o);
+  const auto hb = tsnn::trainWasap(b, train, &test, o);
+  REQUIRE(ha.size() == 3);
+  REQUIRE(hb.size() == 3);
+  for (std::size_t e = 0; e < ha.size(); ++e) {
+    CHECK(ha[e].trainLoss == hb[e].trainLoss);
+    CHECK(ha[e].testAccuracy == hb[e].testAccuracy);
+    CHECK(ha[e].meanStaleness == 0);  // one worker: its copy is always current
+  }
+  for (std::size_t l = 0; l < a.numLayers(); ++l) {
+    CHECK(a.layer(l).weights().colIdx() == b.layer(l).weights().colIdx());
+    CHECK(tsnn::test::bitIdentical(a.layer(l).weights().values(), b.layer(l).weights().values()));
+    CHECK(tsnn::test::bitIdentical(a.layer(l).bias(), b.layer(l).bias()));
+  }
+}
+
+TEST_CASE("trainWasap rejects more workers than samples", "[training][wasap]") {
+  const auto tiny = makeProblem<float>(3, 206);
+  for (int rep = 0; rep < kRepetitions; ++rep) {
+    tsnn::Network<float> net(netOptions());
+    const std::string msg = tsnn::test::messageOf(
+        [&] { tsnn::trainWasap(net, tiny, kNoTest<float>, wasapOptions(4, 2, 0.5, 2)); });
+    CHECK_THAT(msg,
+               Catch::Contains("trainWasap(): 4 workers need at least as many samples, got 3"));
+    // As many workers as samples is fine: one sample each.
+    const auto history = tsnn::trainWasap(net, tiny, kNoTest<float>, wasapOptions(3, 2, 0.5, 2));
+    CHECK(history.size() == 2);
+  }
+}
+
+// As in test_trainer.cpp, a learning rate of 1e15 overflows the logits within a few minibatches.
+// The error must surface as NumericalError from whichever worker saw it, in either phase, and
+// the other workers must stop rather than hang.
+TEST_CASE("trainWasap reports divergence as NumericalError in both phases", "[training][wasap]") {
+  const auto train = makeProblem<float>(200, 207);
+  for (double localFraction : {0.0, 1.0}) {
+    for (int rep = 0; rep < kRepetitions; ++rep) {
+      INFO("local fraction " << localFraction << ", repetition " << rep);
+      tsnn::Network<float> net(netOptions());
+      auto o = wasapOptions(2, 4, localFraction, 10);
+      o.sgd.learningRate = 1e15;
+      const std::string msg = tsnn::test::messageOf<tsnn::NumericalError>(
+          [&] { tsnn::trainWasap(net, train, kNoTest<float>, o); });
+      INFO(msg);
+      CHECK_THAT(msg, Catch::StartsWith("tsnn: trainWasap(): "));
+      CHECK_THAT(msg, Catch::Contains(" in worker "));
+      CHECK_THAT(msg,
+                 Catch::Contains(localFraction == 0 ? " at shared epoch " : " at local epoch "));
+    }
+  }
+}
+
+// In phase 1 the minibatch that crosses an epoch boundary of the shared model belongs wholly to
+// the ending epoch, which can then count up to N + B - 1 samples; loss and accuracy must be
+// averages over the samples counted (an earlier version divided by N and reported 1.1).
+TEST_CASE("trainWasap phase-1 training accuracy is a fraction of the epoch's samples",
+          "[training][wasap]") {
+  Dataset<double> d;
+  d.numClasses = kClasses;
+  d.features = Dataset<double>::Matrix::Zero(10, kFeatures);
+  d.labels.assign(10, 0);
+  for (int rep = 0; rep < kRepetitions; ++rep) {
+    tsnn::Network<double> net(netOptions());
+    net.layer(net.numLayers() - 1).bias()[0] = 10;  // every sample is classified correctly
+    auto o = wasapOptions(3, 8, 0.0, 2);
+    const auto history = tsnn::trainWasap(net, d, kNoTest<double>, o);
+    for (const auto& r : history) {
+      INFO("epoch " << r.epoch);
+      CHECK(r.trainAccuracy <= 1.0);
+    }
+  }
+}
