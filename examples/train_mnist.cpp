@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
            "data-parallel with more than one thread, else sequential");
   p.option("workers", "N", "0", "data-parallel shards or WASAP workers (0: the thread count)");
   p.option("wasap-local", "F", "0.3", "WASAP: fraction of epochs trained locally at the end");
+  p.option("clip-norm", "C", "0", "clip each minibatch gradient to global L2 norm C (0: off)");
+  p.option("on-nonfinite", "POLICY", "throw",
+           "throw: stop at a NaN/inf loss or gradient; skip: drop that update and halve the "
+           "learning rate (stops after 10 in a row)");
   p.option("metrics", "FILE", "", "write per-epoch metrics CSV to FILE");
   p.option("limit-train", "N", "0", "use only the first N training samples (0: all)");
   p.flag("nesterov", "use Nesterov momentum");
@@ -74,6 +78,14 @@ int main(int argc, char** argv) {
     }
     tr.workers = static_cast<int>(p.integer("workers", 0, 4096));
     tr.wasapLocalFraction = p.real("wasap-local", 0, 1);
+    tr.clipNorm = p.real("clip-norm", 0, 1e300);
+    const std::string policy = p.str("on-nonfinite");
+    if (policy == "throw")
+      tr.onNonFinite = tsnn::NonFinitePolicy::Throw;
+    else if (policy == "skip")
+      tr.onNonFinite = tsnn::NonFinitePolicy::SkipBatch;
+    else
+      throw cli::UsageError("--on-nonfinite: '" + policy + "' is not one of throw, skip");
     const long long limit = p.integer("limit-train", 0, 1ll << 40);
     const std::string metrics = p.str("metrics");
 
@@ -121,6 +133,8 @@ int main(int argc, char** argv) {
           r.epoch, r.trainLoss, r.trainAccuracy, r.testAccuracy, r.epochSeconds,
           static_cast<double>(train.size()) / r.epochSeconds, r.evolveSeconds, r.nnz);
       if (r.meanStaleness > 0) std::printf("  staleness %.2f", r.meanStaleness);
+      if (r.clippedBatches > 0) std::printf("  clipped %lld", r.clippedBatches);
+      if (r.skippedBatches > 0) std::printf("  skipped %lld", r.skippedBatches);
       std::printf("\n");
       std::fflush(stdout);
       if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);

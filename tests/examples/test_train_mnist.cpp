@@ -135,7 +135,9 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
       "--bogus 1",        "--epochs abc",      "--dropout 1",     "--zeta 1.5",
       "--lr -1",          "--lr nan",          "--hidden 10,,3",  "--hidden 0",
       "--batch 0",        "--epsilon inf",     "--threads -2",    "--momentum 1",
-      "--epochs",         "stray",             "--nesterov=yes",  "--alpha -0.1"};
+      "--epochs",         "stray",             "--nesterov=yes",  "--alpha -0.1",
+      "--trainer magic",  "--workers -1",      "--clip-norm -1",  "--on-nonfinite maybe",
+      "--wasap-local 2",  "--seed -5",         "--limit-train x", "--weight-decay 1"};
   for (const auto& args : bad) {
     const Run r = runExample(base + args, tmp.path);
     INFO("args: " << args << "\nstderr: " << r.err);
@@ -148,6 +150,50 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
     const Run r = runExample("--data " + (tmp.path / "nowhere").string(), tmp.path);
     CHECK(r.status == 1);
     CHECK(r.err.find("nowhere") != std::string::npos);
+  }
+  // Corrupt: a valid gzip header followed by garbage.
+  {
+    const fs::path bad = tmp.path / "corrupt";
+    fs::create_directories(bad);
+    for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
+    std::ofstream out(bad / "t10k-labels-idx1-ubyte.gz", std::ios::binary | std::ios::trunc);
+    const unsigned char junk[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03, 0xde, 0xad, 0xbe,
+                                  0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
+    out.write(reinterpret_cast<const char*>(junk), sizeof(junk));
+    out.close();
+    const Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    INFO(r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("t10k-labels-idx1-ubyte") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  // Wrong dimensions: test images of another size than the training images, and a label file
+  // with a different sample count.
+  {
+    const fs::path bad = tmp.path / "dims";
+    fs::create_directories(bad);
+    for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
+    tsnn::data::IdxArray images;
+    images.dims = {20, 5, 5};
+    images.data.assign(500, 7);
+    tsnn::data::writeIdx((bad / "t10k-images-idx3-ubyte.gz").string(), images, true);
+    Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    INFO(r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("features") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    tsnn::data::IdxArray labels;
+    labels.dims = {7};
+    labels.data.assign(7, 1);
+    images.dims = {20, 8, 8};
+    images.data.assign(20 * 64, 7);
+    tsnn::data::writeIdx((bad / "t10k-images-idx3-ubyte.gz").string(), images, true);
+    tsnn::data::writeIdx((bad / "t10k-labels-idx1-ubyte.gz").string(), labels, true);
+    r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    INFO(r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("t10k-labels-idx1-ubyte") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
   {
     const fs::path img = data / "train-images-idx3-ubyte.gz";

@@ -546,7 +546,7 @@ Dataset<Scalar> loadIdxPair(const std::string& imagesPath, const std::string& la
 /// \param dir directory holding the four files.
 /// \return {training set, test set}, 10 classes each, pixel values in [0, 255].
 /// \throws IoError if a file is missing (listing the names tried) or unreadable.
-/// \throws FormatError as loadIdxPair.
+/// \throws FormatError as loadIdxPair, or if test and training images differ in size.
 template <class Scalar = float>
 std::pair<Dataset<Scalar>, Dataset<Scalar>> loadMnist(const std::string& dir) {
   constexpr const char* kCaller = "loadMnist()";
@@ -555,8 +555,14 @@ std::pair<Dataset<Scalar>, Dataset<Scalar>> loadMnist(const std::string& dir) {
   const std::string trainLabels = idxFindFile(dir, "train-labels-idx1-ubyte", kCaller);
   const std::string testImages = idxFindFile(dir, "t10k-images-idx3-ubyte", kCaller);
   const std::string testLabels = idxFindFile(dir, "t10k-labels-idx1-ubyte", kCaller);
-  return {loadIdxPair<Scalar>(trainImages, trainLabels, 10),
-          loadIdxPair<Scalar>(testImages, testLabels, 10)};
+  std::pair<Dataset<Scalar>, Dataset<Scalar>> sets{
+      loadIdxPair<Scalar>(trainImages, trainLabels, 10),
+      loadIdxPair<Scalar>(testImages, testLabels, 10)};
+  if (sets.first.dim() != sets.second.dim())
+    tsnn::detail::raise<FormatError>(kCaller, ": '", testImages, "' has ", sets.second.dim(),
+                                     " features per image but '", trainImages, "' has ",
+                                     sets.first.dim());
+  return sets;
 }
 
 }  // namespace tsnn::data
