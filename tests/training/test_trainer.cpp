@@ -19,6 +19,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
+#include "support/synthetic.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/training/network.hpp"
@@ -32,37 +33,9 @@ using tsnn::TrainerKind;
 using tsnn::TrainerOptions;
 using tsnn::data::Dataset;
 
-// ---------------------------------------------------------------------------------------------
-// The synthetic problem: 12 features uniform in (-1, 1); the class is the argmax of the first
-// three features, each perturbed by uniform noise in (-0.2, 0.2). The other nine features are
-// distractors. A linear model reaches about 90 %; chance is 1/3.
-
-constexpr Eigen::Index kFeatures = 12;
-constexpr int kClasses = 3;
-
-template <class Scalar>
-Dataset<Scalar> makeProblem(Eigen::Index n, std::uint64_t stream) {
-  tsnn::Rng rng = tsnn::test::testRng(stream);
-  Dataset<Scalar> d;
-  d.numClasses = kClasses;
-  d.features.resize(n, kFeatures);
-  d.labels.resize(static_cast<std::size_t>(n));
-  for (Eigen::Index s = 0; s < n; ++s) {
-    for (Eigen::Index i = 0; i < kFeatures; ++i)
-      d.features(s, i) = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
-    int best = 0;
-    double bestScore = -std::numeric_limits<double>::infinity();
-    for (int c = 0; c < kClasses; ++c) {
-      const double score = static_cast<double>(d.features(s, c)) + rng.uniform(-0.2, 0.2);
-      if (score > bestScore) {
-        bestScore = score;
-        best = c;
-      }
-    }
-    d.labels[static_cast<std::size_t>(s)] = best;
-  }
-  return d;
-}
+using tsnn::test::kClasses;
+using tsnn::test::kFeatures;
+using tsnn::test::makeProblem;
 
 // 12-32-32-3 All-ReLU network; densities 0.46, 0.25 and 1 (the output layer is capped).
 tsnn::NetworkOptions netOptions(double dropout = 0.1, std::uint64_t seed = 17) {

@@ -19,6 +19,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
+#include "support/synthetic.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/training/network.hpp"
@@ -33,36 +34,9 @@ using tsnn::data::Dataset;
 
 constexpr int kRepetitions = 5;
 
-// ---------------------------------------------------------------------------------------------
-// The synthetic problem (as in test_trainer.cpp): 12 features uniform in (-1, 1); the class is
-// the argmax of the first three features, each perturbed by uniform noise in (-0.2, 0.2).
-
-constexpr Eigen::Index kFeatures = 12;
-constexpr int kClasses = 3;
-
-template <class Scalar>
-Dataset<Scalar> makeProblem(Eigen::Index n, std::uint64_t stream) {
-  tsnn::Rng rng = tsnn::test::testRng(stream);
-  Dataset<Scalar> d;
-  d.numClasses = kClasses;
-  d.features.resize(n, kFeatures);
-  d.labels.resize(static_cast<std::size_t>(n));
-  for (Eigen::Index s = 0; s < n; ++s) {
-    for (Eigen::Index i = 0; i < kFeatures; ++i)
-      d.features(s, i) = static_cast<Scalar>(rng.uniform(-1.0, 1.0));
-    int best = 0;
-    double bestScore = -std::numeric_limits<double>::infinity();
-    for (int c = 0; c < kClasses; ++c) {
-      const double score = static_cast<double>(d.features(s, c)) + rng.uniform(-0.2, 0.2);
-      if (score > bestScore) {
-        bestScore = score;
-        best = c;
-      }
-    }
-    d.labels[static_cast<std::size_t>(s)] = best;
-  }
-  return d;
-}
+using tsnn::test::kClasses;
+using tsnn::test::kFeatures;
+using tsnn::test::makeProblem;
 
 tsnn::NetworkOptions netOptions(std::uint64_t seed = 23) {
   tsnn::NetworkOptions o;
