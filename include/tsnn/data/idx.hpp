@@ -127,16 +127,24 @@ class IdxInput {
     // ID2 = 0x8b). The peeked bytes are replayed by read() for a raw file.
     m_peekLen = readRaw(m_peek, 2);
     if (m_peekLen == 2 && m_peek[0] == 0x1F && m_peek[1] == 0x8B) {
+#if defined(TSNN_HAS_ZLIB)
+      // Decompressed by hand with inflate rather than gzread, which silently skips bytes after
+      // the last gzip member: here anything after the last member is a FormatError.
       std::fclose(m_file);
       m_file = nullptr;
-#if defined(TSNN_HAS_ZLIB)
       errno = 0;
-      m_gz = gzopen(path.c_str(), "rb");
-      if (m_gz == nullptr) {
+      m_file = std::fopen(path.c_str(), "rb");
+      if (m_file == nullptr) {
         raise<IoError>(m_caller, ": cannot open gzip file '", m_path, "': ", idxErrno(errno));
       }
-      gzbuffer(m_gz, 1U << 17);
+      m_zin.resize(std::size_t{1} << 17);
+      if (inflateInit2(&m_zs, 16 + MAX_WBITS) != Z_OK) {  // 16: expect a gzip wrapper
+        raise<IoError>(m_caller, ": cannot initialise zlib for '", m_path, "'");
+      }
+      m_gzip = true;
 #else
+      std::fclose(m_file);
+      m_file = nullptr;
       raise<IoError>(
           m_caller, ": '", m_path,
           "' is gzip-compressed, but tsnn was compiled without zlib support "
@@ -151,23 +159,19 @@ class IdxInput {
   ~IdxInput() {
     if (m_file != nullptr) std::fclose(m_file);
 #if defined(TSNN_HAS_ZLIB)
-    if (m_gz != nullptr) gzclose(m_gz);
+    if (m_gzip) inflateEnd(&m_zs);
 #endif
   }
 
   /// True when the file is a gzip stream.
   bool gzip() const {
-#if defined(TSNN_HAS_ZLIB)
-    return m_gz != nullptr;
-#else
-    return false;
-#endif
+    return m_gzip;
   }
 
   /// Reads up to n bytes into buf; returns how many were read (< n only at the end of the data).
   std::size_t read(std::uint8_t* buf, std::size_t n) {
 #if defined(TSNN_HAS_ZLIB)
-    if (m_gz != nullptr) return readGzip(buf, n);
+    if (m_gzip) return readGzip(buf, n);
 #endif
     std::size_t got = 0;
     while (m_peekPos < m_peekLen && got < n) buf[got++] = m_peek[m_peekPos++];
@@ -189,41 +193,51 @@ class IdxInput {
   }
 
 #if defined(TSNN_HAS_ZLIB)
+  /// Inflates into buf until n bytes, the end of the last gzip member, or the end of the file.
+  /// Concatenated members (RFC 1952 allows them) are read as one stream, as gzip -d does;
+  /// any other bytes after a member are corruption.
   std::size_t readGzip(std::uint8_t* buf, std::size_t n) {
     std::size_t got = 0;
-    while (got < n) {
-      // gzread takes an unsigned length and returns an int: read in chunks of at most 2^30.
-      const std::size_t want = std::min<std::size_t>(n - got, std::size_t{1} << 30);
-      errno = 0;
-      const int r = gzread(m_gz, buf + got, static_cast<unsigned>(want));
-      const int savedErrno = errno;
-      int code = Z_OK;
-      const std::string msg = zlibMessage(code);
-      if (r < 0 || (code != Z_OK && code != Z_BUF_ERROR)) {
-        if (code == Z_ERRNO) {
-          raise<IoError>(m_caller, ": cannot read '", m_path, "': ", idxErrno(savedErrno));
+    while (got < n && !m_zdone) {
+      if (m_zs.avail_in == 0) {
+        m_zs.next_in = m_zin.data();
+        m_zs.avail_in = static_cast<uInt>(readRaw(m_zin.data(), m_zin.size()));
+        if (m_zs.avail_in == 0) {
+          // The file ended inside a member (or before its trailer): report it as truncation.
+          m_truncation = "the gzip stream is truncated (zlib: unexpected end of file)";
+          m_zdone = true;
+          break;
         }
+      }
+      const std::size_t want = std::min<std::size_t>(n - got, std::size_t{1} << 30);
+      m_zs.next_out = buf + got;
+      m_zs.avail_out = static_cast<uInt>(want);
+      const int rc = inflate(&m_zs, Z_NO_FLUSH);
+      got += want - m_zs.avail_out;
+      if (rc == Z_STREAM_END) {
+        // Another member may follow; anything else after the member is not gzip data.
+        if (m_zs.avail_in < 2) {  // make sure a following member's two magic bytes are in view
+          const std::size_t keep = m_zs.avail_in;
+          if (keep == 1) m_zin[0] = m_zs.next_in[0];
+          m_zs.next_in = m_zin.data();
+          m_zs.avail_in = static_cast<uInt>(keep + readRaw(m_zin.data() + keep, m_zin.size() - keep));
+        }
+        if (m_zs.avail_in == 0) {
+          m_zdone = true;
+        } else if (m_zs.avail_in >= 2 && m_zs.next_in[0] == 0x1F && m_zs.next_in[1] == 0x8B) {
+          inflateReset(&m_zs);
+        } else {
+          raise<FormatError>(m_caller, ": '", m_path,
+                             "' is not a valid gzip stream (bytes that are not gzip data follow "
+                             "the compressed data)");
+        }
+      } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        const std::string msg = m_zs.msg != nullptr ? m_zs.msg : zError(rc);
         raise<FormatError>(m_caller, ": '", m_path, "' is not a valid gzip stream (zlib: ", msg,
                            ")");
       }
-      got += static_cast<std::size_t>(r);
-      if (code == Z_BUF_ERROR) {
-        // zlib ran out of compressed input before the end-of-stream marker.
-        m_truncation = "the gzip stream is truncated (zlib: " + msg + ")";
-        break;
-      }
-      if (static_cast<std::size_t>(r) < want) break;  // clean end of the decompressed data
     }
     return got;
-  }
-
-  /// gzerror's message without the "<path>: " prefix zlib puts in front of it; sets code.
-  std::string zlibMessage(int& code) const {
-    const char* raw = gzerror(m_gz, &code);
-    std::string msg = raw != nullptr ? raw : "";
-    const std::string prefix = m_path + ": ";
-    if (msg.compare(0, prefix.size(), prefix) == 0) msg.erase(0, prefix.size());
-    return msg.empty() ? std::string("unknown error") : msg;
   }
 #endif
 
@@ -234,8 +248,11 @@ class IdxInput {
   std::size_t m_peekLen = 0;
   std::size_t m_peekPos = 0;
   std::string m_truncation;
+  bool m_gzip = false;
 #if defined(TSNN_HAS_ZLIB)
-  gzFile m_gz = nullptr;
+  z_stream m_zs{};
+  std::vector<std::uint8_t> m_zin;
+  bool m_zdone = false;
 #endif
 };
 
