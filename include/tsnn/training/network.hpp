@@ -129,6 +129,7 @@ class Network {
     }
     m_rng = rng.split();
     buildActivations();
+    resetNeuronIds();
   }
 
   /// \brief Assembles a network from existing layers (e.g. loaded, or built by hand in tests).
@@ -147,9 +148,25 @@ class Network {
     m_options.validate();
     m_rng = Rng(m_options.seed).split();
     buildActivations();
+    resetNeuronIds();
   }
 
   const NetworkOptions& options() const { return m_options; }
+
+  /// \brief For hidden layer \p hidden, the original index of each current neuron (neurons
+  /// removed by removeHiddenNeurons() leave gaps; the survivors keep their order).
+  const std::vector<long long>& neuronIds(std::size_t hidden) const { return m_ids.at(hidden); }
+
+  /// \brief Removes neurons of hidden layer \p hidden: their row of incoming connections, bias
+  /// and momentum in layer \p hidden, and their column of outgoing connections in the next
+  /// layer, whose column indices are compacted. A removed neuron with no incoming connections
+  /// outputs the constant f(b_j); its contribution W_kj f(b_j) is added to the next layer's
+  /// biases, so removing such neurons does not change the network's function. (A neuron that
+  /// still has incoming connections is simply cut off: that is pruning.)
+  /// \param neurons current indices in the layer, any order, no duplicates
+  /// \throws InvalidArgument if \p hidden is not a hidden layer, an index is out of range or
+  /// repeated, or no neuron would be left
+  void removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons);
   std::size_t numLayers() const { return m_layers.size(); }
   Layer& layer(std::size_t l) { return m_layers[l]; }
   const Layer& layer(std::size_t l) const { return m_layers[l]; }
@@ -400,6 +417,14 @@ class Network {
     (void)parallel;
   }
 
+  void resetNeuronIds() {
+    m_ids.assign(m_layers.size() - 1, {});
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
+      m_ids[l].resize(static_cast<std::size_t>(m_layers[l].outputs()));
+      for (std::size_t j = 0; j < m_ids[l].size(); ++j) m_ids[l][j] = static_cast<long long>(j);
+    }
+  }
+
   void buildActivations() {
     m_act.clear();
     for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
@@ -421,7 +446,99 @@ class Network {
   std::vector<Activation<Scalar>> m_act;
   Activation<Scalar> m_outAct;
   Rng m_rng;
+  std::vector<std::vector<long long>> m_ids;  ///< original neuron ids per hidden layer
 };
+
+template <class Scalar, class Index>
+void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons) {
+  if (hidden + 1 >= m_layers.size())
+    detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): layer ", hidden,
+                                   " is not a hidden layer (the network has ", m_layers.size() - 1,
+                                   " hidden layers)");
+  Layer& in = m_layers[hidden];
+  Layer& out = m_layers[hidden + 1];
+  const Index n = in.outputs();
+  std::vector<char> drop(static_cast<std::size_t>(n), 0);
+  for (Index j : neurons) {
+    if (j < 0 || j >= n)
+      detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): neuron ", j,
+                                     " is outside hidden layer ", hidden, " of ", n, " neurons");
+    if (drop[static_cast<std::size_t>(j)])
+      detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): neuron ", j,
+                                     " is listed twice");
+    drop[static_cast<std::size_t>(j)] = 1;
+  }
+  const auto removed = static_cast<Index>(neurons.size());
+  if (removed == 0) return;
+  if (removed >= n)
+    detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): removing ", removed, " of ", n,
+                                   " neurons would leave hidden layer ", hidden, " empty");
+
+  // Layer `hidden`: keep the surviving rows; newIndex maps old neuron index -> new (or -1).
+  const auto& w = in.weights();
+  std::vector<Index> newIndex(static_cast<std::size_t>(n), -1), rowPtr{0}, colIdx;
+  std::vector<Scalar> values, velocity;
+  Vector bias(n - removed), biasVelocity(n - removed), constant = Vector::Zero(n);
+  std::vector<char> isConstant(static_cast<std::size_t>(n), 0);
+  Index next = 0;
+  for (Index j = 0; j < n; ++j) {
+    if (drop[static_cast<std::size_t>(j)]) {
+      if (w.rowNonZeros(j) == 0) {  // output is f(b_j) whatever the input
+        Eigen::Matrix<Scalar, 1, 1> z, a = Eigen::Matrix<Scalar, 1, 1>::Zero();
+        z(0) = in.bias()[j];
+        m_act[hidden].forward(z, a);
+        constant[j] = a(0);
+        isConstant[static_cast<std::size_t>(j)] = 1;
+      }
+      continue;
+    }
+    newIndex[static_cast<std::size_t>(j)] = next;
+    for (Index k = w.rowBegin(j); k < w.rowEnd(j); ++k) {
+      colIdx.push_back(w.colIdx()[static_cast<std::size_t>(k)]);
+      values.push_back(w.values()[static_cast<std::size_t>(k)]);
+      velocity.push_back(in.velocity()[static_cast<std::size_t>(k)]);
+    }
+    rowPtr.push_back(static_cast<Index>(colIdx.size()));
+    bias[next] = in.bias()[j];
+    biasVelocity[next] = in.biasVelocity()[j];
+    ++next;
+  }
+  CsrMatrix<Scalar, Index> inW;
+  inW.assignUnchecked(n - removed, w.cols(), std::move(rowPtr), std::move(colIdx),
+                      std::move(values));
+
+  // Layer `hidden + 1`: drop the removed columns (the map is increasing, so rows stay sorted)
+  // and fold constant outputs into its biases.
+  const auto& v = out.weights();
+  std::vector<Index> oRowPtr{0}, oCol;
+  std::vector<Scalar> oVal, oVel;
+  Vector oBias = out.bias();
+  for (Index r = 0; r < v.rows(); ++r) {
+    for (Index k = v.rowBegin(r); k < v.rowEnd(r); ++k) {
+      const auto c = static_cast<std::size_t>(v.colIdx()[static_cast<std::size_t>(k)]);
+      const Scalar wk = v.values()[static_cast<std::size_t>(k)];
+      if (newIndex[c] < 0) {
+        if (isConstant[c]) oBias[r] += wk * constant[static_cast<Index>(c)];
+        continue;
+      }
+      oCol.push_back(newIndex[c]);
+      oVal.push_back(wk);
+      oVel.push_back(out.velocity()[static_cast<std::size_t>(k)]);
+    }
+    oRowPtr.push_back(static_cast<Index>(oCol.size()));
+  }
+  CsrMatrix<Scalar, Index> outW;
+  outW.assignUnchecked(v.rows(), n - removed, std::move(oRowPtr), std::move(oCol), std::move(oVal));
+  in.reshape(std::move(inW), std::move(bias), std::move(velocity), std::move(biasVelocity));
+  out.reshape(std::move(outW), std::move(oBias), std::move(oVel), out.biasVelocity());
+
+  std::vector<long long> ids;
+  for (Index j = 0; j < n; ++j)
+    if (!drop[static_cast<std::size_t>(j)])
+      ids.push_back(m_ids[hidden][static_cast<std::size_t>(j)]);
+  m_ids[hidden] = std::move(ids);
+  m_options.sizes[hidden + 1] = n - removed;
+}
 
 using Networkf = Network<float, std::int32_t>;
 
