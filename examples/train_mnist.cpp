@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   p.option("on-nonfinite", "POLICY", "throw",
            "throw: stop at a NaN/inf loss or gradient; skip: drop that update and halve the "
            "learning rate (stops after 10 in a row)");
+  p.flag("importance-pruning",
+         "remove hidden neurons whose importance (sum of |incoming weights|) is at or below a "
+         "percentile of their layer (sequential and data-parallel trainers)");
+  p.option("prune-start", "E", "200", "first epoch after which neurons are pruned");
+  p.option("prune-every", "K", "10", "then every K epochs");
+  p.option("prune-percentile", "P", "20", "percentile of importance at or below which to prune");
   p.option("metrics", "FILE", "", "write per-epoch metrics CSV to FILE");
   p.option("limit-train", "N", "0", "use only the first N training samples (0: all)");
   p.flag("nesterov", "use Nesterov momentum");
@@ -79,6 +85,10 @@ int main(int argc, char** argv) {
     tr.workers = static_cast<int>(p.integer("workers", 0, 4096));
     tr.wasapLocalFraction = p.real("wasap-local", 0, 1);
     tr.clipNorm = p.real("clip-norm", 0, 1e300);
+    tr.importancePruning = p.given("importance-pruning");
+    tr.pruning.startEpoch = static_cast<int>(p.integer("prune-start", 1, 1000000));
+    tr.pruning.period = static_cast<int>(p.integer("prune-every", 1, 1000000));
+    tr.pruning.percentile = p.real("prune-percentile", 0, 100, true);
     const std::string policy = p.str("on-nonfinite");
     if (policy == "throw")
       tr.onNonFinite = tsnn::NonFinitePolicy::Throw;
@@ -135,6 +145,8 @@ int main(int argc, char** argv) {
       if (r.meanStaleness > 0) std::printf("  staleness %.2f", r.meanStaleness);
       if (r.clippedBatches > 0) std::printf("  clipped %lld", r.clippedBatches);
       if (r.skippedBatches > 0) std::printf("  skipped %lld", r.skippedBatches);
+      if (r.neuronsRemoved > 0)
+        std::printf("  pruned %lld neurons (%lld left)", r.neuronsRemoved, r.hiddenNeurons);
       std::printf("\n");
       std::fflush(stdout);
       if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);

@@ -7,6 +7,7 @@
 #include "support/oracle.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/topology/importance.hpp"
+#include "tsnn/training/train.hpp"
 
 namespace {
 
@@ -170,4 +171,53 @@ TEST_CASE("removeHiddenNeurons and ImportancePruning reject bad arguments",
   p = {};
   p.period = 0;
   CHECK_THROWS_AS(p.validate(), tsnn::InvalidArgument);
+}
+
+TEST_CASE("Trainers prune neurons at the epochs the policy selects, before SET",
+          "[topology][importance][training]") {
+  tsnn::Rng rng(31);
+  tsnn::data::Dataset<double> d;
+  d.numClasses = 4;
+  d.features.resize(240, 9);
+  for (Eigen::Index i = 0; i < d.features.rows(); ++i) {
+    for (Eigen::Index j = 0; j < 9; ++j) d.features(i, j) = rng.normal();
+    Eigen::Index label;
+    d.features.row(i).head(4).maxCoeff(&label);
+    d.labels.push_back(static_cast<std::int32_t>(label));
+  }
+  tsnn::TrainerOptions t;
+  t.epochs = 6;
+  t.batchSize = 40;
+  t.importancePruning = true;
+  t.pruning.startEpoch = 2;
+  t.pruning.period = 3;
+  t.pruning.percentile = 10;
+  std::vector<std::vector<tsnn::EpochRecord>> runs;
+  std::vector<tsnn::Network<double>> nets;
+  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+    auto net = makeNet(4, tsnn::ActivationKind::AllReLU);
+    t.kind = kind;
+    t.workers = 1;
+    runs.push_back(tsnn::train(net, d, &d, t));
+    nets.push_back(net);
+  }
+  const auto& h = runs[0];
+  REQUIRE(h.size() == 6);
+  for (const auto& r : h) {
+    INFO("epoch " << r.epoch);
+    const bool due = r.epoch == 2 || r.epoch == 5;
+    CHECK((r.neuronsRemoved > 0) == due);
+    CHECK(std::isfinite(r.trainLoss));
+  }
+  CHECK(h.back().hiddenNeurons == 25 - h[1].neuronsRemoved - h[4].neuronsRemoved);
+  CHECK(nets[0].hiddenNeurons() == h.back().hiddenNeurons);
+  // Data-parallel with one worker makes exactly the same run.
+  CHECK(nets[1].sizes() == nets[0].sizes());
+  for (std::size_t l = 0; l < nets[0].numLayers(); ++l)
+    CHECK(nets[1].layer(l).weights().values() == nets[0].layer(l).weights().values());
+  // WASAP refuses rather than silently ignoring the option.
+  auto net = makeNet(4, tsnn::ActivationKind::AllReLU);
+  t.kind = tsnn::TrainerKind::Wasap;
+  t.workers = 2;
+  CHECK_THROWS_AS(tsnn::train(net, d, &d, t), tsnn::InvalidArgument);
 }

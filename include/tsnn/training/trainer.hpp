@@ -19,6 +19,7 @@
 #include "tsnn/detail/random.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/optim/sgd.hpp"
+#include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"
 #include "tsnn/training/network.hpp"
 
@@ -62,6 +63,10 @@ struct TrainerOptions {
   double zeta = 0.3;
   /// Run SET on the hidden layers after every epoch but the last.
   bool evolve = true;
+  /// Remove unimportant hidden neurons (topology/importance.hpp) after the epochs that
+  /// `pruning` selects, before that epoch's SET step. Sequential and data-parallel trainers.
+  bool importancePruning = false;
+  ImportancePruning pruning;
   /// Seed of the shuffling (and of the dropout masks through the network's seed).
   std::uint64_t seed = 1;
   /// OpenMP threads for the kernels; 0 leaves the OpenMP default.
@@ -93,6 +98,7 @@ struct TrainerOptions {
     if (!(lrBackoff > 0 && lrBackoff <= 1))
       detail::raise<InvalidArgument>(
           "TrainerOptions: learning-rate backoff must be in (0, 1], got ", lrBackoff);
+    if (importancePruning) pruning.validate();
     if (maxSkippedBatches < 1)
       detail::raise<InvalidArgument>("TrainerOptions: max skipped batches must be >= 1, got ",
                                      maxSkippedBatches);
@@ -114,7 +120,8 @@ struct EpochRecord {
                              ///< evaluation and no topology evolution
   double evolveSeconds = 0;  ///< time spent in SET after the epoch
   long long nnz = 0;         ///< connections after the epoch's topology change
-  long long hiddenNeurons = 0;
+  long long hiddenNeurons = 0;   ///< after the epoch's importance pruning
+  long long neuronsRemoved = 0;  ///< by importance pruning after this epoch
   /// Minibatches whose update was skipped (NonFinitePolicy::SkipBatch) and clipped.
   long long skippedBatches = 0;
   long long clippedBatches = 0;
@@ -340,12 +347,14 @@ std::vector<EpochRecord> runEpochs(
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                             : std::numeric_limits<double>::quiet_NaN();
-    if (options.evolve && options.zeta > 0 && epoch < options.epochs) {
-      const auto t2 = std::chrono::steady_clock::now();
+    const auto t2 = std::chrono::steady_clock::now();
+    // As in the reference code, neurons are pruned first and SET then runs on what is left.
+    if (options.importancePruning && epoch < options.epochs && options.pruning.due(epoch))
+      rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
+    if (options.evolve && options.zeta > 0 && epoch < options.epochs)
       evolveHiddenLayers(net, options.zeta);
-      rec.evolveSeconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
-    }
+    rec.evolveSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);

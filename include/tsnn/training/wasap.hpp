@@ -152,6 +152,10 @@ std::vector<EpochRecord> trainWasap(
     const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
     const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
   detail::checkRun(net, train, test, options, "trainWasap()");
+  if (options.importancePruning)
+    detail::raise<InvalidArgument>(
+        "trainWasap(): importance pruning is not supported by the WASAP trainer yet (its "
+        "gradients in flight would have to be mapped across neuron removals)");
   const int T = options.workers > 0 ? options.workers : maxThreads();
   const std::int64_t n = train.size();
   if (n < T)
