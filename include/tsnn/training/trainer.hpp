@@ -347,14 +347,17 @@ std::vector<EpochRecord> runEpochs(
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                             : std::numeric_limits<double>::quiet_NaN();
-    const auto t2 = std::chrono::steady_clock::now();
     // As in the reference code, neurons are pruned first and SET then runs on what is left.
-    if (options.importancePruning && epoch < options.epochs && options.pruning.due(epoch))
-      rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
-    if (options.evolve && options.zeta > 0 && epoch < options.epochs)
-      evolveHiddenLayers(net, options.zeta);
-    rec.evolveSeconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
+    const bool prune =
+        options.importancePruning && epoch < options.epochs && options.pruning.due(epoch);
+    const bool evolve = options.evolve && options.zeta > 0 && epoch < options.epochs;
+    if (prune || evolve) {
+      const auto t2 = std::chrono::steady_clock::now();
+      if (prune) rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
+      if (evolve) evolveHiddenLayers(net, options.zeta);
+      rec.evolveSeconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
+    }
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);
