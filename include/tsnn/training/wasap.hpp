@@ -88,8 +88,8 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
       std::stable_sort(rowEntries.begin(), rowEntries.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
       for (std::size_t i = 0; i < rowEntries.size(); ++i) {
-        if (!colIdx.empty() &&
-            static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
+        // Same column as the previous entry of this row: another worker's copy, add it.
+        if (static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
             colIdx.back() == rowEntries[i].first) {
           values.back() += rowEntries[i].second.first;
           velocity.back() += rowEntries[i].second.second;
