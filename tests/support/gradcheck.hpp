@@ -55,10 +55,11 @@ std::vector<double> numericalGradient(F&& f, T* params, std::size_t n,
   return g;
 }
 
-/// Largest |a[i] - b[i]|; +infinity if any entry of either is NaN or infinite (so that a NaN
-/// gradient can never pass a tolerance check), or if the lengths differ.
-template <class A, class B>
-double maxAbsDifference(const A& a, const B& b) {
+/// Largest weight(y) * |a[i] - b[i]| over i, with y = b[i]; +infinity if any entry of either is
+/// NaN or infinite (so that a NaN gradient can never pass a tolerance check), or if the lengths
+/// differ. The two public measures below differ only in the weight.
+template <class A, class B, class Weight>
+double maxWeightedDifference(const A& a, const B& b, Weight weight) {
   const auto n = static_cast<std::size_t>(a.size());
   if (n != static_cast<std::size_t>(b.size())) return std::numeric_limits<double>::infinity();
   double worst = 0.0;
@@ -66,27 +67,22 @@ double maxAbsDifference(const A& a, const B& b) {
     const double x = static_cast<double>(a[static_cast<decltype(a.size())>(i)]);
     const double y = static_cast<double>(b[static_cast<decltype(b.size())>(i)]);
     if (!std::isfinite(x) || !std::isfinite(y)) return std::numeric_limits<double>::infinity();
-    const double d = std::abs(x - y);
-    if (d > worst) worst = d;
+    worst = std::max(worst, std::abs(x - y) * weight(y));
   }
   return worst;
+}
+
+/// Largest |a[i] - b[i]| (see maxWeightedDifference() for non-finite entries).
+template <class A, class B>
+double maxAbsDifference(const A& a, const B& b) {
+  return maxWeightedDifference(a, b, [](double) { return 1.0; });
 }
 
 /// Largest |a[i] - b[i]| / max(1, |b[i]|): absolute for small reference values, relative for
 /// large ones. Non-finite entries give +infinity as in maxAbsDifference().
 template <class A, class B>
 double maxMixedDifference(const A& a, const B& b) {
-  const auto n = static_cast<std::size_t>(a.size());
-  if (n != static_cast<std::size_t>(b.size())) return std::numeric_limits<double>::infinity();
-  double worst = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double x = static_cast<double>(a[static_cast<decltype(a.size())>(i)]);
-    const double y = static_cast<double>(b[static_cast<decltype(b.size())>(i)]);
-    if (!std::isfinite(x) || !std::isfinite(y)) return std::numeric_limits<double>::infinity();
-    const double d = std::abs(x - y) / std::max(1.0, std::abs(y));
-    if (d > worst) worst = d;
-  }
-  return worst;
+  return maxWeightedDifference(a, b, [](double y) { return 1.0 / std::max(1.0, std::abs(y)); });
 }
 
 /// Largest |a(i, j) - b(i, j)| of two Eigen matrices of equal shape; +infinity on a shape
