@@ -3,11 +3,13 @@
 /// \brief The library's random number generators. They are defined here rather than taken from
 /// <random> engines so that a seed gives the same network on every platform and standard library.
 
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <stdexcept>
 
 #include "tsnn/config.hpp"
-#include <limits>
 
 namespace tsnn {
 
@@ -39,6 +41,15 @@ class Rng {
       x = mix64(x);
       s = x;
     }
+  }
+
+  /// \brief The full generator state, for checkpoints: setState(state()) resumes the stream.
+  std::array<std::uint64_t, 4> state() const { return {m_s[0], m_s[1], m_s[2], m_s[3]}; }
+  /// \throws std::invalid_argument for the all-zero state, from which xoshiro never leaves.
+  void setState(const std::array<std::uint64_t, 4>& s) {
+    if ((s[0] | s[1] | s[2] | s[3]) == 0)
+      throw std::invalid_argument("tsnn: Rng::setState(): the all-zero state is invalid");
+    for (int i = 0; i < 4; ++i) m_s[i] = s[static_cast<std::size_t>(i)];
   }
 
   static constexpr result_type min() { return 0; }

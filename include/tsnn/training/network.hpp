@@ -175,6 +175,24 @@ class Network {
   Index outputs() const { return m_layers.back().outputs(); }
   /// \brief The network's own random stream (topology evolution draws from it).
   Rng& rng() { return m_rng; }
+  const Rng& rng() const { return m_rng; }
+
+  /// \brief Restores hidden layer \p hidden's map to original neuron ids (checkpoints).
+  /// \throws InvalidArgument unless \p ids has one entry per current neuron, strictly
+  /// increasing and non-negative
+  void setNeuronIds(std::size_t hidden, std::vector<long long> ids) {
+    if (hidden + 1 >= m_layers.size())
+      detail::raise<InvalidArgument>("Network::setNeuronIds(): layer ", hidden,
+                                     " is not a hidden layer");
+    if (ids.size() != static_cast<std::size_t>(m_layers[hidden].outputs()))
+      detail::raise<InvalidArgument>("Network::setNeuronIds(): ", ids.size(), " ids for ",
+                                     m_layers[hidden].outputs(), " neurons");
+    for (std::size_t j = 0; j < ids.size(); ++j)
+      if (ids[j] < 0 || (j > 0 && ids[j] <= ids[j - 1]))
+        detail::raise<InvalidArgument>("Network::setNeuronIds(): id ", ids[j], " at position ", j,
+                                       " is negative or not increasing");
+    m_ids[hidden] = std::move(ids);
+  }
 
   /// \brief Current layer widths (input, hidden..., output).
   std::vector<long long> sizes() const {
