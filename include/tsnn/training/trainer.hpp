@@ -21,6 +21,7 @@
 #include "tsnn/optim/sgd.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"
+#include "tsnn/training/history.hpp"
 #include "tsnn/training/network.hpp"
 
 namespace tsnn {
@@ -107,27 +108,6 @@ struct TrainerOptions {
                                      wasapLocalFraction);
     sgd.validate();
   }
-};
-
-/// \brief One row of the training history.
-struct EpochRecord {
-  int epoch = 0;             ///< 1-based
-  double trainLoss = 0;      ///< mean loss over the epoch's minibatches (with dropout)
-  double trainAccuracy = 0;  ///< fraction correct over the epoch's minibatches (with dropout)
-  double testAccuracy = 0;   ///< on the test set after the epoch's training and before its SET
-                             ///< step, without dropout (NaN if there is no test set)
-  double epochSeconds = 0;   ///< training time of the epoch: forward, backward, updates; no
-                             ///< evaluation and no topology evolution
-  double evolveSeconds = 0;  ///< time spent in SET after the epoch
-  long long nnz = 0;         ///< connections after the epoch's topology change
-  long long hiddenNeurons = 0;   ///< after the epoch's importance pruning
-  long long neuronsRemoved = 0;  ///< by importance pruning after this epoch
-  /// Minibatches whose update was skipped (NonFinitePolicy::SkipBatch) and clipped.
-  long long skippedBatches = 0;
-  long long clippedBatches = 0;
-  /// WASAP phase 1: mean number of shared-model updates between a worker's copy and the
-  /// application of the gradient computed on it (0 for synchronous trainers).
-  double meanStaleness = 0;
 };
 
 /// \brief Hooks a caller can set to follow training.
