@@ -215,9 +215,4 @@ TEST_CASE("Trainers prune neurons at the epochs the policy selects, before SET",
   CHECK(nets[1].sizes() == nets[0].sizes());
   for (std::size_t l = 0; l < nets[0].numLayers(); ++l)
     CHECK(nets[1].layer(l).weights().values() == nets[0].layer(l).weights().values());
-  // WASAP refuses rather than silently ignoring the option.
-  auto net = makeNet(4, tsnn::ActivationKind::AllReLU);
-  t.kind = tsnn::TrainerKind::Wasap;
-  t.workers = 2;
-  CHECK_THROWS_AS(tsnn::train(net, d, &d, t), tsnn::InvalidArgument);
 }

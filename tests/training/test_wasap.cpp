@@ -263,36 +263,56 @@ void checkLayer(const tsnn::SparseLinear<Scalar, Index>& layer, const std::vecto
 
 // ---------------------------------------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("retargetGradient moves entries at shared positions and zero-fills new ones",
-                   "[training][wasap]", (tsnn::test::Types<float, std::int32_t>),
-                   (tsnn::test::Types<double, std::int64_t>)) {
+TEMPLATE_TEST_CASE(
+    "retargetGradient matches rows and columns by original neuron id across SET and pruning",
+    "[training][wasap]", (tsnn::test::Types<float, std::int32_t>),
+    (tsnn::test::Types<double, std::int64_t>)) {
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
   using Csr = tsnn::CsrMatrix<Scalar, Index>;
-  // from: row 0 {0, 2, 4}, row 1 {1}, row 2 {0, 1, 3}, gradient 1..7 in storage order.
-  const Csr from(3, 5, {0, 3, 4, 7}, {0, 2, 4, 1, 0, 1, 3}, std::vector<Scalar>(7, Scalar(9)));
-  const std::vector<Scalar> g{1, 2, 3, 4, 5, 6, 7};
-  // to: row 0 {2, 3, 4}, row 1 {} (its only entry removed), row 2 {1, 2, 3, 4}.
-  const Csr to(3, 5, {0, 3, 3, 7}, {2, 3, 4, 1, 2, 3, 4}, std::vector<Scalar>(7, Scalar(9)));
-  // (0,2) <- 2, (0,3) new, (0,4) <- 3, (2,1) <- 6, (2,2) new, (2,3) <- 7, (2,4) new;
-  // (0,0) = 1, (1,1) = 4 and (2,0) = 5 are dropped.
+  using Layer = tsnn::SparseLinear<Scalar, Index>;
+  using Net = tsnn::Network<Scalar, Index>;
+  using Vec = typename Net::Vector;
+  tsnn::NetworkOptions o;
+  o.sizes = {5, 3, 2};
+  // Layer 0 of `from`: row 0 {0, 2, 4}, row 1 {1}, row 2 {0, 1, 3}; gradient 1..7 in storage order.
+  const Csr from0(3, 5, {0, 3, 4, 7}, {0, 2, 4, 1, 0, 1, 3}, std::vector<Scalar>(7, Scalar(9)));
+  // Layer 0 of `to`: row 0 {2, 3, 4}, row 1 {} (its only entry removed), row 2 {1, 2, 3, 4}.
+  const Csr to0(3, 5, {0, 3, 3, 7}, {2, 3, 4, 1, 2, 3, 4}, std::vector<Scalar>(7, Scalar(9)));
+  // Layer 1 (output) of both: row 0 {0, 1, 2}, row 1 {1, 2}.
+  const Csr out1(2, 3, {0, 3, 5}, {0, 1, 2, 1, 2}, std::vector<Scalar>(5, Scalar(1)));
+  const Net from(o, {Layer(from0, Vec::Zero(3)), Layer(out1, Vec::Zero(2))});
+  Net to(o, {Layer(to0, Vec::Zero(3)), Layer(out1, Vec::Zero(2))});
+  const std::vector<Scalar> g0{1, 2, 3, 4, 5, 6, 7}, g1{1, 2, 3, 4, 5};
+  Vec b0(3), b1(2);
+  b0 << 10, 20, 30;
+  b1 << 7, 8;
   std::vector<Scalar> out(11, std::numeric_limits<Scalar>::quiet_NaN());  // stale, wrong size
-  tsnn::detail::retargetGradient(from, to, g, out);
+  Vec outBias = Vec::Constant(4, std::numeric_limits<Scalar>::quiet_NaN());
+
+  // Same neurons, SET-changed pattern: (0,2) <- 2, (0,3) new, (0,4) <- 3, (2,1) <- 6, (2,2) new,
+  // (2,3) <- 7, (2,4) new; (0,0) = 1, (1,1) = 4 and (2,0) = 5 are dropped.
+  tsnn::detail::retargetGradient(from, to, 0, g0, b0, out, outBias);
   CHECK(out == std::vector<Scalar>{2, 0, 3, 6, 0, 7, 0});
-
+  CHECK(outBias == b0);
   // Same pattern: a plain copy.
-  tsnn::detail::retargetGradient(from, from, g, out);
-  CHECK(out == g);
+  tsnn::detail::retargetGradient(from, from, 0, g0, b0, out, outBias);
+  CHECK(out == g0);
+  tsnn::detail::retargetGradient(from, to, 1, g1, b1, out, outBias);
+  CHECK(out == g1);
+  CHECK(outBias == b1);
 
-  // Nothing in common: all zeros; an empty target: an empty gradient.
-  const Csr disjoint(3, 5, {0, 2, 3, 4}, {1, 3, 0, 4}, std::vector<Scalar>(4, Scalar(1)));
-  tsnn::detail::retargetGradient(from, disjoint, g, out);
-  CHECK(out == std::vector<Scalar>(4, Scalar(0)));
-  tsnn::detail::retargetGradient(from, Csr(3, 5), g, out);
-  CHECK(out.empty());
-  // And back from an empty source.
-  tsnn::detail::retargetGradient(Csr(3, 5), to, std::vector<Scalar>{}, out);
-  CHECK(out == std::vector<Scalar>(7, Scalar(0)));
+  // Hidden neuron 1 (input-less in `to`) removed: layer 0 keeps rows of ids 0 and 2, layer 1's
+  // columns are compacted to ids {0, 2}.
+  to.removeHiddenNeurons(0, {Index(1)});
+  REQUIRE(to.neuronIds(0) == std::vector<long long>{0, 2});
+  tsnn::detail::retargetGradient(from, to, 0, g0, b0, out, outBias);
+  CHECK(out == std::vector<Scalar>{2, 0, 3, 6, 0, 7, 0});
+  CHECK(outBias == (Vec(2) << 10, 30).finished());
+  // Layer 1: row 0 {0, 1, 2} -> {0, 2} keeps 1 and 3; row 1 {1, 2} -> {2} keeps 5.
+  tsnn::detail::retargetGradient(from, to, 1, g1, b1, out, outBias);
+  CHECK(out == std::vector<Scalar>{1, 3, 5});
+  CHECK(outBias == b1);
 }
 
 TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budget by magnitude",
@@ -459,4 +479,50 @@ TEST_CASE("trainWasap phase-1 training accuracy is a fraction of the epoch's sam
       CHECK(r.trainAccuracy <= 1.0);
     }
   }
+}
+
+TEST_CASE("trainWasap prunes neurons on the shared model while stale gradients are in flight",
+          "[training][wasap][importance]") {
+  const auto train = makeProblem<float>(300, 210);
+  const auto test = makeProblem<float>(150, 211);
+  // 8 epochs: 5 asynchronous (pruning after 2 and 4), 3 local (where pruning, due after 6,
+  // does not run).
+  auto o = wasapOptions(2, 8, 0.375);
+  o.importancePruning = true;
+  o.pruning.startEpoch = 2;
+  o.pruning.period = 2;
+  o.pruning.percentile = 15;
+  for (int rep = 0; rep < kRepetitions; ++rep) {
+    tsnn::Network<float> net(netOptions());
+    const auto h = tsnn::trainWasap(net, train, &test, o);
+    REQUIRE(h.size() == 8);
+    long long removed = 0;
+    for (const auto& r : h) {
+      INFO("epoch " << r.epoch << " removed " << r.neuronsRemoved);
+      CHECK((r.neuronsRemoved > 0) == (r.epoch == 2 || r.epoch == 4));
+      removed += r.neuronsRemoved;
+      CHECK(r.hiddenNeurons == 64 - removed);
+      CHECK(std::isfinite(r.trainLoss));
+    }
+    CHECK(removed >= 8);  // at least 15% of 32 in each layer, twice
+    CHECK(net.hiddenNeurons() == 64 - removed);
+    CHECK(net.nonZeros() == h.back().nnz);
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      CHECK(net.layer(l).weights().check().empty());
+      CHECK(net.layer(l).velocity().size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
+      CHECK(columnIndexCurrent(net.layer(l)));
+    }
+    for (std::size_t hdn = 0; hdn + 1 < net.numLayers(); ++hdn)
+      CHECK(net.neuronIds(hdn).size() == static_cast<std::size_t>(net.layer(hdn).outputs()));
+    CHECK(h.back().testAccuracy > 0.7);
+  }
+}
+
+TEST_CASE("trainWasap refuses to resume a saved state", "[training][wasap]") {
+  const auto train = makeProblem<float>(60, 212);
+  tsnn::Network<float> net(netOptions());
+  tsnn::TrainingState state;
+  state.epoch = 1;
+  CHECK_THROWS_WITH(tsnn::trainWasap(net, train, kNoTest<float>, wasapOptions(2, 3, 0.3), {}, &state),
+                    Catch::Contains("trainWasap()") && Catch::Contains("resum"));
 }

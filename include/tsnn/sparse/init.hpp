@@ -63,6 +63,73 @@ inline double erdosRenyiDensity(long long nIn, long long nOut, double epsilon) {
   return std::min(1.0, d);
 }
 
+/// \brief How the connection budget is spread over the layers of a network.
+enum class DensityAllocation {
+  /// Each layer independently at erdosRenyiDensity(n_in, n_out, eps), capped at 1 (SET).
+  ErdosRenyi,
+  /// Erdos-Renyi-Kernel (Evci et al., RigL, 2020): one global budget of
+  /// eps * sum_l (n_in + n_out) connections, layer l at density min(1, c (n_in + n_out) /
+  /// (n_in n_out)) with the single c that spends the whole budget. For fully connected layers
+  /// the kernel term adds nothing to ER's shape; what differs is that a layer which would
+  /// exceed density 1 is made dense and its excess goes to the other layers, where per-layer ER
+  /// drops it.
+  ErdosRenyiKernel
+};
+
+/// \brief Parses "er" or "erk".
+inline DensityAllocation parseDensityAllocation(const std::string& name) {
+  if (name == "er") return DensityAllocation::ErdosRenyi;
+  if (name == "erk") return DensityAllocation::ErdosRenyiKernel;
+  detail::raise<InvalidArgument>("parseDensityAllocation(): unknown allocation '", name,
+                                 "' (expected er or erk)");
+}
+
+/// \brief Initial density of each layer of a network with widths \p sizes (input, hidden...,
+/// output) under \p allocation (see DensityAllocation).
+/// \throws InvalidArgument for fewer than 2 sizes, a non-positive size or a bad epsilon
+inline std::vector<double> layerDensities(const std::vector<long long>& sizes, double epsilon,
+                                          DensityAllocation allocation) {
+  if (sizes.size() < 2)
+    detail::raise<InvalidArgument>("layerDensities(): need at least 2 sizes, got ", sizes.size());
+  std::vector<double> d;
+  for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
+    d.push_back(erdosRenyiDensity(sizes[l], sizes[l + 1], epsilon));  // validates
+  if (allocation == DensityAllocation::ErdosRenyi) return d;
+  // ERK: find c with sum_l min(n_l, c r_l) = budget, where n_l = n_in n_out and
+  // r_l = n_in + n_out (so c r_l / n_l is the uncapped density). Layers saturate in decreasing
+  // order of r_l / n_l; fix the saturated ones as dense and solve the rest linearly, repeating
+  // until no new layer saturates (at most one pass per layer).
+  const std::size_t L = d.size();
+  std::vector<double> n(L), r(L);
+  double budget = 0;
+  for (std::size_t l = 0; l < L; ++l) {
+    n[l] = static_cast<double>(sizes[l]) * static_cast<double>(sizes[l + 1]);
+    r[l] = static_cast<double>(sizes[l] + sizes[l + 1]);
+    budget += epsilon * r[l];
+  }
+  std::vector<char> dense(L, 0);
+  for (;;) {
+    double left = budget, share = 0;
+    for (std::size_t l = 0; l < L; ++l) {
+      if (dense[l])
+        left -= n[l];
+      else
+        share += r[l];
+    }
+    if (share == 0) break;  // every layer dense: the budget exceeds the dense network
+    const double c = left / share;
+    bool changed = false;
+    for (std::size_t l = 0; l < L; ++l)
+      if (!dense[l] && c * r[l] >= n[l]) dense[l] = changed = true;
+    if (!changed) {
+      for (std::size_t l = 0; l < L; ++l) d[l] = dense[l] ? 1.0 : c * r[l] / n[l];
+      return d;
+    }
+  }
+  std::fill(d.begin(), d.end(), 1.0);
+  return d;
+}
+
 namespace detail {
 
 /// Appends to \p out, in increasing order, the positions in [0, n) of a Bernoulli(p) process,

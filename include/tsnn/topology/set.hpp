@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 #include <unordered_set>
 #include <utility>
@@ -29,6 +30,44 @@
 #include "tsnn/sparse/init.hpp"
 
 namespace tsnn {
+
+/// \brief How zeta, the fraction of connections replaced, changes over a run.
+enum class ZetaSchedule {
+  Constant,  ///< zeta after every epoch (SET)
+  Linear,    ///< zeta (1 - e/E) after epoch e of E
+  Cosine     ///< zeta (1 + cos(pi e/E)) / 2 after epoch e of E (RigL's decay)
+};
+
+/// \brief Parses "constant", "linear" or "cosine".
+inline ZetaSchedule parseZetaSchedule(const std::string& name) {
+  if (name == "constant") return ZetaSchedule::Constant;
+  if (name == "linear") return ZetaSchedule::Linear;
+  if (name == "cosine") return ZetaSchedule::Cosine;
+  detail::raise<InvalidArgument>("parseZetaSchedule(): unknown schedule '", name,
+                                 "' (expected constant, linear or cosine)");
+}
+
+/// \brief The fraction to replace after epoch \p epoch (1-based) of \p epochs. Both decays
+/// start near zeta after the first epoch and reach 0 at the last, where SET does not run anyway;
+/// decaying lets the topology settle while the learning rate's work is finishing.
+/// \throws InvalidArgument if epoch is outside [1, epochs] or zeta outside [0, 1)
+inline double scheduledZeta(double zeta, ZetaSchedule schedule, int epoch, int epochs) {
+  if (!(zeta >= 0 && zeta < 1))
+    detail::raise<InvalidArgument>("scheduledZeta(): zeta must be in [0, 1), got ", zeta);
+  if (epoch < 1 || epoch > epochs)
+    detail::raise<InvalidArgument>("scheduledZeta(): epoch ", epoch, " is outside [1, ", epochs,
+                                   "]");
+  const double t = static_cast<double>(epoch) / static_cast<double>(epochs);
+  switch (schedule) {
+    case ZetaSchedule::Linear:
+      return zeta * (1 - t);
+    case ZetaSchedule::Cosine:
+      return zeta * 0.5 * (1 + std::cos(3.14159265358979323846 * t));
+    case ZetaSchedule::Constant:
+      break;
+  }
+  return zeta;
+}
 
 /// \brief What one SET step did.
 struct SetStats {
@@ -111,12 +150,15 @@ std::vector<std::pair<Index, Index>> drawEmptyPositions(
 
 namespace detail {
 
-/// The SET step on a CSR pattern and the momentum aligned with it; returns the new pattern and
-/// momentum (see the file comment).
-template <class Scalar, class Index>
-SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel,
-                      double zeta, Rng& rng, WeightInit init, CsrMatrix<Scalar, Index>& next,
-                      std::vector<Scalar>& velocity) {
+/// One evolution step on a CSR pattern and the momentum aligned with it: SET's removal (see the
+/// file comment), then growth of as many connections at the positions that
+/// \p grow(keptPtr, keptCol, count) returns (distinct, empty after the removal, sorted
+/// row-major), each with weight \p newValue() and zero momentum. Returns the new pattern and
+/// momentum in \p next and \p velocity.
+template <class Scalar, class Index, class Grow, class NewValue>
+SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel, double zeta,
+                   Grow&& grow, NewValue&& newValue, CsrMatrix<Scalar, Index>& next,
+                   std::vector<Scalar>& velocity) {
   const auto nnz = static_cast<std::size_t>(w.nonZeros());
   const auto& val = w.values();
   std::vector<std::pair<Scalar, Index>> neg, pos;
@@ -156,7 +198,7 @@ SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scala
   }
   SetStats stats;
   stats.removed = static_cast<long long>(nnz - keptCol.size());
-  const auto grown = detail::drawEmptyPositions(rows, cols, keptPtr, keptCol, stats.removed, rng);
+  const std::vector<std::pair<Index, Index>> grown = grow(keptPtr, keptCol, stats.removed);
   stats.added = static_cast<long long>(grown.size());
 
   // Merge survivors and new connections per row; momentum follows its weight.
@@ -183,7 +225,7 @@ SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scala
         ++k;
       } else {
         colIdx.push_back(grown[g].second);
-        values.push_back(static_cast<Scalar>(sampleWeight(init, cols, rows, rng)));
+        values.push_back(static_cast<Scalar>(newValue()));
         velocity.push_back(Scalar(0));
         ++g;
       }
@@ -195,6 +237,42 @@ SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scala
   return stats;
 }
 
+/// The SET step: growth at uniformly drawn empty positions with weights from \p init.
+template <class Scalar, class Index>
+SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel,
+                      double zeta, Rng& rng, WeightInit init, CsrMatrix<Scalar, Index>& next,
+                      std::vector<Scalar>& velocity) {
+  const Index rows = w.rows(), cols = w.cols();
+  return evolveCsr(
+      w, vel, zeta,
+      [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol, long long count) {
+        return drawEmptyPositions(rows, cols, keptPtr, keptCol, count, rng);
+      },
+      [&] { return sampleWeight(init, cols, rows, rng); }, next, velocity);
+}
+
+/// Runs \p step(csr, velocity, next, nextVelocity) on \p layer's weights and installs the
+/// result, for CSR or (canonical, hence CSR-ordered) COO storage.
+template <class Scalar, class Index, template <class, class> class Storage, class Step>
+SetStats replaceTopology(SparseLinear<Scalar, Index, Storage>& layer, Step&& step) {
+  CsrMatrix<Scalar, Index> next;
+  std::vector<Scalar> velocity;
+  SetStats stats;
+  if constexpr (std::is_same<Storage<Scalar, Index>, CsrMatrix<Scalar, Index>>::value) {
+    stats = step(layer.weights(), layer.velocity(), next, velocity);
+    layer.setTopology(std::move(next), std::move(velocity));
+  } else {
+    // Canonical COO lists entries in CSR order, so the momentum stays aligned both ways.
+    stats = step(toCsr(layer.weights()), layer.velocity(), next, velocity);
+    layer.setTopology(toCoo(next), std::move(velocity));
+  }
+  return stats;
+}
+
+inline void checkZeta(const char* caller, double zeta) {
+  if (!(zeta >= 0 && zeta < 1)) raise<InvalidArgument>(caller, ": zeta must be in [0, 1), got ", zeta);
+}
+
 }  // namespace detail
 
 /// \brief One SET step on \p layer (see the file comment), for CSR or COO storage.
@@ -204,22 +282,10 @@ SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scala
 template <class Scalar, class Index, template <class, class> class Storage>
 SetStats evolveSet(SparseLinear<Scalar, Index, Storage>& layer, double zeta, Rng& rng,
                    WeightInit init = WeightInit::HeUniform) {
-  if (!(zeta >= 0 && zeta < 1))
-    detail::raise<InvalidArgument>("evolveSet(): zeta must be in [0, 1), got ", zeta);
-  CsrMatrix<Scalar, Index> next;
-  std::vector<Scalar> velocity;
-  SetStats stats;
-  if constexpr (std::is_same<Storage<Scalar, Index>, CsrMatrix<Scalar, Index>>::value) {
-    stats = detail::evolveSetCsr(layer.weights(), layer.velocity(), zeta, rng, init, next,
-                                 velocity);
-    layer.setTopology(std::move(next), std::move(velocity));
-  } else {
-    // Canonical COO lists entries in CSR order, so the momentum stays aligned both ways.
-    stats = detail::evolveSetCsr(toCsr(layer.weights()), layer.velocity(), zeta, rng, init, next,
-                                 velocity);
-    layer.setTopology(toCoo(next), std::move(velocity));
-  }
-  return stats;
+  detail::checkZeta("evolveSet()", zeta);
+  return detail::replaceTopology(layer, [&](const auto& w, const auto& v, auto& next, auto& vel) {
+    return detail::evolveSetCsr(w, v, zeta, rng, init, next, vel);
+  });
 }
 
 }  // namespace tsnn

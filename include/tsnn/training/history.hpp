@@ -44,6 +44,9 @@ struct TrainingState {
   std::uint64_t step = 0;     ///< minibatches done (keys the dropout masks)
   double learningRate = 0;    ///< current rate (lowered by NonFinitePolicy::SkipBatch)
   int skippedInARow = 0;
+  /// True when the state was taken after the last epoch of its run, whose topology step (pruning
+  /// and evolution) is skipped; a resumed, longer run then takes that step first.
+  bool topologyPending = false;
   std::vector<EpochRecord> history;
   /// Free text a program may store to check, on resume, that it runs with the same settings
   /// (train_mnist stores its flags).

@@ -28,6 +28,8 @@ struct NetworkOptions {
   std::vector<long long> sizes;
   /// SET's epsilon: each layer starts at density eps (n_in + n_out) / (n_in n_out), capped at 1.
   double epsilon = 20;
+  /// How the connections are spread over layers (per-layer ER, or ERK's global budget).
+  DensityAllocation allocation = DensityAllocation::ErdosRenyi;
   WeightInit init = WeightInit::HeUniform;
   ActivationKind hiddenActivation = ActivationKind::AllReLU;
   /// All-ReLU: the slope magnitude a (signs alternate -a, +a, ...). LeakyReLU: the slope.
@@ -122,11 +124,10 @@ class Network {
     options.validate();
     Rng rng(options.seed);
     const auto& s = options.sizes;
-    for (std::size_t l = 0; l + 1 < s.size(); ++l) {
-      const double density = erdosRenyiDensity(s[l], s[l + 1], options.epsilon);
-      m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density, rng,
+    const std::vector<double> density = layerDensities(s, options.epsilon, options.allocation);
+    for (std::size_t l = 0; l + 1 < s.size(); ++l)
+      m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density[l], rng,
                             options.init);
-    }
     m_rng = rng.split();
     buildActivations();
     resetNeuronIds();

@@ -12,14 +12,15 @@ template <class Scalar, class Index>
 std::vector<EpochRecord> train(Network<Scalar, Index>& net, const data::Dataset<Scalar>& trainSet,
                                const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
                                const TrainerOptions& options,
-                               const TrainerCallbacks& callbacks = {}) {
+                               const TrainerCallbacks& callbacks = {},
+                               TrainingState* state = nullptr) {
   switch (options.kind) {
     case TrainerKind::Sequential:
-      return trainSequential(net, trainSet, test, options, callbacks);
+      return trainSequential(net, trainSet, test, options, callbacks, state);
     case TrainerKind::DataParallel:
-      return trainDataParallel(net, trainSet, test, options, callbacks);
+      return trainDataParallel(net, trainSet, test, options, callbacks, state);
     case TrainerKind::Wasap:
-      return trainWasap(net, trainSet, test, options, callbacks);
+      return trainWasap(net, trainSet, test, options, callbacks, state);
   }
   detail::raise<InvalidArgument>("train(): unknown trainer kind");
 }

@@ -19,6 +19,7 @@
 #include "tsnn/detail/random.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/optim/sgd.hpp"
+#include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"
 #include "tsnn/training/history.hpp"
@@ -62,7 +63,12 @@ struct TrainerOptions {
   SgdOptions sgd;
   /// SET: fraction of the negative and of the positive weights replaced after each epoch.
   double zeta = 0.3;
-  /// Run SET on the hidden layers after every epoch but the last.
+  /// How zeta changes from epoch to epoch (scheduledZeta()).
+  ZetaSchedule zetaSchedule = ZetaSchedule::Constant;
+  /// Where the evolution step grows connections: at random (SET) or where the gradient of the
+  /// missing connections is largest on one minibatch (RigL).
+  Regrowth regrowth = Regrowth::Random;
+  /// Run the evolution step on the hidden layers after every epoch but the last.
   bool evolve = true;
   /// Remove unimportant hidden neurons (topology/importance.hpp) after the epochs that
   /// `pruning` selects, before that epoch's SET step. Sequential and data-parallel trainers.
@@ -180,6 +186,29 @@ void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta) {
     evolveSet(net.layer(l), zeta, net.rng(), net.options().init);
 }
 
+/// \brief Applies SET's removal with gradient regrowth (evolveSetGradient()) to every hidden
+/// layer, the gradients taken on the minibatch \p x (B x inputs) with \p labels, without
+/// dropout. All layers are ranked on the gradients of the network as it was before the step.
+/// \throws InvalidArgument if x does not fit the network or a label is out of range
+template <class Scalar, class Index>
+void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
+                                  const Activations<Scalar>& x,
+                                  const std::vector<std::int32_t>& labels) {
+  if (static_cast<Eigen::Index>(labels.size()) != x.rows())
+    detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): ", x.rows(), " samples but ",
+                                   labels.size(), " labels");
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= net.outputs())
+      detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): label ", labels[i],
+                                     " at index ", i, " is outside [0, ", net.outputs(), ")");
+  Workspace<Scalar> ws;
+  Gradients<Scalar> g = net.makeGradients();
+  net.forward(x, ws, false);
+  net.backward(x, labels.data(), ws, g, Scalar(1) / static_cast<Scalar>(x.rows()));
+  for (std::size_t l = 0; l + 1 < net.numLayers(); ++l)
+    evolveSetGradient(net.layer(l), zeta, l == 0 ? x : ws.a[l - 1], ws.delta[l]);
+}
+
 namespace detail {
 
 /// What one minibatch step reports to the epoch loop.
@@ -269,6 +298,63 @@ std::string guardAndClip(const Network<Scalar, Index>& net, const Workspace<Scal
   return problem;
 }
 
+/// The topology change after epoch \p epoch (none after the last): importance pruning when
+/// due, then evolution with the scheduled zeta, as the reference code orders them (SET then works
+/// on what is left). Gradient regrowth ranks on the first minibatch of \p order. Fills
+/// rec.neuronsRemoved and rec.evolveSeconds; returns whether anything ran.
+template <class Scalar, class Index>
+bool topologyStep(Network<Scalar, Index>& net, const TrainerOptions& options, int epoch,
+                  const data::Dataset<Scalar>& train, const std::vector<std::int64_t>& order,
+                  EpochRecord& rec) {
+  if (epoch >= options.epochs) return false;
+  const bool prune = options.importancePruning && options.pruning.due(epoch);
+  const double zeta = scheduledZeta(options.zeta, options.zetaSchedule, epoch, options.epochs);
+  const bool evolve = options.evolve && zeta > 0;
+  if (!prune && !evolve) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (prune) rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
+  if (evolve) {
+    if (options.regrowth == Regrowth::Gradient) {
+      Activations<Scalar> x;
+      std::vector<std::int32_t> labels;
+      const auto count = static_cast<Eigen::Index>(
+          std::min<std::int64_t>(options.batchSize, static_cast<std::int64_t>(order.size())));
+      gatherBatch(train.features, order, 0, count, x, labels, train.labels);
+      evolveHiddenLayersByGradient(net, zeta, x, labels);
+    } else {
+      evolveHiddenLayers(net, zeta);
+    }
+  }
+  rec.evolveSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return true;
+}
+
+/// Checks that \p state can continue a run on \p n samples with \p options.
+inline void resumeState(const TrainingState& state, std::int64_t n, const TrainerOptions& options,
+                        const char* caller) {
+  if (state.epoch > options.epochs)
+    raise<InvalidArgument>(caller, ": the state to resume has ", state.epoch,
+                           " epochs done, more than the ", options.epochs, " asked for");
+  if (state.order.empty())
+    raise<InvalidArgument>(caller, ": the state has no sample order (WASAP runs cannot be "
+                           "resumed)");
+  if (static_cast<std::int64_t>(state.order.size()) != n)
+    raise<InvalidArgument>(caller, ": the state to resume has a sample order of ",
+                           state.order.size(), " samples, the training set has ", n);
+  std::vector<char> seen(static_cast<std::size_t>(n), 0);
+  for (const std::int64_t s : state.order) {
+    if (s < 0 || s >= n || seen[static_cast<std::size_t>(s)])
+      raise<InvalidArgument>(caller, ": the state's sample order is not a permutation (sample ",
+                             s, ")");
+    seen[static_cast<std::size_t>(s)] = 1;
+  }
+  if (static_cast<int>(state.history.size()) != state.epoch)
+    raise<InvalidArgument>(caller, ": the state has ", state.history.size(),
+                           " history records for ", state.epoch, " epochs");
+  if (!(state.learningRate > 0) || !std::isfinite(state.learningRate))
+    raise<InvalidArgument>(caller, ": the state's learning rate is ", state.learningRate);
+}
+
 /// The epoch loop shared by the synchronous trainers: shuffling, timing, SET, evaluation and
 /// callbacks, and the non-finite policy. \p step(first, count, stepIndex, sgd) trains one
 /// minibatch made of order[first, first + count) with the current optimiser settings and reports
@@ -277,7 +363,7 @@ template <class Scalar, class Index, class Step>
 std::vector<EpochRecord> runEpochs(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
     const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
-    const TrainerOptions& options, const TrainerCallbacks& callbacks,
+    const TrainerOptions& options, const TrainerCallbacks& callbacks, TrainingState* state,
     std::vector<std::int64_t>& order, const char* caller, Step&& step) {
   Rng shuffleRng(options.seed ^ 0x5F0F5F0Full);
   const std::int64_t n = train.size();
@@ -287,7 +373,26 @@ std::vector<EpochRecord> runEpochs(
   std::uint64_t stepIndex = 0;
   SgdOptions sgd = options.sgd;  // the SkipBatch policy lowers its learning rate
   int skippedInARow = 0;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+  int firstEpoch = 1;
+  if (state && state->epoch > 0) {
+    resumeState(*state, n, options, caller);
+    shuffleRng.setState(state->shuffleRng);
+    order = state->order;
+    stepIndex = state->step;
+    sgd.learningRate = state->learningRate;
+    skippedInARow = state->skippedInARow;
+    history = state->history;
+    firstEpoch = state->epoch + 1;
+    // The run that saved the state ended at its last epoch and skipped that epoch's topology
+    // step; a longer run takes it now, as the uninterrupted run would have.
+    if (state->topologyPending && state->epoch < options.epochs) {
+      EpochRecord& last = history.back();
+      topologyStep(net, options, state->epoch, train, order, last);
+      last.nnz = net.nonZeros();
+      last.hiddenNeurons = net.hiddenNeurons();
+    }
+  }
+  for (int epoch = firstEpoch; epoch <= options.epochs; ++epoch) {
     shuffleOrder(order, shuffleRng);
     double lossSum = 0;
     long long correct = 0;
@@ -327,20 +432,20 @@ std::vector<EpochRecord> runEpochs(
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                             : std::numeric_limits<double>::quiet_NaN();
-    // As in the reference code, neurons are pruned first and SET then runs on what is left.
-    const bool prune =
-        options.importancePruning && epoch < options.epochs && options.pruning.due(epoch);
-    const bool evolve = options.evolve && options.zeta > 0 && epoch < options.epochs;
-    if (prune || evolve) {
-      const auto t2 = std::chrono::steady_clock::now();
-      if (prune) rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
-      if (evolve) evolveHiddenLayers(net, options.zeta);
-      rec.evolveSeconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
-    }
+    topologyStep(net, options, epoch, train, order, rec);
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);
+    if (state) {
+      state->epoch = epoch;
+      state->shuffleRng = shuffleRng.state();
+      state->order = order;
+      state->step = stepIndex;
+      state->learningRate = sgd.learningRate;
+      state->skippedInARow = skippedInARow;
+      state->topologyPending = epoch == options.epochs;
+      state->history = history;
+    }
     if (callbacks.onEpoch) callbacks.onEpoch(rec);
   }
   return history;
@@ -388,13 +493,20 @@ void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& tr
 /// \brief Trains \p net on \p train with minibatch SGD, evaluating on \p test (may be null)
 /// after each epoch. Samples are reshuffled every epoch from options.seed; the last minibatch of
 /// an epoch may be smaller. Kernels run in parallel over neurons with options.threads threads.
-/// \throws InvalidArgument for invalid options or data that does not fit the network
+/// With \p state: if state->epoch > 0 the run continues from it (the network must be the one
+/// saved with it, see io/checkpoint.hpp) and the returned history includes its earlier epochs;
+/// after every epoch, before callbacks.onEpoch, \p state is brought up to date, so a callback
+/// can save a checkpoint. A resumed run with the same options and thread count reproduces the
+/// uninterrupted run exactly (decaying zeta schedules also need the same total epoch count).
+/// \throws InvalidArgument for invalid options or data that does not fit the network, or a
+/// state that cannot continue on this training set
 /// \throws NumericalError if a minibatch loss is not finite
 template <class Scalar, class Index>
 std::vector<EpochRecord> trainSequential(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
     const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
-    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {},
+    TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainSequential()");
   Workspace<Scalar> ws;
   Gradients<Scalar> grads;
@@ -402,7 +514,7 @@ std::vector<EpochRecord> trainSequential(
   std::vector<std::int32_t> labels;
   std::vector<std::int64_t> order;
   return detail::runEpochs(
-      net, train, test, options, callbacks, order, "trainSequential()",
+      net, train, test, options, callbacks, state, order, "trainSequential()",
       [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
         detail::StepReport r;
         r.stats =
@@ -427,7 +539,8 @@ template <class Scalar, class Index>
 std::vector<EpochRecord> trainDataParallel(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
     const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
-    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {},
+    TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainDataParallel()");
   const int workers = options.workers > 0 ? options.workers : maxThreads();
   std::vector<Workspace<Scalar>> ws(static_cast<std::size_t>(workers));
@@ -440,7 +553,7 @@ std::vector<EpochRecord> trainDataParallel(
   // partialSq[t * L + l]: thread t's share of layer l's squared gradient norm.
   std::vector<double> partialSq(static_cast<std::size_t>(workers) * L), layerSq(L);
   return detail::runEpochs(
-      net, train, test, options, callbacks, order, "trainDataParallel()",
+      net, train, test, options, callbacks, state, order, "trainDataParallel()",
       [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
         const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
         std::exception_ptr error;

@@ -12,11 +12,14 @@
 /// connections that no longer exist are dropped), (b) apply momentum SGD to the shared model,
 /// (c) refresh its copy. Staleness, the number of shared updates between taking the copy and
 /// applying the gradient, is measured. Every N applied samples (N = training set size) is an
-/// epoch of the shared model: SET runs on the shared model at that boundary, under the lock, so
-/// no update can be lost or applied to a half-changed topology.
+/// epoch of the shared model: importance pruning (when due) and the evolution step run on the
+/// shared model at that boundary, under the lock, so no update can be lost or applied to a
+/// half-changed topology. Gradients computed on a copy taken before such a change are matched
+/// to the new topology by original neuron ids (detail::retargetGradient()).
 ///
 /// Phase 2, local (the last f of the epochs): each worker copies the shared model and trains it on
-/// its own partition with its own SET steps. At the end the workers' weights are averaged over the
+/// its own partition with its own evolution steps (no neuron pruning in this phase: the workers'
+/// models must keep equal shapes to be averaged). At the end the workers' weights are averaged over the
 /// union of their patterns (a connection missing in a worker counts as 0 there) and the result is
 /// pruned back to the shared model's connection budget by magnitude.
 ///
@@ -43,19 +46,44 @@ namespace tsnn {
 
 namespace detail {
 
-/// Re-targets gradient buffers computed on pattern \p from to pattern \p to (same shape): entries
-/// at positions present in both are moved, the rest dropped; positions new in \p to get 0.
+/// Original id of position \p i among a layer's inputs or outputs: hidden neurons map through
+/// Network::neuronIds(), network inputs and outputs (\p ids null) are never removed.
+inline long long originalId(const std::vector<long long>* ids, long long i) {
+  return ids ? (*ids)[static_cast<std::size_t>(i)] : i;
+}
+
+/// Re-targets layer \p l's gradient (weights \p g aligned with \p from's pattern, biases
+/// \p gb) to \p to's current layer \p l. Rows and columns are matched by original neuron id,
+/// so the gradient survives both SET (pattern changes) and importance pruning (neurons removed,
+/// indices compacted): entries at connections present in both are moved, the rest dropped, and
+/// connections new in \p to get 0. Ids are increasing along a layer in both networks (removal
+/// keeps the survivors' order), so each row is one merge of two sorted lists.
 template <class Scalar, class Index>
-void retargetGradient(const CsrMatrix<Scalar, Index>& from, const CsrMatrix<Scalar, Index>& to,
-                      const std::vector<Scalar>& g, std::vector<Scalar>& out) {
-  out.assign(static_cast<std::size_t>(to.nonZeros()), Scalar(0));
-  for (Index r = 0; r < to.rows(); ++r) {
-    Index a = from.rowBegin(r);
-    const Index ae = from.rowEnd(r);
-    for (Index b = to.rowBegin(r); b < to.rowEnd(r); ++b) {
-      const Index c = to.colIdx()[static_cast<std::size_t>(b)];
-      while (a < ae && from.colIdx()[static_cast<std::size_t>(a)] < c) ++a;
-      if (a < ae && from.colIdx()[static_cast<std::size_t>(a)] == c)
+void retargetGradient(const Network<Scalar, Index>& from, const Network<Scalar, Index>& to,
+                      std::size_t l, const std::vector<Scalar>& g,
+                      const typename Network<Scalar, Index>::Vector& gb, std::vector<Scalar>& out,
+                      typename Network<Scalar, Index>::Vector& outBias) {
+  const bool hiddenOut = l + 1 < to.numLayers();
+  const std::vector<long long>* fromRows = hiddenOut ? &from.neuronIds(l) : nullptr;
+  const std::vector<long long>* toRows = hiddenOut ? &to.neuronIds(l) : nullptr;
+  const std::vector<long long>* fromCols = l > 0 ? &from.neuronIds(l - 1) : nullptr;
+  const std::vector<long long>* toCols = l > 0 ? &to.neuronIds(l - 1) : nullptr;
+  const auto& fw = from.layer(l).weights();
+  const auto& tw = to.layer(l).weights();
+  out.assign(static_cast<std::size_t>(tw.nonZeros()), Scalar(0));
+  outBias.setZero(tw.rows());
+  Index r = 0;
+  for (Index R = 0; R < tw.rows(); ++R) {
+    const long long id = originalId(toRows, R);
+    while (r < fw.rows() && originalId(fromRows, r) < id) ++r;
+    if (r == fw.rows() || originalId(fromRows, r) != id) continue;
+    outBias[R] = gb[r];
+    Index a = fw.rowBegin(r);
+    const Index ae = fw.rowEnd(r);
+    for (Index b = tw.rowBegin(R); b < tw.rowEnd(R); ++b) {
+      const long long c = originalId(toCols, tw.colIdx()[static_cast<std::size_t>(b)]);
+      while (a < ae && originalId(fromCols, fw.colIdx()[static_cast<std::size_t>(a)]) < c) ++a;
+      if (a < ae && originalId(fromCols, fw.colIdx()[static_cast<std::size_t>(a)]) == c)
         out[static_cast<std::size_t>(b)] = g[static_cast<std::size_t>(a)];
     }
   }
@@ -150,12 +178,13 @@ template <class Scalar, class Index>
 std::vector<EpochRecord> trainWasap(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
     const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
-    const TrainerOptions& options, const TrainerCallbacks& callbacks = {}) {
+    const TrainerOptions& options, const TrainerCallbacks& callbacks = {},
+    TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainWasap()");
-  if (options.importancePruning)
-    detail::raise<InvalidArgument>(
-        "trainWasap(): importance pruning is not supported by the WASAP trainer yet (its "
-        "gradients in flight would have to be mapped across neuron removals)");
+  if (state && state->epoch > 0)
+    detail::raise<InvalidArgument>("trainWasap(): resuming a run is not supported by the WASAP "
+                                   "trainer (its workers' copies and stale gradients are not "
+                                   "part of a checkpoint)");
   const int T = options.workers > 0 ? options.workers : maxThreads();
   const std::int64_t n = train.size();
   if (n < T)
@@ -210,6 +239,7 @@ std::vector<EpochRecord> trainWasap(
         Workspace<Scalar> ws;
         Gradients<Scalar> grads;
         std::vector<Scalar> moved;
+        typename Network<Scalar, Index>::Vector movedBias;
         Activations<Scalar> x;
         std::vector<std::int32_t> labels;
         std::uint64_t step = static_cast<std::uint64_t>(t) << 40;
@@ -234,9 +264,10 @@ std::vector<EpochRecord> trainWasap(
                                             " at shared epoch ", epochsDone + 1);
             if (copyTopology != topology)
               for (std::size_t l = 0; l < net.numLayers(); ++l) {
-                detail::retargetGradient(local.layer(l).weights(), net.layer(l).weights(),
-                                         grads.weights[l], moved);
+                detail::retargetGradient(local, net, l, grads.weights[l], grads.bias[l], moved,
+                                         movedBias);
                 grads.weights[l].swap(moved);
+                grads.bias[l].swap(movedBias);
               }
             net.applyGradients(grads, options.sgd, false);
             stalenessSum += static_cast<double>(updates - copyUpdates);
@@ -259,13 +290,9 @@ std::vector<EpochRecord> trainWasap(
               rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
               rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                                       : std::numeric_limits<double>::quiet_NaN();
-              const auto t1 = std::chrono::steady_clock::now();
-              if (options.evolve && options.zeta > 0 && epochsDone < options.epochs) {
-                evolveHiddenLayers(net, options.zeta);
-                ++topology;
-              }
-              rec.evolveSeconds =
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+              // Pruning (when due) and evolution on the shared model; gradient regrowth ranks
+              // on the first minibatch of the once-shuffled training set.
+              if (detail::topologyStep(net, options, epochsDone, train, all, rec)) ++topology;
               rec.nnz = net.nonZeros();
               rec.hiddenNeurons = net.hiddenNeurons();
               history.push_back(rec);
@@ -308,6 +335,9 @@ std::vector<EpochRecord> trainWasap(
           Rng(options.seed ^ (0xC0FFEEull * static_cast<std::uint64_t>(t + 1)));
     std::vector<BlockStats> stats(static_cast<std::size_t>(T));
     bool stop = false;
+    // Workers evolve their copies but keep every neuron: averaging needs equal shapes.
+    TrainerOptions localOptions = options;
+    localOptions.importancePruning = false;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(T)
 #endif
@@ -385,8 +415,8 @@ std::vector<EpochRecord> trainWasap(
 #endif
         // SET after the epoch was recorded, so worker 0's model is evaluated as trained.
         try {
-          if (!stop && options.evolve && options.zeta > 0 && e + 1 < localEpochs)
-            evolveHiddenLayers(model, options.zeta);
+          EpochRecord unused;
+          if (!stop) detail::topologyStep(model, localOptions, asyncEpochs + e + 1, train, order, unused);
         } catch (...) {
           fail(std::current_exception());
         }
