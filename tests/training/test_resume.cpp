@@ -1,0 +1,152 @@
+// Tests for resuming a run from a TrainingState (tsnn/training/history.hpp, consumed by the
+// trainers in tsnn/training/trainer.hpp): a run stopped after epoch 3 and resumed to epoch 6
+// reproduces the uninterrupted 6-epoch run bit for bit (weights, momentum, topology, records
+// other than timings), for the sequential and the data-parallel trainer, with importance pruning
+// due at the epoch where the first run stopped; and states that cannot continue are refused.
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "support/oracle.hpp"
+#include "support/synthetic.hpp"
+#include "tsnn/training/train.hpp"
+
+namespace {
+
+tsnn::NetworkOptions netOptions() {
+  tsnn::NetworkOptions o;
+  o.sizes = {tsnn::test::kFeatures, 30, 30, tsnn::test::kClasses};
+  o.epsilon = 4;
+  o.dropout = 0.2;
+  o.seed = tsnn::test::streamSeed(950);
+  return o;
+}
+
+tsnn::TrainerOptions trainerOptions(tsnn::TrainerKind kind, int epochs) {
+  tsnn::TrainerOptions t;
+  t.kind = kind;
+  t.workers = 2;
+  t.epochs = epochs;
+  t.batchSize = 25;
+  t.sgd.learningRate = 0.05;
+  t.sgd.momentum = 0.9;
+  t.zeta = 0.3;
+  t.importancePruning = true;  // due after epochs 3 and 5
+  t.pruning.startEpoch = 3;
+  t.pruning.period = 2;
+  t.pruning.percentile = 10;
+  t.seed = tsnn::test::streamSeed(951);
+  return t;
+}
+
+void checkSameRecords(const tsnn::EpochRecord& a, const tsnn::EpochRecord& b) {
+  INFO("epoch " << a.epoch);
+  CHECK(a.epoch == b.epoch);
+  CHECK(a.trainLoss == b.trainLoss);
+  CHECK(a.trainAccuracy == b.trainAccuracy);
+  CHECK(a.testAccuracy == b.testAccuracy);
+  CHECK(a.nnz == b.nnz);
+  CHECK(a.hiddenNeurons == b.hiddenNeurons);
+  CHECK(a.neuronsRemoved == b.neuronsRemoved);
+  CHECK(a.skippedBatches == b.skippedBatches);
+  CHECK(a.clippedBatches == b.clippedBatches);
+}
+
+void checkSameNetworks(const tsnn::Network<float>& a, const tsnn::Network<float>& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  for (std::size_t l = 0; l < a.numLayers(); ++l) {
+    INFO("layer " << l);
+    CHECK(a.layer(l).weights().colIdx() == b.layer(l).weights().colIdx());
+    CHECK(tsnn::test::bitIdentical(a.layer(l).weights().values(), b.layer(l).weights().values()));
+    CHECK(tsnn::test::bitIdentical(a.layer(l).velocity(), b.layer(l).velocity()));
+    CHECK(tsnn::test::bitIdentical(a.layer(l).bias(), b.layer(l).bias()));
+    CHECK(tsnn::test::bitIdentical(a.layer(l).biasVelocity(), b.layer(l).biasVelocity()));
+  }
+  for (std::size_t h = 0; h + 1 < a.numLayers(); ++h) CHECK(a.neuronIds(h) == b.neuronIds(h));
+  CHECK(a.rng().state() == b.rng().state());
+}
+
+}  // namespace
+
+TEST_CASE("A run stopped after epoch 3 and resumed to 6 equals the uninterrupted run",
+          "[training][resume]") {
+  const auto train = tsnn::test::makeProblem<float>(300, 952);
+  const auto test = tsnn::test::makeProblem<float>(100, 953);
+  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+    INFO("trainer " << static_cast<int>(kind));
+    tsnn::Network<float> whole(netOptions());
+    tsnn::TrainingState wholeState;
+    const auto h6 = tsnn::train(whole, train, &test, trainerOptions(kind, 6), {}, &wholeState);
+    CHECK(wholeState.epoch == 6);
+    CHECK(wholeState.topologyPending);
+
+    // First part: a 3-epoch run, whose last epoch skips the pruning that is due after it.
+    tsnn::Network<float> part(netOptions());
+    tsnn::TrainingState state;
+    const auto h3 = tsnn::train(part, train, &test, trainerOptions(kind, 3), {}, &state);
+    REQUIRE(state.epoch == 3);
+    CHECK(state.topologyPending);
+    CHECK(h3.back().neuronsRemoved == 0);
+    // The snapshot is a copy: what a checkpoint would hold.
+    tsnn::Network<float> saved = part;
+    tsnn::TrainingState savedState = state;
+
+    std::vector<tsnn::EpochRecord> seen;
+    tsnn::TrainerCallbacks cb;
+    cb.onEpoch = [&](const tsnn::EpochRecord& r) { seen.push_back(r); };
+    const auto resumed = tsnn::train(saved, train, &test, trainerOptions(kind, 6), cb, &savedState);
+    REQUIRE(resumed.size() == 6);
+    REQUIRE(seen.size() == 3);  // only the new epochs are reported
+    CHECK(seen.front().epoch == 4);
+    for (std::size_t e = 0; e < 6; ++e) checkSameRecords(resumed[e], h6[e]);
+    CHECK(h6[2].neuronsRemoved > 0);  // the deferred pruning did run, and is in epoch 3's record
+    checkSameNetworks(saved, whole);
+    CHECK(savedState.step == wholeState.step);
+    CHECK(savedState.order == wholeState.order);
+  }
+}
+
+TEST_CASE("A saved state at the last epoch resumes to nothing more", "[training][resume]") {
+  const auto train = tsnn::test::makeProblem<float>(100, 954);
+  tsnn::Network<float> net(netOptions());
+  tsnn::TrainingState state;
+  const auto opts = trainerOptions(tsnn::TrainerKind::Sequential, 2);
+  tsnn::train(net, train, nullptr, opts, {}, &state);
+  const tsnn::Network<float> before = net;
+  const auto again = tsnn::train(net, train, nullptr, opts, {}, &state);
+  CHECK(again.size() == 2);
+  checkSameNetworks(net, before);
+}
+
+TEST_CASE("Trainers refuse a state that cannot continue the run", "[training][resume]") {
+  const auto train = tsnn::test::makeProblem<float>(100, 955);
+  tsnn::Network<float> net(netOptions());
+  tsnn::TrainingState good;
+  tsnn::train(net, train, nullptr, trainerOptions(tsnn::TrainerKind::Sequential, 2), {}, &good);
+  const auto opts = trainerOptions(tsnn::TrainerKind::Sequential, 4);
+  auto refused = [&](tsnn::TrainingState s, const char* what) {
+    INFO(what);
+    CHECK_THROWS_WITH(tsnn::train(net, train, nullptr, opts, {}, &s),
+                      Catch::Contains("trainSequential()") && Catch::Contains(what));
+  };
+  tsnn::TrainingState s = good;
+  s.epoch = 5;
+  refused(s, "more than the 4 asked for");
+  s = good;
+  s.order.pop_back();
+  refused(s, "99 samples");
+  s = good;
+  s.order[0] = s.order[1];
+  refused(s, "not a permutation");
+  s = good;
+  s.order.clear();
+  refused(s, "no sample order");
+  s = good;
+  s.history.pop_back();
+  refused(s, "1 history records for 2 epochs");
+  s = good;
+  s.learningRate = std::nan("");
+  refused(s, "learning rate");
+}
