@@ -263,3 +263,29 @@ TEST_CASE("StandardScaler::fitTransform equals fit followed by transform", "[dat
   CHECK(s1.mean() == s2.mean());
   CHECK(s1.scale() == s2.scale());
 }
+
+TEST_CASE("StandardScaler::setParameters restores a fitted scaler bit for bit", "[data][scaler]") {
+  auto data = randomMatrix<float>(30, 4, testSeed());
+  data.col(2).setConstant(3.5f);  // a constant feature keeps scale 1
+  tsnn::data::StandardScaler<float> fitted, restored;
+  fitted.fit(data);
+  restored.setParameters(fitted.meanParameters(), fitted.scaleParameters());
+  CHECK(restored.fitted());
+  CHECK(restored.scaleParameters()[2] == 1.0);
+  auto a = data, b = data;
+  fitted.transform(a);
+  restored.transform(b);
+  CHECK(a == b);
+  CHECK(restored.mean() == fitted.mean());
+
+  tsnn::data::StandardScaler<float> bad;
+  CHECK_THROWS_WITH(bad.setParameters({1.0, 2.0}, {1.0}),
+                    Catch::Contains("setParameters()") && Catch::Contains("2 means and 1 scales"));
+  CHECK_THROWS_AS(bad.setParameters({}, {}), tsnn::InvalidArgument);
+  CHECK_THROWS_WITH(bad.setParameters({0.0, std::nan("")}, {1.0, 1.0}),
+                    Catch::Contains("mean of feature 1"));
+  CHECK_THROWS_WITH(bad.setParameters({0.0, 0.0}, {1.0, 0.0}),
+                    Catch::Contains("scale of feature 1"));
+  CHECK_THROWS_AS(bad.setParameters({0.0}, {-1.0}), tsnn::InvalidArgument);
+  CHECK(!bad.fitted());
+}

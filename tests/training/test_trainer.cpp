@@ -335,6 +335,42 @@ TEMPLATE_TEST_CASE("trainDataParallel with one worker reproduces trainSequential
   CHECK(sameHistory(hs, hp));
 }
 
+// Augmentation transforms depend only on (seed, step, row in the minibatch), so sharding does
+// not change them: one worker reproduces the sequential run, two stay bit-identical run to run.
+TEST_CASE("Augmented training is identical across trainers and runs, and differs from plain",
+          "[training][trainer][augment]") {
+  const auto train = makeProblem<double>(150, 111);
+  auto withAugment = [](TrainerOptions o) {
+    o.augment.channels = 1;  // the 12 features as a 3 x 4 image
+    o.augment.height = 3;
+    o.augment.width = 4;
+    o.augment.flip = true;
+    o.augment.maxShift = 1;
+    return o;
+  };
+  tsnn::Network<double> seq(netOptions()), par(netOptions()), par2a(netOptions()),
+      par2b(netOptions()), plain(netOptions());
+  const auto hs = tsnn::trainSequential(
+      seq, train, nullptr, withAugment(trainerOptions(TrainerKind::Sequential, 0, 2, 25)));
+  const auto hp = tsnn::trainDataParallel(
+      par, train, nullptr, withAugment(trainerOptions(TrainerKind::DataParallel, 1, 2, 25)));
+  CHECK(sameNetwork(seq, par));
+  CHECK(sameHistory(hs, hp));
+  const auto o2 = withAugment(trainerOptions(TrainerKind::DataParallel, 2, 2, 25));
+  CHECK(sameHistory(tsnn::trainDataParallel(par2a, train, nullptr, o2),
+                    tsnn::trainDataParallel(par2b, train, nullptr, o2)));
+  CHECK(sameNetwork(par2a, par2b));
+  const auto hPlain = tsnn::trainSequential(plain, train, nullptr,
+                                            trainerOptions(TrainerKind::Sequential, 0, 2, 25));
+  CHECK(hPlain[0].trainLoss != hs[0].trainLoss);
+  // A shape that does not match the features is refused before training starts.
+  auto bad = withAugment(trainerOptions(TrainerKind::Sequential, 0, 2, 25));
+  bad.augment.width = 5;
+  tsnn::Network<double> untouched(netOptions());
+  CHECK_THROWS_WITH(tsnn::trainSequential(untouched, train, nullptr, bad),
+                    Catch::Contains("ImageAugmentation::validate()"));
+}
+
 // One epoch of four minibatches, no topology change: the two trainers draw the same shuffles
 // and dropout masks and differ only in the order in which each gradient entry's per-sample terms
 // are added.

@@ -9,6 +9,7 @@
 #include <limits>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/errors.hpp"
@@ -154,6 +155,38 @@ class StandardScaler {
 
   /// \brief True once fit() has succeeded.
   bool fitted() const { return m_fitted; }
+
+  /// \brief The exact parameters transform() uses (double), for storing a fitted scaler.
+  std::vector<double> meanParameters() const {
+    return std::vector<double>(m_meanD.data(), m_meanD.data() + m_meanD.size());
+  }
+  std::vector<double> scaleParameters() const {
+    return std::vector<double>(m_scaleD.data(), m_scaleD.data() + m_scaleD.size());
+  }
+
+  /// \brief Restores a scaler from meanParameters() and scaleParameters(), so transform() gives
+  /// the same results bit for bit. On failure the scaler is unchanged.
+  /// \throws InvalidArgument if the sizes differ or are 0, a mean is not finite, or a scale is
+  /// not finite and positive (naming the feature and value)
+  void setParameters(const std::vector<double>& mean, const std::vector<double>& scale) {
+    constexpr const char* kCaller = "StandardScaler::setParameters()";
+    if (mean.empty() || mean.size() != scale.size())
+      tsnn::detail::raise<InvalidArgument>(kCaller, ": ", mean.size(), " means and ",
+                                           scale.size(), " scales (need equal, non-zero counts)");
+    for (std::size_t j = 0; j < mean.size(); ++j) {
+      if (!std::isfinite(mean[j]))
+        tsnn::detail::raise<InvalidArgument>(kCaller, ": mean of feature ", j, " is ", mean[j]);
+      if (!(scale[j] > 0) || !std::isfinite(scale[j]))
+        tsnn::detail::raise<InvalidArgument>(kCaller, ": scale of feature ", j, " is ", scale[j],
+                                             " (must be finite and > 0)");
+    }
+    const auto d = static_cast<Eigen::Index>(mean.size());
+    m_meanD = Eigen::Map<const Eigen::Matrix<double, 1, Eigen::Dynamic>>(mean.data(), d);
+    m_scaleD = Eigen::Map<const Eigen::Matrix<double, 1, Eigen::Dynamic>>(scale.data(), d);
+    m_mean = m_meanD.cast<Scalar>();
+    m_scale = m_scaleD.cast<Scalar>();
+    m_fitted = true;
+  }
 
  private:
   static void checkFinite(const Matrix& X, const char* caller) {

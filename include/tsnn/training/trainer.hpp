@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tsnn/config.hpp"
+#include "tsnn/data/augment.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/detail/random.hpp"
 #include "tsnn/errors.hpp"
@@ -74,6 +75,9 @@ struct TrainerOptions {
   /// `pruning` selects, before that epoch's SET step. Sequential and data-parallel trainers.
   bool importancePruning = false;
   ImportancePruning pruning;
+  /// Random flips and shifts of training images, drawn per (seed, step, minibatch row), so every
+  /// trainer and shard count sees the same transforms (data/augment.hpp). Off by default.
+  data::ImageAugmentation augment;
   /// Seed of the shuffling (and of the dropout masks through the network's seed).
   std::uint64_t seed = 1;
   /// OpenMP threads for the kernels; 0 leaves the OpenMP default.
@@ -470,8 +474,10 @@ BlockStats computeGradients(const Network<Scalar, Index>& net, const data::Datas
                             const std::vector<std::int64_t>& order, std::int64_t first,
                             Eigen::Index count, Eigen::Index rowOffset, std::uint64_t step,
                             Scalar scale, Workspace<Scalar>& ws, Gradients<Scalar>& grads,
-                            Activations<Scalar>& x, std::vector<std::int32_t>& labels) {
+                            Activations<Scalar>& x, std::vector<std::int32_t>& labels,
+                            const TrainerOptions& options) {
   gatherBatch(data.features, order, first, count, x, labels, data.labels);
+  if (options.augment.enabled()) data::augmentBatch(x, options.augment, options.seed, step, rowOffset);
   fitGradients(net, grads);
   net.forward(x, ws, true, step, rowOffset);
   return net.backward(x, labels.data(), ws, grads, scale);
@@ -485,6 +491,7 @@ void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& tr
   checkData(net, train, caller, "training");
   if (test) checkData(net, *test, caller, "test");
   if (train.size() == 0) raise<InvalidArgument>(caller, ": empty training set");
+  options.augment.validate(train.dim());
   if (options.threads > 0) setThreads(options.threads);
 }
 
@@ -519,7 +526,7 @@ std::vector<EpochRecord> trainSequential(
         detail::StepReport r;
         r.stats =
             detail::computeGradients(net, train, order, first, count, 0, step,
-                                     Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
+                                     Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
         r.problem = detail::guardAndClip(net, ws, r.stats, grads, options, &r.clipped);
         if (r.problem.empty()) net.applyGradients(grads, sgd);
         return r;
@@ -572,7 +579,8 @@ std::vector<EpochRecord> trainDataParallel(
           try {
             if (hi > lo) {
               stats[ut] = detail::computeGradients(net, train, order, first + lo, hi - lo, lo, step,
-                                                   scale, ws[ut], grads[ut], xs[ut], labels[ut]);
+                                                   scale, ws[ut], grads[ut], xs[ut], labels[ut],
+                                                   options);
             } else {
               detail::fitGradients(net, grads[ut]);
               grads[ut].setZero();

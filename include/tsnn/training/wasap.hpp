@@ -252,7 +252,7 @@ std::vector<EpochRecord> trainWasap(
                 static_cast<std::size_t>(options.batchSize), order.size() - first));
             const BlockStats s = detail::computeGradients(
                 local, train, order, static_cast<std::int64_t>(first), count, 0, step++,
-                Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
+                Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
             const std::string problem = detail::guardAndClip(local, ws, s, grads, options);
             std::lock_guard<std::mutex> lock(shared);
             if (error || epochsDone >= asyncEpochs) {
@@ -365,7 +365,7 @@ std::vector<EpochRecord> trainWasap(
                   static_cast<std::size_t>(options.batchSize), order.size() - first));
               const BlockStats s = detail::computeGradients(
                   model, train, order, static_cast<std::int64_t>(first), count, 0, step++,
-                  Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels);
+                  Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
               const std::string problem = detail::guardAndClip(model, ws, s, grads, options);
               if (!problem.empty())
                 detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
