@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include <unistd.h>
+
 #include "tsnn/errors.hpp"
 
 namespace tsnn {
@@ -33,12 +35,12 @@ inline void writeFileAtomically(const std::string& path,
     out.close();
     if (out.fail()) detail::raise<IoError>("writeFileAtomically(): closing '", tmp, "' failed");
   } catch (...) {
-    std::remove(tmp.c_str());
+    ::unlink(tmp.c_str());  // unlink, unlike remove, never deletes a directory
     throw;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
-    std::remove(tmp.c_str());
+    ::unlink(tmp.c_str());  // unlink, unlike remove, never deletes a directory
     detail::raise<IoError>("writeFileAtomically(): cannot rename '", tmp, "' to '", path,
                            "': ", std::strerror(err));
   }

@@ -1,0 +1,795 @@
+// Tests for tsnn/io/checkpoint.hpp: bit-exact round trips of networks (after neuron removal, with
+// momentum and an advanced random stream) and training states, for float and double and two index
+// widths; the documented byte layout; readCheckpointInfo; and the refusal, with FormatError or
+// IoError naming the path, of every kind of damaged, foreign or inconsistent file, including
+// corrupt counts that must be refused before anything large is allocated; and atomic saving.
+//
+// This file replaces the global operator new to record the largest request made while a load
+// runs, which is how "refused before allocating" is observed (each test file is its own
+// executable, so the replacement affects no other test).
+
+#include <Eigen/Core>
+#include <array>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <new>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#if defined(TSNN_HAS_ZLIB)
+#include <zlib.h>
+#endif
+
+#include "support/oracle.hpp"
+#include "tsnn/errors.hpp"
+#include "tsnn/io/checkpoint.hpp"
+#include "tsnn/optim/sgd.hpp"
+#include "tsnn/training/history.hpp"
+#include "tsnn/training/network.hpp"
+
+namespace {
+// The largest single request made while gTrackAllocations is set.
+std::atomic<bool> gTrackAllocations{false};
+std::atomic<std::size_t> gLargestAllocation{0};
+
+void* trackedAllocate(std::size_t n) noexcept {
+  if (gTrackAllocations.load(std::memory_order_relaxed)) {
+    std::size_t prev = gLargestAllocation.load(std::memory_order_relaxed);
+    while (n > prev && !gLargestAllocation.compare_exchange_weak(prev, n)) {
+    }
+  }
+  return std::malloc(n == 0 ? 1 : n);
+}
+}  // namespace
+
+// Every non-aligned form is replaced, so that no pair mixes this allocator with another one
+// (sanitizers provide their own nothrow and array forms otherwise). The deletes are not inlined:
+// GCC 12 would otherwise see free() applied to the result of operator new and report a
+// mismatch (-Wmismatched-new-delete), not knowing that this operator new is malloc.
+#if defined(__GNUC__)
+#define TSNN_TEST_NOINLINE __attribute__((noinline))
+#else
+#define TSNN_TEST_NOINLINE
+#endif
+void* operator new(std::size_t n) {
+  if (void* p = trackedAllocate(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+  if (void* p = trackedAllocate(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return trackedAllocate(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return trackedAllocate(n); }
+TSNN_TEST_NOINLINE void operator delete(void* p) noexcept { std::free(p); }
+TSNN_TEST_NOINLINE void operator delete[](void* p) noexcept { std::free(p); }
+TSNN_TEST_NOINLINE void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+TSNN_TEST_NOINLINE void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+TSNN_TEST_NOINLINE void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+TSNN_TEST_NOINLINE void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+
+namespace {
+
+namespace fs = std::filesystem;
+using tsnn::test::Types;
+
+// A uniquely named directory under the system temp dir, removed with its contents on scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::random_device rd;
+    m_path = fs::temp_directory_path() / ("tsnn_test_checkpoint_" + std::to_string(stamp) + "_" +
+                                          std::to_string(rd()) + "_" + std::to_string(counter++));
+    fs::create_directories(m_path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  std::string file(const std::string& name) const { return (m_path / name).string(); }
+
+ private:
+  fs::path m_path;
+};
+
+std::string readBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void writeBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+// Little-endian fields, read and written here independently of the library's code, so that the
+// tests check the documented layout rather than the implementation's idea of it.
+std::uint64_t getLe(const std::string& b, std::size_t at, std::size_t bytes) {
+  REQUIRE(at + bytes <= b.size());
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < bytes; ++i)
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(b[at + i])) << (8 * i);
+  return v;
+}
+void putLe(std::string& b, std::size_t at, std::uint64_t v, std::size_t bytes) {
+  REQUIRE(at + bytes <= b.size());
+  for (std::size_t i = 0; i < bytes; ++i) b[at + i] = static_cast<char>((v >> (8 * i)) & 0xFFu);
+}
+std::uint64_t bitsOf(double v) {
+  std::uint64_t u;
+  std::memcpy(&u, &v, 8);
+  return u;
+}
+std::uint32_t bitsOf(float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
+}
+
+std::uint32_t crcOf(const std::string& b, std::size_t n) {
+  return tsnn::detail::crc32Portable(reinterpret_cast<const unsigned char*>(b.data()), n);
+}
+// Makes the trailing checksum match again after a deliberate edit, so that the edit is what the
+// loader has to catch.
+void fixChecksum(std::string& b) { putLe(b, b.size() - 4, crcOf(b, b.size() - 4), 4); }
+
+struct Section {
+  std::size_t payload;  // offset of the payload in the file
+  std::uint64_t size;   // payload bytes
+};
+
+// Walks the section headers from byte 28 to the checksum.
+std::map<std::string, Section> sectionsOf(const std::string& b, std::vector<std::string>* order) {
+  std::map<std::string, Section> out;
+  std::size_t pos = 28;
+  while (pos < b.size() - 4) {
+    const std::string tag = b.substr(pos, 4);
+    const std::uint64_t n = getLe(b, pos + 4, 8);
+    out[tag] = {pos + 12, n};
+    if (order != nullptr) order->push_back(tag);
+    pos += 12 + static_cast<std::size_t>(n);
+  }
+  REQUIRE(pos == b.size() - 4);
+  return out;
+}
+
+tsnn::NetworkOptions makeOptions(int variant) {
+  tsnn::NetworkOptions o;
+  o.sizes = {20, 16, 12, 5};
+  o.seed = 3;
+  o.epsilon = 3;  // density about 0.3, so the patterns are truly sparse
+  if (variant == 1) {
+    o.epsilon = 2.5;
+    o.init = tsnn::WeightInit::XavierUniform;
+    o.hiddenActivation = tsnn::ActivationKind::LeakyReLU;
+    o.alpha = 0.05;
+    o.loss = tsnn::LossKind::MeanSquaredError;
+    o.outputActivation = tsnn::ActivationKind::Sigmoid;
+    o.dropout = 0.125;
+    o.seed = 0xFEDCBA9876543210ull;
+  }
+  return o;
+}
+
+// A network with nonzero biases and momentum, neurons removed from both hidden layers and its
+// random stream advanced: nothing a freshly built network would reproduce by chance.
+template <class Scalar, class Index>
+tsnn::Network<Scalar, Index> makeNetwork(int variant, std::uint64_t stream) {
+  tsnn::Network<Scalar, Index> net(makeOptions(variant));
+  tsnn::Rng rng = tsnn::test::testRng(stream);
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    auto& layer = net.layer(l);
+    for (auto& v : layer.velocity()) v = static_cast<Scalar>(rng.uniform(-0.1, 0.1));
+    for (Eigen::Index j = 0; j < layer.bias().size(); ++j) {
+      layer.bias()[j] = static_cast<Scalar>(rng.uniform(-0.3, 0.3));
+      layer.biasVelocity()[j] = static_cast<Scalar>(rng.uniform(-0.05, 0.05));
+    }
+  }
+  net.removeHiddenNeurons(0, {9, 1, 4});
+  net.removeHiddenNeurons(1, {0, 11, 5});
+  for (int i = 0; i < 5; ++i) net.rng()();
+  return net;
+}
+
+tsnn::TrainingState makeState() {
+  tsnn::TrainingState s;
+  s.epoch = 3;
+  s.shuffleRng = {0x0123456789ABCDEFull, 0xFFFFFFFFFFFFFFFFull, 1, 0x8000000000000000ull};
+  s.order = {4, 0, 3, 1, 2, -7, std::numeric_limits<std::int64_t>::max()};
+  s.step = 123456789012ull;
+  s.learningRate = 0.0123;
+  s.skippedInARow = -2;
+  for (int e = 1; e <= 3; ++e) {
+    tsnn::EpochRecord r;
+    r.epoch = e;
+    r.trainLoss = 1.0 / e;
+    r.trainAccuracy = 0.5 + 0.1 * e;
+    r.testAccuracy = e == 2 ? std::numeric_limits<double>::quiet_NaN() : 0.25 * e;
+    r.epochSeconds = 1.5e-3 * e;
+    r.evolveSeconds = -0.0;
+    r.nnz = 1000 + e;
+    r.hiddenNeurons = 28 - e;
+    r.neuronsRemoved = e;
+    r.skippedBatches = 7 * e;
+    r.clippedBatches = std::numeric_limits<long long>::min() + e;
+    r.meanStaleness = e == 3 ? std::numeric_limits<double>::infinity() : 0.75;
+    s.history.push_back(r);
+  }
+  static const char config[] = "--epochs 3 --flag\0with NUL \xc3\xa9";  // NUL and UTF-8 inside
+  s.config.assign(config, sizeof(config) - 1);
+  s.topologyPending = true;
+  return s;
+}
+
+template <class Scalar, class Index>
+void requireSameNetwork(const tsnn::Network<Scalar, Index>& a,
+                        const tsnn::Network<Scalar, Index>& b) {
+  const auto &oa = a.options(), &ob = b.options();
+  CHECK(oa.sizes == ob.sizes);
+  CHECK(bitsOf(oa.epsilon) == bitsOf(ob.epsilon));
+  CHECK(oa.init == ob.init);
+  CHECK(oa.hiddenActivation == ob.hiddenActivation);
+  CHECK(bitsOf(oa.alpha) == bitsOf(ob.alpha));
+  CHECK(oa.loss == ob.loss);
+  CHECK(oa.outputActivation == ob.outputActivation);
+  CHECK(bitsOf(oa.dropout) == bitsOf(ob.dropout));
+  CHECK(oa.seed == ob.seed);
+  REQUIRE(a.numLayers() == b.numLayers());
+  for (std::size_t l = 0; l < a.numLayers(); ++l) {
+    INFO("layer " << l);
+    const auto &la = a.layer(l), &lb = b.layer(l);
+    CHECK(la.weights().rows() == lb.weights().rows());
+    CHECK(la.weights().cols() == lb.weights().cols());
+    CHECK(la.weights().rowPtr() == lb.weights().rowPtr());
+    CHECK(la.weights().colIdx() == lb.weights().colIdx());
+    CHECK(tsnn::test::bitIdentical(la.weights().values(), lb.weights().values()));
+    CHECK(tsnn::test::bitIdentical(la.velocity(), lb.velocity()));
+    CHECK(tsnn::test::bitIdentical(la.bias(), lb.bias()));
+    CHECK(tsnn::test::bitIdentical(la.biasVelocity(), lb.biasVelocity()));
+    CHECK(lb.weights().check().empty());
+  }
+  for (std::size_t l = 0; l + 1 < a.numLayers(); ++l) CHECK(a.neuronIds(l) == b.neuronIds(l));
+  CHECK(a.rng().state() == b.rng().state());
+  tsnn::Rng ra = a.rng(), rb = b.rng();
+  for (int i = 0; i < 16; ++i) CHECK(ra() == rb());
+}
+
+void requireSameState(const tsnn::TrainingState& a, const tsnn::TrainingState& b) {
+  CHECK(a.epoch == b.epoch);
+  CHECK(a.shuffleRng == b.shuffleRng);
+  CHECK(a.order == b.order);
+  CHECK(a.step == b.step);
+  CHECK(bitsOf(a.learningRate) == bitsOf(b.learningRate));
+  CHECK(a.skippedInARow == b.skippedInARow);
+  CHECK(a.config == b.config);
+  CHECK(a.topologyPending == b.topologyPending);
+  REQUIRE(a.history.size() == b.history.size());
+  for (std::size_t i = 0; i < a.history.size(); ++i) {
+    INFO("history record " << i);
+    const auto &x = a.history[i], &y = b.history[i];
+    CHECK(x.epoch == y.epoch);
+    CHECK(bitsOf(x.trainLoss) == bitsOf(y.trainLoss));
+    CHECK(bitsOf(x.trainAccuracy) == bitsOf(y.trainAccuracy));
+    CHECK(bitsOf(x.testAccuracy) == bitsOf(y.testAccuracy));
+    CHECK(bitsOf(x.epochSeconds) == bitsOf(y.epochSeconds));
+    CHECK(bitsOf(x.evolveSeconds) == bitsOf(y.evolveSeconds));
+    CHECK(x.nnz == y.nnz);
+    CHECK(x.hiddenNeurons == y.hiddenNeurons);
+    CHECK(x.neuronsRemoved == y.neuronsRemoved);
+    CHECK(x.skippedBatches == y.skippedBatches);
+    CHECK(x.clippedBatches == y.clippedBatches);
+    CHECK(bitsOf(x.meanStaleness) == bitsOf(y.meanStaleness));
+  }
+}
+
+template <class F>
+std::string formatErrorOf(F&& f) {
+  return tsnn::test::messageOf<tsnn::FormatError>(std::forward<F>(f));
+}
+
+// A float / int32 checkpoint of makeNetwork(0, stream) with makeState(), as bytes.
+std::string savedBytes(const TempDir& dir, std::uint64_t stream) {
+  const std::string path = dir.file("source.ckpt");
+  tsnn::saveCheckpoint(path, makeNetwork<float, std::int32_t>(0, stream), makeState());
+  return readBytes(path);
+}
+
+}  // namespace
+
+TEST_CASE("The checksum is zlib's CRC-32", "[io]") {
+  const std::string check = "123456789";
+  const auto* p = reinterpret_cast<const unsigned char*>(check.data());
+  CHECK(tsnn::detail::crc32Portable(p, check.size()) == 0xCBF43926u);
+  CHECK(tsnn::detail::crc32(p, check.size()) == 0xCBF43926u);
+  CHECK(tsnn::detail::crc32Portable(p, 0) == 0u);
+  // Continuing from a partial CRC gives the CRC of the whole.
+  CHECK(tsnn::detail::crc32Portable(p + 4, 5, tsnn::detail::crc32Portable(p, 4)) == 0xCBF43926u);
+
+  tsnn::Rng rng = tsnn::test::testRng(0xC4C);
+  std::string data(10007, '\0');
+  for (auto& c : data) c = static_cast<char>(rng() & 0xFFu);
+  const auto* d = reinterpret_cast<const unsigned char*>(data.data());
+  CHECK(tsnn::detail::crc32(d, data.size()) == tsnn::detail::crc32Portable(d, data.size()));
+#if defined(TSNN_HAS_ZLIB)
+  CHECK(static_cast<std::uint32_t>(::crc32(0L, d, static_cast<uInt>(data.size()))) ==
+        tsnn::detail::crc32Portable(d, data.size()));
+#endif
+}
+
+TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training state", "[io]",
+                   (Types<float, std::int32_t>), (Types<double, std::int32_t>),
+                   (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  const int variant = GENERATE(0, 1);
+  INFO("options variant " << variant);
+  auto net = makeNetwork<Scalar, Index>(variant, 0xC0 + static_cast<std::uint64_t>(variant));
+  const tsnn::TrainingState state = makeState();
+  // The removals took effect, so the ids have gaps that a fresh network would not have.
+  REQUIRE(net.neuronIds(0) == std::vector<long long>{0, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15});
+  REQUIRE(net.neuronIds(1) == std::vector<long long>{1, 2, 3, 4, 6, 7, 8, 9, 10});
+
+  tsnn::saveCheckpoint(path, net, state);
+  tsnn::TrainingState loaded;
+  auto back = tsnn::loadCheckpoint<Scalar, Index>(path, &loaded);
+  requireSameNetwork(net, back);
+  requireSameState(state, loaded);
+  REQUIRE(std::isnan(loaded.history[1].testAccuracy));
+
+  // Saving the loaded network again reproduces the file byte for byte.
+  const std::string again = dir.file("again.ckpt");
+  tsnn::saveCheckpoint(again, back, loaded);
+  CHECK(readBytes(again) == readBytes(path));
+
+  // Without a state pointer the network is the same.
+  requireSameNetwork(net, tsnn::loadCheckpoint<Scalar, Index>(path));
+
+  tsnn::Rng rng = tsnn::test::testRng(0xC1);
+  typename tsnn::Network<Scalar, Index>::Features x(37, 20);
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    for (Eigen::Index j = 0; j < x.cols(); ++j) x(i, j) = static_cast<Scalar>(rng.uniform(-2, 2));
+  CHECK(tsnn::test::bitIdentical(net.predictScores(x), back.predictScores(x)));
+
+  // One training step with dropout and momentum: it reads the momentum, the pattern and the
+  // options, so the two networks stay identical only if all of them were restored.
+  const auto batch = tsnn::test::randomDense<Scalar>(8, 20, rng);
+  std::vector<std::int32_t> labels(8);
+  for (auto& y : labels) y = static_cast<std::int32_t>(rng.below(5));
+  tsnn::SgdOptions sgd;
+  sgd.learningRate = 0.05;
+  sgd.momentum = 0.9;
+  for (auto* n : {&net, &back}) {
+    tsnn::Workspace<Scalar> ws;
+    auto g = n->makeGradients();
+    n->forward(batch, ws, true, 17, 0, false);
+    n->backward(batch, labels.data(), ws, g, Scalar(1) / Scalar(8), false);
+    n->applyGradients(g, sgd, false);
+  }
+  requireSameNetwork(net, back);
+}
+
+TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
+                   (Types<float, std::int32_t>), (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  const auto net = makeNetwork<Scalar, Index>(0, 0xD0);
+  tsnn::saveCheckpoint(path, net, makeState());
+  const std::string b = readBytes(path);
+
+  CHECK(b.substr(0, 8) == "TSNNCKPT");
+  CHECK(b.substr(8, 4) == std::string("\x01\x00\x00\x00", 4));
+  CHECK(getLe(b, 12, 8) == b.size());
+  CHECK(getLe(b, 20, 4) == sizeof(Scalar));
+  CHECK(getLe(b, 24, 4) == sizeof(Index));
+  CHECK(getLe(b, b.size() - 4, 4) == crcOf(b, b.size() - 4));
+
+  std::vector<std::string> order;
+  const auto sec = sectionsOf(b, &order);
+  CHECK(order == std::vector<std::string>{"OPTS", "NRNG", "TRST", "LAYR", "NIDS", "PREP"});
+
+  const std::size_t o = sec.at("OPTS").payload;
+  REQUIRE(getLe(b, o, 8) == 4);
+  CHECK(getLe(b, o + 8, 8) == 20);
+  CHECK(getLe(b, o + 16, 8) == 13);
+  CHECK(getLe(b, o + 24, 8) == 9);
+  CHECK(getLe(b, o + 32, 8) == 5);
+  CHECK(getLe(b, o + 40, 8) == bitsOf(3.0));  // epsilon
+  CHECK(getLe(b, o + 80, 8) == 3);            // seed
+  CHECK(getLe(b, o + 88, 4) == 0);            // allocation: ER
+  CHECK(sec.at("OPTS").size == 92);
+  // TRST ends with the topology-pending flag; PREP is empty (no preprocessing given).
+  CHECK(getLe(b, sec.at("TRST").payload + sec.at("TRST").size - 4, 4) == 1);
+  CHECK(sec.at("PREP").size == 8);
+  CHECK(getLe(b, sec.at("PREP").payload, 8) == 0);
+
+  const std::size_t r = sec.at("NRNG").payload;
+  for (std::size_t i = 0; i < 4; ++i) CHECK(getLe(b, r + 8 * i, 8) == net.rng().state()[i]);
+
+  const std::size_t t = sec.at("TRST").payload;
+  CHECK(getLe(b, t, 4) == 3);                     // epoch
+  CHECK(getLe(b, t + 36, 8) == 123456789012ull);  // step
+  CHECK(getLe(b, t + 56, 8) == makeState().order.size());
+
+  // Layer 0: header, then rowPtr, colIdx and the first value in the network's own widths.
+  const std::size_t l = sec.at("LAYR").payload;
+  const auto& w = net.layer(0).weights();
+  CHECK(getLe(b, l, 8) == 3);
+  CHECK(getLe(b, l + 8, 8) == 13);
+  CHECK(getLe(b, l + 16, 8) == 20);
+  REQUIRE(getLe(b, l + 24, 8) == static_cast<std::uint64_t>(w.nonZeros()));
+  const std::size_t ptr = l + 32, col = ptr + 14 * sizeof(Index);
+  const std::size_t val = col + static_cast<std::size_t>(w.nonZeros()) * sizeof(Index);
+  CHECK(getLe(b, ptr + 13 * sizeof(Index), sizeof(Index)) ==
+        static_cast<std::uint64_t>(w.nonZeros()));
+  CHECK(getLe(b, col, sizeof(Index)) == static_cast<std::uint64_t>(w.colIdx()[0]));
+  CHECK(getLe(b, val, sizeof(Scalar)) == bitsOf(w.values()[0]));
+
+  const std::size_t n = sec.at("NIDS").payload;
+  CHECK(getLe(b, n, 8) == 13);
+  CHECK(getLe(b, n + 16, 8) == 2);  // the second surviving neuron of hidden layer 0
+}
+
+TEST_CASE("readCheckpointInfo reports the header, options and epoch of any checkpoint", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  const auto net = makeNetwork<double, std::int64_t>(1, 0xE0);
+  tsnn::saveCheckpoint(path, net, makeState());
+  const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
+  CHECK(info.formatVersion == 1);
+  CHECK(info.scalarBytes == 8);
+  CHECK(info.indexBytes == 8);
+  CHECK(info.fileBytes == fs::file_size(path));
+  CHECK(info.options.sizes == std::vector<long long>{20, 13, 9, 5});
+  CHECK(info.options.loss == tsnn::LossKind::MeanSquaredError);
+  CHECK(info.options.hiddenActivation == tsnn::ActivationKind::LeakyReLU);
+  CHECK(info.options.seed == 0xFEDCBA9876543210ull);
+  CHECK(info.epoch == 3);
+  CHECK(info.step == 123456789012ull);
+
+  std::string b = readBytes(path);
+  writeBytes(path, b.substr(0, b.size() / 2));
+  const std::string msg = formatErrorOf([&] { tsnn::readCheckpointInfo(path); });
+  CHECK_THAT(msg, Catch::Contains("truncated") && Catch::Contains(path));
+  CHECK_THROWS_AS(tsnn::readCheckpointInfo(dir.file("missing.ckpt")), tsnn::IoError);
+}
+
+TEST_CASE("A flipped byte is reported as a checksum mismatch", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xF0);
+  const std::string path = dir.file("flipped.ckpt");
+  // Bytes 20 onwards: everything after the magic, version and length, the checksum included.
+  std::vector<std::size_t> positions = {good.size() / 2, 20, 24, 28, good.size() - 5,
+                                        good.size() - 1};
+  for (std::size_t pos = 29; pos < good.size(); pos += 37) positions.push_back(pos);
+  for (std::size_t pos : positions) {
+    INFO("byte " << pos << " of " << good.size());
+    std::string b = good;
+    b[pos] = static_cast<char>(b[pos] ^ 0x10);
+    writeBytes(path, b);
+    const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
+    CHECK_THAT(msg, Catch::Contains("checksum mismatch") && Catch::Contains(path));
+  }
+}
+
+TEST_CASE("A truncated checkpoint is reported as truncated", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xF1);
+  const std::string path = dir.file("short.ckpt");
+  for (std::size_t len :
+       {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{12},
+        std::size_t{20}, std::size_t{27}, std::size_t{28}, std::size_t{31}, std::size_t{32},
+        std::size_t{100}, good.size() / 2, good.size() - 4, good.size() - 1}) {
+    INFO("first " << len << " of " << good.size() << " bytes");
+    writeBytes(path, good.substr(0, len));
+    const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
+    CHECK_THAT(msg, Catch::Contains("truncated") && Catch::Contains(path));
+  }
+}
+
+TEST_CASE("Trailing bytes after a checkpoint are refused", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xF2);
+  const std::string path = dir.file("long.ckpt");
+  for (std::size_t extra : {1, 4, 100}) {
+    writeBytes(path, good + std::string(extra, '\0'));
+    const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
+    CHECK_THAT(msg,
+               Catch::Contains(std::to_string(extra) + " trailing bytes") && Catch::Contains(path));
+  }
+}
+
+TEST_CASE("A file without the magic bytes is not taken for a checkpoint", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("other.ckpt");
+  writeBytes(path,
+             "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz\n1,2,3,4,5,6\n");
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("magic") && Catch::Contains(path));
+
+  std::string b = savedBytes(dir, 0xF3);
+  b[3] = 'X';
+  fixChecksum(b);
+  writeBytes(path, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("magic") && Catch::Contains(path));
+}
+
+TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("future.ckpt");
+  std::string b = savedBytes(dir, 0xF4);
+  putLe(b, 8, 2, 4);
+  fixChecksum(b);
+  writeBytes(path, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("format version 2 is not supported") && Catch::Contains(path));
+  CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
+             Catch::Contains("format version 2"));
+}
+
+TEST_CASE("Loading into other scalar or index types is refused naming both", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  tsnn::saveCheckpoint(path, makeNetwork<double, std::int32_t>(0, 0xF5), makeState());
+  std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float, std::int32_t>(path); });
+  CHECK_THAT(msg, Catch::Contains("Network<double, int32>") &&
+                      Catch::Contains("Network<float, int32>") && Catch::Contains(path));
+
+  tsnn::saveCheckpoint(path, makeNetwork<float, std::int32_t>(0, 0xF5), makeState());
+  msg = formatErrorOf([&] { tsnn::loadCheckpoint<float, std::int64_t>(path); });
+  CHECK_THAT(msg,
+             Catch::Contains("Network<float, int32>") && Catch::Contains("Network<float, int64>"));
+  msg = formatErrorOf([&] { tsnn::loadCheckpoint<double, std::int32_t>(path); });
+  CHECK_THAT(msg,
+             Catch::Contains("Network<float, int32>") && Catch::Contains("Network<double, int32>"));
+}
+
+TEST_CASE("Corrupt counts are refused before anything large is allocated", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xF6);
+  const std::string path = dir.file("counts.ckpt");
+  const auto sec = sectionsOf(good, nullptr);
+  const std::size_t trst = sec.at("TRST").payload, layr = sec.at("LAYR").payload;
+  const std::size_t orderCount = trst + 56;
+  const std::size_t historyCount = orderCount + 8 + 8 * getLe(good, orderCount, 8);
+  const std::size_t configCount = historyCount + 8 + 92 * getLe(good, historyCount, 8);
+  const std::map<std::string, std::size_t> fields = {
+      {"layer sizes", sec.at("OPTS").payload},
+      {"section OPTS size", sec.at("OPTS").payload - 8},
+      {"section TRST size", trst - 8},
+      {"sample order", orderCount},
+      {"history", historyCount},
+      {"config", configCount},
+      {"section LAYR size", layr - 8},
+      {"layers", layr},
+      {"rows of layer 0", layr + 8},
+      {"cols of layer 0", layr + 16},
+      {"nonzeros of layer 0", layr + 24},
+      {"neuron ids of hidden layer 0", sec.at("NIDS").payload},
+  };
+  // Anything the loader legitimately allocates is bounded by the file size.
+  const std::size_t bound = 2 * good.size() + (std::size_t{1} << 16);
+  for (const auto& [name, at] : fields) {
+    for (std::uint64_t value :
+         {std::uint64_t{1} << 24, std::uint64_t{1} << 26, std::uint64_t{1} << 40,
+          std::uint64_t{1} << 63, ~std::uint64_t{0}}) {
+      INFO(name << " at byte " << at << " set to " << value);
+      std::string b = good;
+      putLe(b, at, value, 8);
+      fixChecksum(b);
+      writeBytes(path, b);
+      gLargestAllocation = 0;
+      gTrackAllocations = true;
+      std::string msg;
+      try {
+        tsnn::loadCheckpoint<float>(path);
+        msg = "<no exception>";
+      } catch (const tsnn::FormatError& e) {
+        msg = e.what();
+      } catch (const std::exception& e) {
+        msg = std::string("<other exception> ") + e.what();
+      }
+      gTrackAllocations = false;
+      CHECK_THAT(msg, Catch::StartsWith("tsnn: loadCheckpoint(): '" + path + "'"));
+      CHECK(gLargestAllocation.load() <= bound);
+    }
+  }
+}
+
+TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xF7);
+  const std::string path = dir.file("inconsistent.ckpt");
+  const auto sec = sectionsOf(good, nullptr);
+  const std::size_t opts = sec.at("OPTS").payload, layr = sec.at("LAYR").payload;
+  const std::size_t rows = getLe(good, layr + 8, 8), nnz = getLe(good, layr + 24, 8);
+  const std::size_t rowPtr = layr + 32, colIdx = rowPtr + 4 * (rows + 1);
+  const std::size_t values = colIdx + 4 * nnz, velocity = values + 4 * nnz;
+  const std::size_t bias = velocity + 4 * nnz;
+  const std::size_t ids = sec.at("NIDS").payload;
+  REQUIRE(rows == 13);
+  REQUIRE(nnz > 2);
+  const std::uint32_t nanBits = bitsOf(std::numeric_limits<float>::quiet_NaN());
+  const std::uint32_t infBits = bitsOf(std::numeric_limits<float>::infinity());
+
+  const auto set = [](std::size_t at, std::uint64_t value, std::size_t bytes) {
+    return [=](std::string& b) { putLe(b, at, value, bytes); };
+  };
+  struct Case {
+    const char* what;
+    std::function<void(std::string&)> patch;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"column index out of range", set(colIdx, 20, 4), "column index 20 out of range"},
+      {"negative column index", set(colIdx, 0xFFFFFFFFu, 4), "column index -1 out of range"},
+      {"rowPtr not starting at 0", set(rowPtr, 1, 4), "invalid sparsity pattern: rowPtr[0]"},
+      {"nonzero count not matching rowPtr", set(layr + 24, nnz - 1, 8),
+       "invalid sparsity pattern: rowPtr[rows]"},
+      {"NaN weight", set(values + 4, nanBits, 4), "layer 0 weight 1 is not finite"},
+      {"infinite momentum", set(velocity, infBits, 4), "layer 0 momentum 0 is not finite"},
+      {"NaN bias", set(bias + 8, nanBits, 4), "layer 0 bias 2 is not finite"},
+      {"ids not increasing", set(ids + 16, 0, 8), "negative or not increasing"},
+      {"negative id", set(ids + 8, ~std::uint64_t{0}, 8), "neuron id -1 at position 0"},
+      {"id count not matching the layer", set(ids, rows + 1, 8), "has 14 neuron ids"},
+      {"unknown weight initialisation", set(opts + 48, 7, 4), "unknown weight initialisation 7"},
+      {"unknown hidden activation", set(opts + 52, 1000, 4), "unknown hidden activation 1000"},
+      {"unknown loss", set(opts + 64, 2, 4), "unknown loss 2"},
+      {"invalid dropout", set(opts + 72, bitsOf(1.5), 8), "dropout must be in [0, 1)"},
+      {"NaN epsilon", set(opts + 40, bitsOf(std::numeric_limits<double>::quiet_NaN()), 8),
+       "epsilon must be positive and finite"},
+      {"sizes not matching the layers", set(opts + 16, 12, 8), "section 'OPTS' gives sizes"},
+      {"section tag", set(layr - 12, 0x5859414Cu /* "LAYX" */, 4), "expected section 'LAYR'"},
+      {"section shorter than its contents", set(opts - 8, 88, 8), "truncated density allocation"},
+      {"unknown density allocation", set(opts + 88, 2, 4), "unknown density allocation 2"},
+      {"topology-pending flag not 0 or 1",
+       set(sec.at("TRST").payload + sec.at("TRST").size - 4, 2, 4), "topology-pending flag"},
+      {"section longer than its contents", set(opts - 8, 100, 8),
+       "section 'OPTS' has 8 unexpected bytes"},
+      {"no layers", set(layr, 0, 8), "section 'LAYR' has no layers"},
+      {"bytes after the last section",
+       [](std::string& b) {
+         b.insert(b.size() - 4, 8, '\0');
+         putLe(b, 12, b.size(), 8);
+       },
+       "8 unexpected bytes after the last section"},
+      {"all-zero generator state",
+       [&](std::string& b) {
+         for (std::size_t i = 0; i < 4; ++i) putLe(b, sec.at("NRNG").payload + 8 * i, 0, 8);
+       },
+       "generator state is all zero"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    std::string b = good;
+    c.patch(b);
+    fixChecksum(b);
+    writeBytes(path, b);
+    const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
+    CHECK_THAT(msg, Catch::Contains(c.expected) &&
+                        Catch::StartsWith("tsnn: loadCheckpoint(): '" + path + "'"));
+  }
+}
+
+TEST_CASE("A save whose temporary file cannot be created keeps the old checkpoint", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  const auto original = makeNetwork<float, std::int32_t>(0, 0xA0);
+  tsnn::saveCheckpoint(path, original, makeState());
+  const std::string before = readBytes(path);
+
+  // "<path>.tmp" is a directory, so the temporary file cannot be opened.
+  fs::create_directory(path + ".tmp");
+  const auto other = makeNetwork<float, std::int32_t>(1, 0xA1);
+  std::string msg;
+  try {
+    tsnn::saveCheckpoint(path, other, tsnn::TrainingState{});
+    msg = "<no exception>";
+  } catch (const tsnn::IoError& e) {
+    msg = e.what();
+  }
+  CHECK_THAT(msg, Catch::Contains(path + ".tmp"));
+  CHECK(readBytes(path) == before);
+  tsnn::TrainingState state;
+  requireSameNetwork(original, tsnn::loadCheckpoint<float>(path, &state));
+  requireSameState(makeState(), state);
+}
+
+TEST_CASE("Saving into a missing directory throws IoError and writes nothing", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("missing/net.ckpt");
+  CHECK_THROWS_AS(tsnn::saveCheckpoint(path, makeNetwork<float, std::int32_t>(0, 0xA2)),
+                  tsnn::IoError);
+  CHECK_FALSE(fs::exists(dir.file("missing")));
+}
+
+TEST_CASE("Loading a missing file or a directory throws IoError naming the path", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("nothing-here.ckpt");
+  const std::string msg =
+      tsnn::test::messageOf<tsnn::IoError>([&] { tsnn::loadCheckpoint<float>(path); });
+  CHECK_THAT(msg, Catch::Contains(path));
+  CHECK_THROWS_AS(tsnn::loadCheckpoint<float>(dir.file("")), tsnn::IoError);
+}
+
+TEST_CASE("Saving refuses non-finite parameters and keeps the old file", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  auto net = makeNetwork<float, std::int32_t>(0, 0xA3);
+  tsnn::saveCheckpoint(path, net);
+  const std::string before = readBytes(path);
+  net.layer(1).values()[0] = std::numeric_limits<float>::quiet_NaN();
+  const std::string msg =
+      tsnn::test::messageOf<tsnn::NumericalError>([&] { tsnn::saveCheckpoint(path, net); });
+  CHECK_THAT(msg, Catch::Contains("layer 1 weight 0"));
+  CHECK(readBytes(path) == before);
+}
+
+TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("prep.ckpt");
+  const auto net = makeNetwork<float, std::int32_t>(0, 0xB0);
+  tsnn::Preprocessing prep;
+  for (long long j = 0; j < net.inputs(); ++j) {
+    prep.mean.push_back(0.1 * static_cast<double>(j) - 1.0 / 3.0);
+    prep.scale.push_back(1.0 + std::ldexp(1.0, -40) * static_cast<double>(j));
+  }
+  tsnn::saveCheckpoint(path, net, makeState(), prep);
+  tsnn::Preprocessing back;
+  tsnn::TrainingState state;
+  tsnn::loadCheckpoint<float>(path, &state, &back);
+  CHECK(back.mean == prep.mean);  // exact: stored as binary64 bit patterns
+  CHECK(back.scale == prep.scale);
+  requireSameState(makeState(), state);
+
+  // Parameters that do not fit the network, or could not scale, are refused before writing.
+  const std::string before = readBytes(path);
+  auto wrong = prep;
+  wrong.scale.pop_back();
+  CHECK_THROWS_WITH(tsnn::saveCheckpoint(path, net, makeState(), wrong),
+                    Catch::Contains("preprocessing has 20 means and 19 scales"));
+  wrong = prep;
+  wrong.scale[3] = 0;
+  CHECK_THROWS_WITH(tsnn::saveCheckpoint(path, net, makeState(), wrong),
+                    Catch::Contains("preprocessing of feature 3"));
+  CHECK(readBytes(path) == before);
+
+  // In the file: a count that is neither 0 nor the input width, and a scale of 0.
+  const auto sec = sectionsOf(before, nullptr);
+  const std::size_t at = sec.at("PREP").payload;
+  std::string b = before;
+  putLe(b, at + 8 + 8 * 20 + 8 * 3, bitsOf(0.0), 8);
+  fixChecksum(b);
+  writeBytes(path, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("preprocessing of feature 3 has mean"));
+  b = before;
+  putLe(b, at, 5, 8);
+  fixChecksum(b);
+  writeBytes(path, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("preprocessing for 5 features, but the network has 20 inputs"));
+}
