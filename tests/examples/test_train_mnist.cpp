@@ -1,19 +1,15 @@
 // End-to-end runs of the train_mnist example on a small IDX data set that the test writes.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <random>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/programs.hpp"
 #include "tsnn/data/idx.hpp"
 #include "tsnn/detail/random.hpp"
 
@@ -23,28 +19,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using tsnn::test::Run;
+using tsnn::test::TempDir;
 
 Run runExample(const std::string& args, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string("\"") + TSNN_TRAIN_MNIST + "\" " + args + " >\"" +
-                          out.string() + "\" 2>\"" + err.string() + "\" </dev/null";
-  const int raw = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return tsnn::test::runProgram(TSNN_TRAIN_MNIST, args, dir);
+}
+
+Run runPredict(const std::string& args, const fs::path& dir) {
+  return tsnn::test::runProgram(TSNN_PREDICT, args, dir);
+}
+
+// The number after the last \p key in \p text ("final test accuracy 0.9133 ..."), or NaN.
+double numberAfter(const std::string& text, const std::string& key) {
+  const auto at = text.rfind(key);
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(text.substr(at + key.size()));
 }
 
 // Writes a 10-class problem of 8x8 images in which class c lights up row c % 8 (plus noise),
@@ -75,19 +65,6 @@ fs::path makeDataset(const fs::path& dir, int nTrain, int nTest) {
   return dir;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("tsnn_train_mnist_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "[examples]") {
@@ -104,14 +81,14 @@ TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "
   std::ifstream in(csv);
   std::string line;
   REQUIRE(std::getline(in, line));
-  CHECK(line == "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz");
+  CHECK(line == "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz,neurons");
   std::vector<std::vector<double>> rows;
   while (std::getline(in, line)) {
     std::vector<double> row;
     std::stringstream ss(line);
     std::string cell;
     while (std::getline(ss, cell, ',')) row.push_back(std::stod(cell));
-    REQUIRE(row.size() == 6);
+    REQUIRE(row.size() == 7);
     rows.push_back(row);
   }
   REQUIRE(rows.size() == 3);
@@ -120,6 +97,7 @@ TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "
     CHECK(std::isfinite(rows[e][1]));
     CHECK(rows[e][4] > 0);
     CHECK(rows[e][5] == rows[0][5]);  // SET keeps the number of connections
+    CHECK(rows[e][6] == 128);         // no pruning: 64 + 64 hidden neurons
   }
   // The problem is easy: the sparse network must learn it well beyond chance (10%).
   CHECK(rows.back()[3] > 0.8);
@@ -202,6 +180,152 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("train-images-idx3-ubyte") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("train_mnist stopped after epoch 3 and resumed to 6 writes the uninterrupted run's rows",
+          "[examples][checkpoint]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path / "data", 600, 200);
+  // Pruning is due after epoch 3, where the first part stops: the resumed run must take it.
+  const std::string base = "--data " + data.string() +
+                           " --hidden 48,48 --epsilon 6 --batch 32 --lr 0.05 --threads 2"
+                           " --importance-pruning --prune-start 3 --prune-every 2"
+                           " --prune-percentile 10 --quiet";
+  const fs::path whole = tmp.path / "whole.csv", parts = tmp.path / "parts.csv";
+  const fs::path ckpt = tmp.path / "run.ckpt";
+  Run r = runExample(base + " --epochs 6 --metrics " + whole.string(), tmp.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  r = runExample(base + " --epochs 3 --save " + ckpt.string() + " --metrics " + parts.string(),
+                 tmp.path);
+  REQUIRE(r.status == 0);
+  REQUIRE(fs::exists(ckpt));
+  CHECK(tsnn::test::readLines(parts).size() == 4);
+  r = runExample(base + " --epochs 6 --resume " + ckpt.string() + " --save " + ckpt.string() +
+                     " --metrics " + parts.string(),
+                 tmp.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const auto a = tsnn::test::readLines(whole), b = tsnn::test::readLines(parts);
+  REQUIRE(a.size() == 7);
+  REQUIRE(b.size() == 7);
+  CHECK(a[0] == b[0]);
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    auto x = tsnn::test::splitCells(a[i]), y = tsnn::test::splitCells(b[i]);
+    REQUIRE(x.size() == 7);
+    REQUIRE(y.size() == 7);
+    x[4] = y[4] = "";  // epoch_seconds is a measurement, not a result
+    INFO("row " << i << ": " << a[i] << " vs " << b[i]);
+    CHECK(x == y);
+  }
+  // Neurons were pruned after epochs 3 and 5.
+  CHECK(tsnn::test::splitCells(a[3])[6] != tsnn::test::splitCells(a[2])[6]);
+  CHECK(tsnn::test::splitCells(a[6])[6] != tsnn::test::splitCells(a[4])[6]);
+
+  // Resuming with a flag that changes the run is refused, naming the flag.
+  r = runExample(base + " --epochs 6 --lr 0.02 --resume " + ckpt.string(), tmp.path);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("lr=0.05") != std::string::npos);
+  // A corrupt checkpoint is refused with its name; the file saved before is left as it was.
+  const std::string saved = tsnn::test::slurp(ckpt);
+  {
+    std::ofstream out(tmp.path / "bad.ckpt", std::ios::binary);
+    out << saved.substr(0, saved.size() / 2);
+  }
+  r = runExample(base + " --epochs 6 --resume " + (tmp.path / "bad.ckpt").string(), tmp.path);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("bad.ckpt") != std::string::npos);
+  CHECK(tsnn::test::slurp(ckpt) == saved);
+}
+
+TEST_CASE("predict reproduces the test accuracy that training reported for the checkpoint",
+          "[examples][checkpoint][predict]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path / "data", 600, 200);
+  const fs::path ckpt = tmp.path / "m.ckpt", pred = tmp.path / "pred.csv";
+  Run r = runExample("--data " + data.string() +
+                         " --hidden 32 --epsilon 6 --batch 32 --lr 0.05 --epochs 2 --threads 2"
+                         " --save " + ckpt.string(),
+                     tmp.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const double trained = numberAfter(r.out, "final test accuracy ");
+  REQUIRE(trained > 0.5);
+  const std::string images = (data / "t10k-images-idx3-ubyte.gz").string();
+  const std::string labels = (data / "t10k-labels-idx1-ubyte.gz").string();
+  r = runPredict("--model " + ckpt.string() + " --images " + images + " --labels " + labels +
+                     " --predictions " + pred.string(),
+                 tmp.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(numberAfter(r.out, "accuracy ") == trained);
+  const auto rows = tsnn::test::readLines(pred);
+  REQUIRE(rows.size() == 201);
+  CHECK(rows[0] == "index,predicted,label");
+  // Without labels: predictions only, no accuracy.
+  r = runPredict("--model " + ckpt.string() + " --images " + images + " --print", tmp.path);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("accuracy") == std::string::npos);
+  CHECK(r.out.find("index,predicted\n0,") != std::string::npos);
+  // Usage and data errors.
+  CHECK(runPredict("--images " + images, tmp.path).status == 2);
+  CHECK(runPredict("--model " + ckpt.string(), tmp.path).status == 2);
+  CHECK(runPredict("--model " + ckpt.string() + " --labels " + labels, tmp.path).status == 2);
+  r = runPredict("--model " + (tmp.path / "none.ckpt").string() + " --images " + images, tmp.path);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("none.ckpt") != std::string::npos);
+  r = runPredict("--model " + ckpt.string() + " --csv " + pred.string(), tmp.path);
+  CHECK(r.status == 1);  // 2 feature columns for a 64-input model
+  CHECK(r.err.find("64") != std::string::npos);
+}
+
+TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --quiet",
+          "[examples][plots]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path / "data", 300, 100);
+  const fs::path plots = tmp.path / "plots" / "nested", json = tmp.path / "log.jsonl";
+  const Run r = runExample("--data " + data.string() +
+                               " --hidden 32,32 --epsilon 6 --epochs 3 --batch 32 --quiet"
+                               " --regrow gradient --zeta-schedule cosine"
+                               " --density-allocation erk --plots " + plots.string() +
+                               " --log-json " + json.string(),
+                           tmp.path);
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  CHECK(r.out.rfind("final test accuracy ", 0) == 0);
+  const auto lines = tsnn::test::readLines(json);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2].rfind("{\"epoch\":3,", 0) == 0);
+  for (const char* name : {"learning_curves.png", "connectivity.png"}) {
+    INFO(name);
+    const std::string png = tsnn::test::slurp(plots / name);
+    REQUIRE(png.size() > 33);
+    CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+    auto be32 = [&](std::size_t at) {
+      return (static_cast<unsigned>(static_cast<unsigned char>(png[at])) << 24) |
+             (static_cast<unsigned>(static_cast<unsigned char>(png[at + 1])) << 16) |
+             (static_cast<unsigned>(static_cast<unsigned char>(png[at + 2])) << 8) |
+             static_cast<unsigned>(static_cast<unsigned char>(png[at + 3]));
+    };
+    CHECK(be32(16) >= 64);  // width and height from IHDR
+    CHECK(be32(20) >= 64);
+  }
+}
+
+TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags",
+          "[examples]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path / "data", 50, 20);
+  const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
+  for (const std::string args :
+       {"--regrow sometimes", "--zeta-schedule exp", "--density-allocation uniform",
+        "--save-every 2", "--resume x.ckpt --trainer wasap", "--save-every -1"}) {
+    const Run r = runExample(base + args, tmp.path);
+    INFO("args: " << args << "\nstderr: " << r.err);
+    CHECK(r.status == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   }
 }
