@@ -662,6 +662,8 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
       {"NaN epsilon", set(opts + 40, bitsOf(std::numeric_limits<double>::quiet_NaN()), 8),
        "epsilon must be positive and finite"},
       {"sizes not matching the layers", set(opts + 16, 12, 8), "section 'OPTS' gives sizes"},
+      {"an input width no genuine file of this size has", set(opts + 8, 1LL << 25, 8),
+       "claims 33554432 inputs"},
       {"section tag", set(layr - 12, 0x5859414Cu /* "LAYX" */, 4), "expected section 'LAYR'"},
       {"section shorter than its contents", set(opts - 8, 88, 8), "truncated density allocation"},
       {"unknown density allocation", set(opts + 88, 2, 4), "unknown density allocation 2"},

@@ -66,8 +66,8 @@
 /// its section before anything is allocated for it, so no allocation made while loading exceeds
 /// the size of the file, with one exception: the input width of the first layer is a size, not a
 /// count of stored items, and the layer's transpose index holds inputs + 1 indices for it. It is
-/// accepted up to NetworkOptions's limit (2^31 - 1), so a crafted file (which must also carry a
-/// valid checksum) can ask for up to 8 GiB with 4-byte indices. A checkpoint is loaded only into
+/// accepted up to max(2^24, 64 x the file size), so a crafted file can make the loader allocate
+/// at most 64 MiB, or 256 x its own size, for it. A checkpoint is loaded only into
 /// the Scalar and Index types it was saved with: it is never converted, since a conversion could
 /// not be exact.
 
@@ -138,6 +138,11 @@ inline constexpr std::size_t kCheckpointTrailerBytes = 4;
 inline constexpr std::size_t kCheckpointSectionHeaderBytes = 12;
 /// Bytes of one EpochRecord: 1 x i32, 6 x f64, 5 x i64.
 inline constexpr std::size_t kCheckpointRecordBytes = 4 + 6 * 8 + 5 * 8;
+/// Input widths up to max(kCheckpointMinInputLimit, kCheckpointInputsPerByte x file size) are
+/// accepted: a real network has at least a few connections per input (SET: about eps), each
+/// stored in 8 or more bytes, so this bound only refuses files that cannot be genuine.
+inline constexpr long long kCheckpointMinInputLimit = 1LL << 24;
+inline constexpr long long kCheckpointInputsPerByte = 64;
 /// Bytes of the fixed fields that start the "TRST" section (epoch ... skippedInARow).
 inline constexpr std::size_t kCheckpointStateHeadBytes = 4 + 4 * 8 + 8 + 8 + 4;
 
@@ -815,6 +820,15 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   CheckpointReader opts = r.section("OPTS");
   const NetworkOptions options = readCheckpointOptions(opts);
   opts.expectEnd();
+  // The input width is the one size not backed by stored items (every other width has a rowPtr
+  // in the file), and the first layer's transpose index allocates an entry per input. Bounding
+  // it by the file's size keeps every allocation proportional to the file, whatever it claims.
+  const long long maxInputs = std::max<long long>(
+      kCheckpointMinInputLimit, static_cast<long long>(kCheckpointInputsPerByte * size));
+  if (!options.sizes.empty() && options.sizes.front() > maxInputs)
+    opts.fail("the network claims ", options.sizes.front(), " inputs, more than the ", maxInputs,
+              " a file of ", size, " bytes may declare (max(2^24, ", kCheckpointInputsPerByte,
+              " per byte))");
 
   CheckpointReader rngSection = r.section("NRNG");
   std::array<std::uint64_t, 4> rngState{};
