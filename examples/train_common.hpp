@@ -321,11 +321,17 @@ inline int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       if (!quiet) detail::printRecord(r, static_cast<long long>(train.size()));
       if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);
       if (!logJson.empty()) tsnn::saveMetricsJson(logJson, history);
-      if (saveEvery > 0 && r.epoch % saveEvery == 0) tsnn::saveCheckpoint(save, model, state, prep);
+      if (saveEvery > 0 && r.epoch % saveEvery == 0) {
+        tsnn::saveCheckpoint(save, model, state, prep);
+        if (!quiet) std::printf("saved %s after epoch %d\n", save.c_str(), r.epoch);
+      }
       writePlots(history);
     };
     history = tsnn::train(model, train, &test, tr, cb, &state);
-    if (!save.empty()) tsnn::saveCheckpoint(save, model, state, prep);
+    if (!save.empty()) {
+      tsnn::saveCheckpoint(save, model, state, prep);
+      if (!quiet) std::printf("saved %s after epoch %d\n", save.c_str(), state.epoch);
+    }
     // The files describe the whole run, also when nothing was left to train after a resume.
     if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);
     if (!logJson.empty()) tsnn::saveMetricsJson(logJson, history);

@@ -247,10 +247,13 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   const fs::path ckpt = tmp.path / "m.ckpt", pred = tmp.path / "pred.csv";
   Run r = runExample("--data " + data.string() +
                          " --hidden 32 --epsilon 6 --batch 32 --lr 0.05 --epochs 2 --threads 2"
-                         " --save " + ckpt.string(),
+                         " --save-every 1 --save " + ckpt.string(),
                      tmp.path);
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
+  // --save-every 1: after each epoch, and once more at the end.
+  CHECK(r.out.find("saved " + ckpt.string() + " after epoch 1\n") != std::string::npos);
+  CHECK(r.out.find("saved " + ckpt.string() + " after epoch 2\nsaved") != std::string::npos);
   const double trained = numberAfter(r.out, "final test accuracy ");
   REQUIRE(trained > 0.5);
   const std::string images = (data / "t10k-images-idx3-ubyte.gz").string();
