@@ -1,5 +1,6 @@
 // Loads a checkpoint written by train_mnist or train_cifar10 (--save) and classifies a data file
-// with it: IDX images (with an optional IDX labels file), a CIFAR-10 binary batch, or a CSV file.
+// with it: IDX images (with an optional IDX labels file), a CIFAR-10 binary batch, a CSV file or
+// a LIBSVM file.
 // The feature scaling fitted at training time is stored in the checkpoint and applied here, so
 // on the test set the accuracy printed is the one training reported for that model.
 
@@ -14,6 +15,7 @@
 #include "tsnn/data/cifar10.hpp"
 #include "tsnn/data/csv.hpp"
 #include "tsnn/data/idx.hpp"
+#include "tsnn/data/libsvm.hpp"
 #include "tsnn/data/standard_scaler.hpp"
 #include "tsnn/io/atomic_file.hpp"
 #include "tsnn/io/checkpoint.hpp"
@@ -28,14 +30,17 @@ int main(int argc, char** argv) {
   p.option("cifar", "FILE", "", "a CIFAR-10 binary batch, e.g. test_batch.bin (labelled)");
   p.option("csv", "FILE", "", "CSV with a header row, numeric features and a label column");
   p.option("label-column", "NAME", "", "CSV label column by name (default: the last column)");
+  p.option("libsvm", "FILE", "", "LIBSVM/SVMlight file (label idx:value ...; 1-based indices)");
   p.option("predictions", "FILE", "", "write index,predicted[,label] per sample to FILE");
   p.flag("print", "print index,predicted[,label] per sample to standard output");
   try {
     if (!p.parse(argc, argv)) return 0;
     const std::string model = p.str("model");
     if (model.empty()) throw cli::UsageError("--model FILE is required");
-    const int sources = !p.str("images").empty() + !p.str("cifar").empty() + !p.str("csv").empty();
-    if (sources != 1) throw cli::UsageError("give exactly one of --images, --cifar, --csv");
+    const int sources = !p.str("images").empty() + !p.str("cifar").empty() +
+                        !p.str("csv").empty() + !p.str("libsvm").empty();
+    if (sources != 1)
+      throw cli::UsageError("give exactly one of --images, --cifar, --csv, --libsvm");
     if (!p.str("labels").empty() && p.str("images").empty())
       throw cli::UsageError("--labels goes with --images");
 
@@ -62,6 +67,9 @@ int main(int argc, char** argv) {
       }
     } else if (!p.str("cifar").empty()) {
       data = tsnn::data::loadCifar10Batch<float>(p.str("cifar"));
+    } else if (!p.str("libsvm").empty()) {
+      // Sparse rows are read into the model's input width (missing trailing features are 0).
+      data = tsnn::data::loadLibsvm<float>(p.str("libsvm"), net.inputs());
     } else {
       tsnn::data::CsvOptions csv;
       csv.labelColumn = p.str("label-column");

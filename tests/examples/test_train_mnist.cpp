@@ -282,6 +282,21 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   r = runPredict("--model " + ckpt.string() + " --csv " + pred.string(), tmp.path);
   CHECK(r.status == 1);  // 2 feature columns for a 64-input model
   CHECK(r.err.find("64") != std::string::npos);
+  // A LIBSVM file: one sample of class 3 with two features set; an index beyond the model's
+  // 64 inputs is refused with the file's line.
+  {
+    std::ofstream(tmp.path / "one.svm") << "3 1:0.5 64:2\n";
+    std::ofstream(tmp.path / "wide.svm") << "3 1:0.5 65:2\n";
+  }
+  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path / "one.svm").string(),
+                 tmp.path);
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("1 samples, 64 features") != std::string::npos);
+  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path / "wide.svm").string(),
+                 tmp.path);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("wide.svm") != std::string::npos);
 }
 
 TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --quiet",
