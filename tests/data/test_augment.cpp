@@ -9,6 +9,7 @@
 #include <set>
 #include <vector>
 
+#include "support/oracle.hpp"
 #include "tsnn/data/augment.hpp"
 #include "tsnn/sparse/kernels.hpp"
 
@@ -18,11 +19,7 @@ using tsnn::data::ImageTransform;
 
 namespace {
 
-// Seed for the random pixels and the augmentation; TSNN_TEST_SEED overrides it.
-std::uint64_t testSeed() {
-  if (const char* s = std::getenv("TSNN_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  return 20240611U;
-}
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
 ImageAugmentation makeAug(int c, int h, int w, bool flip, int maxShift) {
   ImageAugmentation a;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "support/oracle.hpp"
+#include "support/files.hpp"
 #include "tsnn/data/cifar10.hpp"
 #include "tsnn/data/dataset.hpp"
 
@@ -22,50 +24,11 @@ using tsnn::data::kCifar10RecordBytes;
 
 namespace {
 
-// Seed for the random pixels; TSNN_TEST_SEED overrides it.
-std::uint32_t testSeed() {
-  if (const char* s = std::getenv("TSNN_TEST_SEED")) {
-    return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
-  }
-  return 20240611U;
-}
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
-// A uniquely named directory under the system temp dir, removed with its contents on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::random_device rd;
-    m_path = fs::temp_directory_path() / ("tsnn_test_cifar10_" + std::to_string(stamp) + "_" +
-                                          std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(m_path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-  const fs::path& path() const { return m_path; }
-
- private:
-  fs::path m_path;
-};
-
-void writeBytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
-
-std::vector<std::uint8_t> readBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in),
-                                   std::istreambuf_iterator<char>());
-}
+using tsnn::test::TempDir;
+using tsnn::test::readBytes;
+using tsnn::test::writeBytes;
 
 // n images of random pixels with labels (first + i) % 10.
 struct Batch {

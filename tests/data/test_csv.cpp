@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "tsnn/data/csv.hpp"
 #include "tsnn/data/dataset.hpp"
 
@@ -20,36 +21,7 @@ using tsnn::data::loadCsv;
 
 namespace {
 
-// A uniquely named directory under the system temp dir, removed with its contents on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::random_device rd;
-    m_path = fs::temp_directory_path() / ("tsnn_test_csv_" + std::to_string(stamp) + "_" +
-                                          std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(m_path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  // Writes text to a file in the directory, byte for byte, and returns its path.
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string path = (m_path / name).string();
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    REQUIRE(out.good());
-    return path;
-  }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-
- private:
-  fs::path m_path;
-};
+using tsnn::test::TempDir;
 
 CsvOptions withLabelColumn(const std::string& name) {
   CsvOptions o;

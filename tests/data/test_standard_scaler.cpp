@@ -9,17 +9,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/oracle.hpp"
 #include "tsnn/data/standard_scaler.hpp"
 
 namespace {
 
-// Seed for the random data; TSNN_TEST_SEED overrides it.
-std::uint32_t testSeed() {
-  if (const char* s = std::getenv("TSNN_TEST_SEED")) {
-    return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
-  }
-  return 20240611U;
-}
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
 // Reference statistics computed the textbook way, in double: mean, then the population
 // standard deviation (divide by N) from the squared deviations.

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using tsnn::test::Run;
+using tsnn::test::numberAfter;
 using tsnn::test::TempDir;
 
 // Class c brightens all of channel c % 3 by 45 (c / 3 + 1) over noise, a signal that flips and
@@ -39,31 +40,25 @@ void writeBatch(const fs::path& path, int n, tsnn::Rng& rng) {
   tsnn::data::writeCifar10Batch(path.string(), labels, pixels);
 }
 
-double numberAfter(const std::string& text, const std::string& key) {
-  const auto at = text.rfind(key);
-  if (at == std::string::npos) return std::nan("");
-  return std::stod(text.substr(at + key.size()));
-}
-
 }  // namespace
 
 TEST_CASE("train_cifar10 trains on real-format batches and predict reproduces its accuracy",
           "[examples][cifar10]") {
   TempDir tmp;
-  const fs::path data = tmp.path / "cifar-10-batches-bin";
+  const fs::path data = tmp.path() / "cifar-10-batches-bin";
   fs::create_directories(data);
   tsnn::Rng rng(11);
   writeBatch(data / "data_batch_1.bin", 300, rng);
   writeBatch(data / "data_batch_2.bin", 300, rng);
   writeBatch(data / "test_batch.bin", 200, rng);
-  const fs::path ckpt = tmp.path / "c.ckpt", plots = tmp.path / "plots";
+  const fs::path ckpt = tmp.path() / "c.ckpt", plots = tmp.path() / "plots";
   // The parent directory is accepted too.
   Run r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10,
-                                 "--data " + tmp.path.string() +
+                                 "--data " + tmp.path().string() +
                                      " --hidden 64,32,64 --epsilon 4 --epochs 3 --batch 32"
                                      " --lr 0.02 --threads 2 --augment-flip --augment-shift 2"
                                      " --save " + ckpt.string() + " --plots " + plots.string(),
-                                 tmp.path);
+                                 tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("600 train, 200 test, 3072 features, 10 classes") != std::string::npos);
@@ -74,7 +69,7 @@ TEST_CASE("train_cifar10 trains on real-format batches and predict reproduces it
   r = tsnn::test::runProgram(TSNN_PREDICT,
                              "--model " + ckpt.string() + " --cifar " +
                                  (data / "test_batch.bin").string(),
-                             tmp.path);
+                             tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(numberAfter(r.out, "accuracy ") == trained);
@@ -82,10 +77,10 @@ TEST_CASE("train_cifar10 trains on real-format batches and predict reproduces it
 
 TEST_CASE("train_cifar10 names a missing batch and rejects a bad shift", "[examples][cifar10]") {
   TempDir tmp;
-  Run r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--data " + tmp.path.string(), tmp.path);
+  Run r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--data " + tmp.path().string(), tmp.path());
   CHECK(r.status == 1);
   CHECK(r.err.find("data_batch_1.bin") != std::string::npos);
-  r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--augment-shift x", tmp.path);
+  r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--augment-shift x", tmp.path());
   CHECK(r.status == 2);
 }
 

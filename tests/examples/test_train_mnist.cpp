@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using tsnn::test::Run;
+using tsnn::test::numberAfter;
 using tsnn::test::TempDir;
 
 Run runExample(const std::string& args, const fs::path& dir) {
@@ -28,13 +29,6 @@ Run runExample(const std::string& args, const fs::path& dir) {
 
 Run runPredict(const std::string& args, const fs::path& dir) {
   return tsnn::test::runProgram(TSNN_PREDICT, args, dir);
-}
-
-// The number after the last \p key in \p text ("final test accuracy 0.9133 ..."), or NaN.
-double numberAfter(const std::string& text, const std::string& key) {
-  const auto at = text.rfind(key);
-  if (at == std::string::npos) return std::nan("");
-  return std::stod(text.substr(at + key.size()));
 }
 
 // Writes a 10-class problem of 8x8 images in which class c lights up row c % 8 (plus noise),
@@ -69,12 +63,12 @@ fs::path makeDataset(const fs::path& dir, int nTrain, int nTest) {
 
 TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "[examples]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 1200, 300);
-  const fs::path csv = tmp.path / "metrics.csv";
+  const fs::path data = makeDataset(tmp.path() / "data", 1200, 300);
+  const fs::path csv = tmp.path() / "metrics.csv";
   const Run r = runExample("--data " + data.string() +
                                " --hidden 64,64 --epsilon 8 --epochs 3 --batch 32 --lr 0.05"
                                " --threads 2 --metrics " + csv.string(),
-                           tmp.path);
+                           tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("epoch   3") != std::string::npos);
@@ -107,7 +101,7 @@ TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "
 TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-zero exit",
           "[examples]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 50, 20);
+  const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
   const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
   const std::vector<std::string> bad = {
       "--bogus 1",        "--epochs abc",      "--dropout 1",     "--zeta 1.5",
@@ -117,7 +111,7 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
       "--trainer magic",  "--workers -1",      "--clip-norm -1",  "--on-nonfinite maybe",
       "--wasap-local 2",  "--seed -5",         "--limit-train x", "--weight-decay 1"};
   for (const auto& args : bad) {
-    const Run r = runExample(base + args, tmp.path);
+    const Run r = runExample(base + args, tmp.path());
     INFO("args: " << args << "\nstderr: " << r.err);
     CHECK(r.status == 2);
     CHECK(r.err.rfind("train_mnist: ", 0) == 0);
@@ -125,13 +119,13 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   }
   // Missing directory, truncated file, corrupt file: exit 1, message names the file.
   {
-    const Run r = runExample("--data " + (tmp.path / "nowhere").string(), tmp.path);
+    const Run r = runExample("--data " + (tmp.path() / "nowhere").string(), tmp.path());
     CHECK(r.status == 1);
     CHECK(r.err.find("nowhere") != std::string::npos);
   }
   // Corrupt: a valid gzip header followed by garbage.
   {
-    const fs::path bad = tmp.path / "corrupt";
+    const fs::path bad = tmp.path() / "corrupt";
     fs::create_directories(bad);
     for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
     std::ofstream out(bad / "t10k-labels-idx1-ubyte.gz", std::ios::binary | std::ios::trunc);
@@ -139,7 +133,7 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
                                   0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
     out.write(reinterpret_cast<const char*>(junk), sizeof(junk));
     out.close();
-    const Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    const Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path());
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("t10k-labels-idx1-ubyte") != std::string::npos);
@@ -148,14 +142,14 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   // Wrong dimensions: test images of another size than the training images, and a label file
   // with a different sample count.
   {
-    const fs::path bad = tmp.path / "dims";
+    const fs::path bad = tmp.path() / "dims";
     fs::create_directories(bad);
     for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
     tsnn::data::IdxArray images;
     images.dims = {20, 5, 5};
     images.data.assign(500, 7);
     tsnn::data::writeIdx((bad / "t10k-images-idx3-ubyte.gz").string(), images, true);
-    Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path());
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("features") != std::string::npos);
@@ -167,7 +161,7 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
     images.data.assign(20 * 64, 7);
     tsnn::data::writeIdx((bad / "t10k-images-idx3-ubyte.gz").string(), images, true);
     tsnn::data::writeIdx((bad / "t10k-labels-idx1-ubyte.gz").string(), labels, true);
-    r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path);
+    r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path());
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("t10k-labels-idx1-ubyte") != std::string::npos);
@@ -176,7 +170,7 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   {
     const fs::path img = data / "train-images-idx3-ubyte.gz";
     fs::resize_file(img, fs::file_size(img) / 2);
-    const Run r = runExample(base, tmp.path);
+    const Run r = runExample(base, tmp.path());
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("train-images-idx3-ubyte") != std::string::npos);
@@ -187,25 +181,25 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
 TEST_CASE("train_mnist stopped after epoch 3 and resumed to 6 writes the uninterrupted run's rows",
           "[examples][checkpoint]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 600, 200);
+  const fs::path data = makeDataset(tmp.path() / "data", 600, 200);
   // Pruning is due after epoch 3, where the first part stops: the resumed run must take it.
   const std::string base = "--data " + data.string() +
                            " --hidden 48,48 --epsilon 6 --batch 32 --lr 0.05 --threads 2"
                            " --importance-pruning --prune-start 3 --prune-every 2"
                            " --prune-percentile 10 --quiet";
-  const fs::path whole = tmp.path / "whole.csv", parts = tmp.path / "parts.csv";
-  const fs::path ckpt = tmp.path / "run.ckpt";
-  Run r = runExample(base + " --epochs 6 --metrics " + whole.string(), tmp.path);
+  const fs::path whole = tmp.path() / "whole.csv", parts = tmp.path() / "parts.csv";
+  const fs::path ckpt = tmp.path() / "run.ckpt";
+  Run r = runExample(base + " --epochs 6 --metrics " + whole.string(), tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   r = runExample(base + " --epochs 3 --save " + ckpt.string() + " --metrics " + parts.string(),
-                 tmp.path);
+                 tmp.path());
   REQUIRE(r.status == 0);
   REQUIRE(fs::exists(ckpt));
   CHECK(tsnn::test::readLines(parts).size() == 4);
   r = runExample(base + " --epochs 6 --resume " + ckpt.string() + " --save " + ckpt.string() +
                      " --metrics " + parts.string(),
-                 tmp.path);
+                 tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   const auto a = tsnn::test::readLines(whole), b = tsnn::test::readLines(parts);
@@ -225,16 +219,16 @@ TEST_CASE("train_mnist stopped after epoch 3 and resumed to 6 writes the uninter
   CHECK(tsnn::test::splitCells(a[6])[6] != tsnn::test::splitCells(a[4])[6]);
 
   // Resuming with a flag that changes the run is refused, naming the flag.
-  r = runExample(base + " --epochs 6 --lr 0.02 --resume " + ckpt.string(), tmp.path);
+  r = runExample(base + " --epochs 6 --lr 0.02 --resume " + ckpt.string(), tmp.path());
   CHECK(r.status == 2);
   CHECK(r.err.find("lr=0.05") != std::string::npos);
   // A corrupt checkpoint is refused with its name; the file saved before is left as it was.
   const std::string saved = tsnn::test::slurp(ckpt);
   {
-    std::ofstream out(tmp.path / "bad.ckpt", std::ios::binary);
+    std::ofstream out(tmp.path() / "bad.ckpt", std::ios::binary);
     out << saved.substr(0, saved.size() / 2);
   }
-  r = runExample(base + " --epochs 6 --resume " + (tmp.path / "bad.ckpt").string(), tmp.path);
+  r = runExample(base + " --epochs 6 --resume " + (tmp.path() / "bad.ckpt").string(), tmp.path());
   CHECK(r.status == 1);
   CHECK(r.err.find("bad.ckpt") != std::string::npos);
   CHECK(tsnn::test::slurp(ckpt) == saved);
@@ -243,12 +237,12 @@ TEST_CASE("train_mnist stopped after epoch 3 and resumed to 6 writes the uninter
 TEST_CASE("predict reproduces the test accuracy that training reported for the checkpoint",
           "[examples][checkpoint][predict]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 600, 200);
-  const fs::path ckpt = tmp.path / "m.ckpt", pred = tmp.path / "pred.csv";
+  const fs::path data = makeDataset(tmp.path() / "data", 600, 200);
+  const fs::path ckpt = tmp.path() / "m.ckpt", pred = tmp.path() / "pred.csv";
   Run r = runExample("--data " + data.string() +
                          " --hidden 32 --epsilon 6 --batch 32 --lr 0.05 --epochs 2 --threads 2"
                          " --save-every 1 --save " + ckpt.string(),
-                     tmp.path);
+                     tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   // --save-every 1: after each epoch, and once more at the end.
@@ -260,7 +254,7 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   const std::string labels = (data / "t10k-labels-idx1-ubyte.gz").string();
   r = runPredict("--model " + ckpt.string() + " --images " + images + " --labels " + labels +
                      " --predictions " + pred.string(),
-                 tmp.path);
+                 tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(numberAfter(r.out, "accuracy ") == trained);
@@ -268,33 +262,33 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   REQUIRE(rows.size() == 201);
   CHECK(rows[0] == "index,predicted,label");
   // Without labels: predictions only, no accuracy.
-  r = runPredict("--model " + ckpt.string() + " --images " + images + " --print", tmp.path);
+  r = runPredict("--model " + ckpt.string() + " --images " + images + " --print", tmp.path());
   REQUIRE(r.status == 0);
   CHECK(r.out.find("accuracy") == std::string::npos);
   CHECK(r.out.find("index,predicted\n0,") != std::string::npos);
   // Usage and data errors.
-  CHECK(runPredict("--images " + images, tmp.path).status == 2);
-  CHECK(runPredict("--model " + ckpt.string(), tmp.path).status == 2);
-  CHECK(runPredict("--model " + ckpt.string() + " --labels " + labels, tmp.path).status == 2);
-  r = runPredict("--model " + (tmp.path / "none.ckpt").string() + " --images " + images, tmp.path);
+  CHECK(runPredict("--images " + images, tmp.path()).status == 2);
+  CHECK(runPredict("--model " + ckpt.string(), tmp.path()).status == 2);
+  CHECK(runPredict("--model " + ckpt.string() + " --labels " + labels, tmp.path()).status == 2);
+  r = runPredict("--model " + (tmp.path() / "none.ckpt").string() + " --images " + images, tmp.path());
   CHECK(r.status == 1);
   CHECK(r.err.find("none.ckpt") != std::string::npos);
-  r = runPredict("--model " + ckpt.string() + " --csv " + pred.string(), tmp.path);
+  r = runPredict("--model " + ckpt.string() + " --csv " + pred.string(), tmp.path());
   CHECK(r.status == 1);  // 2 feature columns for a 64-input model
   CHECK(r.err.find("64") != std::string::npos);
   // A LIBSVM file: one sample of class 3 with two features set; an index beyond the model's
   // 64 inputs is refused with the file's line.
   {
-    std::ofstream(tmp.path / "one.svm") << "3 1:0.5 64:2\n";
-    std::ofstream(tmp.path / "wide.svm") << "3 1:0.5 65:2\n";
+    std::ofstream(tmp.path() / "one.svm") << "3 1:0.5 64:2\n";
+    std::ofstream(tmp.path() / "wide.svm") << "3 1:0.5 65:2\n";
   }
-  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path / "one.svm").string(),
-                 tmp.path);
+  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path() / "one.svm").string(),
+                 tmp.path());
   INFO(r.out << r.err);
   CHECK(r.status == 0);
   CHECK(r.out.find("1 samples, 64 features") != std::string::npos);
-  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path / "wide.svm").string(),
-                 tmp.path);
+  r = runPredict("--model " + ckpt.string() + " --libsvm " + (tmp.path() / "wide.svm").string(),
+                 tmp.path());
   CHECK(r.status == 1);
   CHECK(r.err.find("wide.svm") != std::string::npos);
 }
@@ -302,14 +296,14 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
 TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --quiet",
           "[examples][plots]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 300, 100);
-  const fs::path plots = tmp.path / "plots" / "nested", json = tmp.path / "log.jsonl";
+  const fs::path data = makeDataset(tmp.path() / "data", 300, 100);
+  const fs::path plots = tmp.path() / "plots" / "nested", json = tmp.path() / "log.jsonl";
   const Run r = runExample("--data " + data.string() +
                                " --hidden 32,32 --epsilon 6 --epochs 3 --batch 32 --quiet"
                                " --regrow gradient --zeta-schedule cosine"
                                " --density-allocation erk --plots " + plots.string() +
                                " --log-json " + json.string(),
-                           tmp.path);
+                           tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
@@ -336,12 +330,12 @@ TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --qui
 TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags",
           "[examples]") {
   TempDir tmp;
-  const fs::path data = makeDataset(tmp.path / "data", 50, 20);
+  const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
   const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
   for (const std::string args :
        {"--regrow sometimes", "--zeta-schedule exp", "--density-allocation uniform",
         "--save-every 2", "--resume x.ckpt --trainer wasap", "--save-every -1"}) {
-    const Run r = runExample(base + args, tmp.path);
+    const Run r = runExample(base + args, tmp.path());
     INFO("args: " << args << "\nstderr: " << r.err);
     CHECK(r.status == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
@@ -350,7 +344,7 @@ TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags"
 
 TEST_CASE("train_mnist --help lists the flags and exits 0", "[examples]") {
   TempDir tmp;
-  const Run r = runExample("--help", tmp.path);
+  const Run r = runExample("--help", tmp.path());
   CHECK(r.status == 0);
   for (const char* flag : {"--data", "--hidden", "--epsilon", "--zeta", "--alpha", "--lr",
                            "--momentum", "--weight-decay", "--dropout", "--batch", "--epochs",
@@ -365,7 +359,7 @@ TEST_CASE("train_mnist runs briefly on the installed Fashion-MNIST", "[examples]
     return;
   }
   TempDir tmp;
-  const Run r = runExample("--epochs 1 --limit-train 3000 --threads 2", tmp.path);
+  const Run r = runExample("--epochs 1 --limit-train 3000 --threads 2", tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("60000 train") == std::string::npos);

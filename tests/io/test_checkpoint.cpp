@@ -34,6 +34,7 @@
 #endif
 
 #include "support/oracle.hpp"
+#include "support/files.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/io/checkpoint.hpp"
 #include "tsnn/optim/sgd.hpp"
@@ -41,6 +42,10 @@
 #include "tsnn/training/network.hpp"
 
 namespace {
+
+using tsnn::test::TempDir;
+using tsnn::test::writeString;
+
 // The largest single request made while gTrackAllocations is set.
 std::atomic<bool> gTrackAllocations{false};
 std::atomic<std::size_t> gLargestAllocation{0};
@@ -86,39 +91,10 @@ namespace {
 namespace fs = std::filesystem;
 using tsnn::test::Types;
 
-// A uniquely named directory under the system temp dir, removed with its contents on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::random_device rd;
-    m_path = fs::temp_directory_path() / ("tsnn_test_checkpoint_" + std::to_string(stamp) + "_" +
-                                          std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(m_path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-
- private:
-  fs::path m_path;
-};
-
 std::string readBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE(in.good());
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void writeBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
 }
 
 // Little-endian fields, read and written here independently of the library's code, so that the
@@ -470,7 +446,7 @@ TEST_CASE("readCheckpointInfo reports the header, options and epoch of any check
   CHECK(info.step == 123456789012ull);
 
   std::string b = readBytes(path);
-  writeBytes(path, b.substr(0, b.size() / 2));
+  writeString(path, b.substr(0, b.size() / 2));
   const std::string msg = formatErrorOf([&] { tsnn::readCheckpointInfo(path); });
   CHECK_THAT(msg, Catch::Contains("truncated") && Catch::Contains(path));
   CHECK_THROWS_AS(tsnn::readCheckpointInfo(dir.file("missing.ckpt")), tsnn::IoError);
@@ -488,7 +464,7 @@ TEST_CASE("A flipped byte is reported as a checksum mismatch", "[io]") {
     INFO("byte " << pos << " of " << good.size());
     std::string b = good;
     b[pos] = static_cast<char>(b[pos] ^ 0x10);
-    writeBytes(path, b);
+    writeString(path, b);
     const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
     CHECK_THAT(msg, Catch::Contains("checksum mismatch") && Catch::Contains(path));
   }
@@ -503,7 +479,7 @@ TEST_CASE("A truncated checkpoint is reported as truncated", "[io]") {
         std::size_t{20}, std::size_t{27}, std::size_t{28}, std::size_t{31}, std::size_t{32},
         std::size_t{100}, good.size() / 2, good.size() - 4, good.size() - 1}) {
     INFO("first " << len << " of " << good.size() << " bytes");
-    writeBytes(path, good.substr(0, len));
+    writeString(path, good.substr(0, len));
     const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
     CHECK_THAT(msg, Catch::Contains("truncated") && Catch::Contains(path));
   }
@@ -514,7 +490,7 @@ TEST_CASE("Trailing bytes after a checkpoint are refused", "[io]") {
   const std::string good = savedBytes(dir, 0xF2);
   const std::string path = dir.file("long.ckpt");
   for (std::size_t extra : {1, 4, 100}) {
-    writeBytes(path, good + std::string(extra, '\0'));
+    writeString(path, good + std::string(extra, '\0'));
     const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
     CHECK_THAT(msg,
                Catch::Contains(std::to_string(extra) + " trailing bytes") && Catch::Contains(path));
@@ -524,7 +500,7 @@ TEST_CASE("Trailing bytes after a checkpoint are refused", "[io]") {
 TEST_CASE("A file without the magic bytes is not taken for a checkpoint", "[io]") {
   TempDir dir;
   const std::string path = dir.file("other.ckpt");
-  writeBytes(path,
+  writeString(path,
              "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz\n1,2,3,4,5,6\n");
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("magic") && Catch::Contains(path));
@@ -532,7 +508,7 @@ TEST_CASE("A file without the magic bytes is not taken for a checkpoint", "[io]"
   std::string b = savedBytes(dir, 0xF3);
   b[3] = 'X';
   fixChecksum(b);
-  writeBytes(path, b);
+  writeString(path, b);
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("magic") && Catch::Contains(path));
 }
@@ -543,7 +519,7 @@ TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
   std::string b = savedBytes(dir, 0xF4);
   putLe(b, 8, 2, 4);
   fixChecksum(b);
-  writeBytes(path, b);
+  writeString(path, b);
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("format version 2 is not supported") && Catch::Contains(path));
   CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
@@ -600,7 +576,7 @@ TEST_CASE("Corrupt counts are refused before anything large is allocated", "[io]
       std::string b = good;
       putLe(b, at, value, 8);
       fixChecksum(b);
-      writeBytes(path, b);
+      writeString(path, b);
       gLargestAllocation = 0;
       gTrackAllocations = true;
       std::string msg;
@@ -689,7 +665,7 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
     std::string b = good;
     c.patch(b);
     fixChecksum(b);
-    writeBytes(path, b);
+    writeString(path, b);
     const std::string msg = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
     CHECK_THAT(msg, Catch::Contains(c.expected) &&
                         Catch::StartsWith("tsnn: loadCheckpoint(): '" + path + "'"));
@@ -785,13 +761,13 @@ TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]
   std::string b = before;
   putLe(b, at + 8 + 8 * 20 + 8 * 3, bitsOf(0.0), 8);
   fixChecksum(b);
-  writeBytes(path, b);
+  writeString(path, b);
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("preprocessing of feature 3 has mean"));
   b = before;
   putLe(b, at, 5, 8);
   fixChecksum(b);
-  writeBytes(path, b);
+  writeString(path, b);
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("preprocessing for 5 features, but the network has 20 inputs"));
 }

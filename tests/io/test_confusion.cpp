@@ -9,19 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "support/oracle.hpp"
 #include "tsnn/io/confusion.hpp"
 
 using tsnn::ConfusionMatrix;
 
 namespace {
 
-// Seed for the random labels; TSNN_TEST_SEED overrides it.
-std::uint32_t testSeed() {
-  if (const char* s = std::getenv("TSNN_TEST_SEED")) {
-    return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
-  }
-  return 20240611U;
-}
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;

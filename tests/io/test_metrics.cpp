@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "tsnn/io/metrics_csv.hpp"
 #include "tsnn/io/metrics_json.hpp"
 
@@ -35,12 +36,6 @@ std::vector<tsnn::EpochRecord> records() {
   return {a, b};
 }
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -81,8 +76,8 @@ TEST_CASE("Saving metrics replaces the file whole and leaves no temporary", "[io
   std::ostringstream c, j;
   tsnn::writeMetricsCsv(c, r);
   tsnn::writeMetricsJson(j, r);
-  CHECK(slurp(csv) == c.str());
-  CHECK(slurp(json) == j.str());
+  CHECK(tsnn::test::slurp(csv) == c.str());
+  CHECK(tsnn::test::slurp(json) == j.str());
   CHECK(!fs::exists(csv.string() + ".tmp"));
   // An unwritable target throws IoError naming it and leaves the old file as it was.
   CHECK_THROWS_AS(tsnn::saveMetricsCsv((dir / "missing" / "m.csv").string(), r), tsnn::IoError);

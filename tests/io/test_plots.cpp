@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "support/oracle.hpp"
+#include "support/files.hpp"
 #include "tsnn/io/plots.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
@@ -25,42 +27,10 @@ using tsnn::Rgb;
 
 namespace {
 
-// Seed for the random contents; TSNN_TEST_SEED overrides it.
-std::uint32_t testSeed() {
-  if (const char* s = std::getenv("TSNN_TEST_SEED")) {
-    return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
-  }
-  return 20240611U;
-}
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
-// A uniquely named directory under the system temp dir, removed with its contents on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::random_device rd;
-    m_path = fs::temp_directory_path() / ("tsnn_test_plots_" + std::to_string(stamp) + "_" +
-                                          std::to_string(rd()) + "_" + std::to_string(counter++));
-    fs::create_directories(m_path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  std::string file(const std::string& name) const { return (m_path / name).string(); }
-
- private:
-  fs::path m_path;
-};
-
-std::vector<std::uint8_t> readBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in),
-                                   std::istreambuf_iterator<char>());
-}
+using tsnn::test::TempDir;
+using tsnn::test::readBytes;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 

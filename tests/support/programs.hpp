@@ -1,16 +1,19 @@
 #pragma once
-// Running the example programs from tests: a scratch directory, a run that captures exit status,
-// standard output and standard error, and reading back the files they write.
+// Running the example programs from tests: a run that captures exit status, standard output and
+// standard error, and reading back the text files they write (scratch directories and whole-file
+// reads are in support/files.hpp).
 
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "support/files.hpp"
 
 namespace tsnn::test {
 
@@ -20,13 +23,6 @@ struct Run {
   int status;
   std::string out, err;
 };
-
-inline std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// Runs `program args` with no input, stdout and stderr captured through files in \p dir.
 inline Run runProgram(const std::string& program, const std::string& args, const fs::path& dir) {
@@ -41,20 +37,12 @@ inline Run runProgram(const std::string& program, const std::string& args, const
   return r;
 }
 
-/// A fresh directory under the system's temporary directory, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& prefix = "tsnn_test_") {
-    path = fs::temp_directory_path() / (prefix + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+/// The number after the last \p key in \p text ("final test accuracy 0.9133 ..."), or NaN.
+inline double numberAfter(const std::string& text, const std::string& key) {
+  const auto at = text.rfind(key);
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(text.substr(at + key.size()));
+}
 
 /// The lines of a text file, without their line ends.
 inline std::vector<std::string> readLines(const fs::path& p) {
