@@ -52,16 +52,8 @@ int main(int argc, char** argv) {
       if (!p.str("labels").empty()) {
         data = tsnn::data::loadIdxPair<float>(p.str("images"), p.str("labels"), net.outputs());
       } else {
-        // Unlabelled: read the images alone through the same reader.
-        const auto images = tsnn::data::readIdx(p.str("images"));
-        if (images.dims.size() < 2)
-          throw tsnn::FormatError("tsnn: predict: '" + p.str("images") + "' is not an image file");
-        long long dim = 1;
-        for (std::size_t i = 1; i < images.dims.size(); ++i) dim *= images.dims[i];
-        data.features.resize(images.dims[0], dim);
-        for (Eigen::Index k = 0; k < data.features.size(); ++k)
-          data.features.data()[k] = static_cast<float>(images.data[static_cast<std::size_t>(k)]);
-        data.labels.assign(static_cast<std::size_t>(images.dims[0]), 0);
+        data.features = tsnn::data::loadIdxImages<float>(p.str("images"));
+        data.labels.assign(static_cast<std::size_t>(data.features.rows()), 0);
         data.numClasses = net.outputs();
         labelled = false;
       }

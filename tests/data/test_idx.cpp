@@ -602,3 +602,27 @@ TEST_CASE("loadMnist reads Fashion-MNIST when it is installed", "[data][idx][fas
   CHECK(train.features.minCoeff() == 0.0f);
   CHECK(train.features.maxCoeff() == 255.0f);
 }
+
+TEST_CASE("loadIdxImages reads images alone as loadIdxPair reads their features",
+          "[data][idx]") {
+  TempDir dir;
+  const std::vector<std::uint8_t> pixels = {0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
+  writeBytes(dir.file("img3"), idxBytes({2, 2, 3}, pixels));
+  writeBytes(dir.file("img2"), idxBytes({3, 4}, pixels));
+  writeBytes(dir.file("lab"), idxBytes({2}, {1, 0}));
+  writeBytes(dir.file("flat"), idxBytes({12}, pixels));
+  const auto three = tsnn::data::loadIdxImages<double>(dir.file("img3"));
+  REQUIRE(three.rows() == 2);
+  REQUIRE(three.cols() == 6);
+  CHECK(three(1, 0) == 250.0);
+  CHECK(three == tsnn::data::loadIdxPair<double>(dir.file("img3"), dir.file("lab")).features);
+  const auto two = tsnn::data::loadIdxImages<float>(dir.file("img2"));
+  REQUIRE(two.rows() == 3);
+  REQUIRE(two.cols() == 4);
+  CHECK(two(2, 3) == 255.0f);
+  CHECK_THROWS_WITH(tsnn::data::loadIdxImages<float>(dir.file("flat")),
+                    Catch::StartsWith("tsnn: loadIdxImages(): '") &&
+                        Catch::Contains("has 1 dimensions"));
+  CHECK_THROWS_WITH(tsnn::data::loadIdxPair<float>(dir.file("flat"), dir.file("lab")),
+                    Catch::StartsWith("tsnn: loadIdxPair(): '"));
+}

@@ -498,6 +498,29 @@ inline void writeIdx(const std::string& path, const IdxArray& array, bool gzip) 
   guard.release();
 }
 
+/// \brief Reads an IDX image file alone (e.g. unlabelled data to classify) as an N x d feature
+/// matrix of pixel values converted to Scalar in [0, 255], not scaled; d = rows * cols for a 3-D
+/// file, the second dimension for a 2-D one.
+/// \param caller named in error messages (loadIdxPair() passes its own name).
+/// \throws IoError, FormatError as readIdx; FormatError also if the file is not 2-D or 3-D.
+template <class Scalar = float>
+MatrixRowMajor<Scalar> loadIdxImages(const std::string& imagesPath,
+                                     const char* caller = "loadIdxImages()") {
+  const IdxArray images = readIdx(imagesPath);
+  if (images.dims.size() != 2 && images.dims.size() != 3) {
+    tsnn::detail::raise<FormatError>(caller, ": '", imagesPath, "' has ", images.dims.size(),
+                                     " dimensions (", tsnn::detail::idxDimsString(images.dims),
+                                     "), expected 3 (N x rows x cols) or 2 (N x features)");
+  }
+  const std::size_t n = images.dims[0];  // readIdx refuses zero dimensions
+  const std::size_t d = images.data.size() / n;
+  // IDX stores the last index fastest, which is exactly the row-major order of features.
+  MatrixRowMajor<Scalar> features(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(d));
+  Scalar* dst = features.data();
+  for (std::size_t i = 0; i < images.data.size(); ++i) dst[i] = static_cast<Scalar>(images.data[i]);
+  return features;
+}
+
 /// \brief Loads a labelled dataset from an IDX image file and an IDX label file.
 /// \tparam Scalar floating-point type of the features.
 /// \param imagesPath IDX file of N samples: 3-D (N x rows x cols, flattened row by row into
@@ -517,24 +540,17 @@ Dataset<Scalar> loadIdxPair(const std::string& imagesPath, const std::string& la
   if (numClasses < 1) {
     raise<InvalidArgument>(kCaller, ": numClasses is ", numClasses, ", expected at least 1");
   }
-  const IdxArray images = readIdx(imagesPath);
-  if (images.dims.size() != 2 && images.dims.size() != 3) {
-    raise<FormatError>(kCaller, ": '", imagesPath, "' has ", images.dims.size(), " dimensions (",
-                       tsnn::detail::idxDimsString(images.dims),
-                       "), expected 3 (N x rows x cols) or 2 (N x features)");
-  }
+  MatrixRowMajor<Scalar> features = loadIdxImages<Scalar>(imagesPath, kCaller);
   const IdxArray labels = readIdx(labelsPath);
   if (labels.dims.size() != 1) {
     raise<FormatError>(kCaller, ": '", labelsPath, "' has ", labels.dims.size(), " dimensions (",
                        tsnn::detail::idxDimsString(labels.dims), "), expected 1 (N labels)");
   }
-  const std::size_t n = images.dims[0];
+  const auto n = static_cast<std::size_t>(features.rows());
   if (labels.dims[0] != n) {
     raise<FormatError>(kCaller, ": '", imagesPath, "' holds ", n, " samples but '", labelsPath,
                        "' holds ", labels.dims[0], " labels");
   }
-  const std::size_t d = images.data.size() / n;  // rows*cols for 3-D, the second dim for 2-D
-
   Dataset<Scalar> ds;
   ds.numClasses = numClasses;
   ds.labels.resize(n);
@@ -546,10 +562,7 @@ Dataset<Scalar> loadIdxPair(const std::string& imagesPath, const std::string& la
     }
     ds.labels[i] = label;
   }
-  // IDX stores the last index fastest, which is exactly the row-major order of features.
-  ds.features.resize(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(d));
-  Scalar* dst = ds.features.data();
-  for (std::size_t i = 0; i < images.data.size(); ++i) dst[i] = static_cast<Scalar>(images.data[i]);
+  ds.features = std::move(features);
   return ds;
 }
 
