@@ -193,7 +193,8 @@ void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta) {
 /// \brief Applies SET's removal with gradient regrowth (evolveSetGradient()) to every hidden
 /// layer, the gradients taken on the minibatch \p x (B x inputs) with \p labels, without
 /// dropout. All layers are ranked on the gradients of the network as it was before the step.
-/// \throws InvalidArgument if x does not fit the network or a label is out of range
+/// \throws InvalidArgument if x does not fit the network or a label is out of range (the loss
+/// checks the labels before any layer changes)
 template <class Scalar, class Index>
 void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
                                   const Activations<Scalar>& x,
@@ -201,10 +202,6 @@ void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
   if (static_cast<Eigen::Index>(labels.size()) != x.rows())
     detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): ", x.rows(), " samples but ",
                                    labels.size(), " labels");
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] < 0 || labels[i] >= net.outputs())
-      detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): label ", labels[i],
-                                     " at index ", i, " is outside [0, ", net.outputs(), ")");
   Workspace<Scalar> ws;
   Gradients<Scalar> g = net.makeGradients();
   net.forward(x, ws, false);
