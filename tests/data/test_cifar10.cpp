@@ -25,7 +25,6 @@ using tsnn::data::kCifar10RecordBytes;
 namespace {
 
 using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-
 using tsnn::test::TempDir;
 using tsnn::test::readBytes;
 using tsnn::test::writeBytes;

@@ -23,7 +23,6 @@ using tsnn::data::IdxArray;
 namespace {
 
 using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-
 using tsnn::test::TempDir;
 using tsnn::test::readBytes;
 using tsnn::test::writeBytes;

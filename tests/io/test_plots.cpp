@@ -28,7 +28,6 @@ using tsnn::Rgb;
 namespace {
 
 using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-
 using tsnn::test::TempDir;
 using tsnn::test::readBytes;
 

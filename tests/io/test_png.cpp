@@ -41,7 +41,6 @@ using tsnn::Rgb;
 namespace {
 
 using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-
 using tsnn::test::TempDir;
 using tsnn::test::readBytes;
 using tsnn::test::writeBytes;
