@@ -219,6 +219,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("omp_threads", std::to_string(tsnn::maxThreads()));
   benchmark::AddCustomContext("eigen_threads", std::to_string(Eigen::nbThreads()));
   benchmark::AddCustomContext("tsnn_vector_bits", std::to_string(8 * tsnn::detail::kVectorBytes));
+  benchmark::AddCustomContext("tsnn_simd_path", tsnn::detail::kSimdPath);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -35,8 +35,10 @@ template <class Scalar>
 using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
 // Batch sizes around every tile boundary: tiles are powers of two up to 8 vector registers
-// (128 floats with AVX-512), so 3, 17 and 130 need several tile sizes and 1 the smallest.
-const Eigen::Index kBatches[] = {1, 3, 17, 64, 128, 130};
+// (128 floats or 64 doubles with AVX-512), so 3, 17 and 130 need several tile sizes and 1 the
+// smallest; 9, 48 and 100 reach every whole-register tile of the AVX-512 path (8 to 128 lanes)
+// with and without a partial tile after it.
+const Eigen::Index kBatches[] = {1, 3, 9, 17, 48, 64, 100, 128, 130};
 
 struct Shape {
   std::int32_t nOut, nIn;
@@ -629,3 +631,16 @@ TEMPLATE_TEST_CASE("COO kernels give bit-identical results to the CSR kernels on
     }
   }
 }
+
+#if defined(TSNN_TEST_NATIVE) && (defined(__x86_64__) || defined(__i386__)) && \
+    (defined(__GNUC__) || defined(__clang__))
+TEST_CASE("Built for this machine, the kernels take its AVX-512 path when it has one",
+          "[sparse][kernels][simd]") {
+  // This file is also compiled with -march=native (tests/CMakeLists.txt): on a CPU with
+  // AVX-512 that build must run the intrinsic path, so the oracle tests above cover it.
+  __builtin_cpu_init();
+  const bool cpuHasAvx512 = __builtin_cpu_supports("avx512f");
+  INFO("CPU has AVX-512F: " << cpuHasAvx512 << ", kernels use " << tsnn::detail::kSimdPath);
+  CHECK(std::string(tsnn::detail::kSimdPath) == (cpuHasAvx512 ? "avx512" : "generic"));
+}
+#endif
