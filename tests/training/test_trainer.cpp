@@ -430,6 +430,35 @@ TEMPLATE_TEST_CASE("gatherBatch transposes any block of shuffled samples into ba
   }
 }
 
+TEMPLATE_TEST_CASE("sumOfSquares matches a long double sum and propagates NaN and infinity",
+                   "[training][trainer][norm]", float, double) {
+  using Scalar = TestType;
+  tsnn::Rng rng = tsnn::test::testRng(112);
+  // Lengths around the eight partial sums: empty, shorter than one round, ragged tails.
+  for (const std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 1000, 4099}) {
+    INFO("n = " << n);
+    std::vector<Scalar> v(n);
+    long double ref = 0;
+    for (auto& x : v) {
+      x = static_cast<Scalar>(rng.uniform(-3.0, 3.0));
+      ref += static_cast<long double>(x) * static_cast<long double>(x);
+    }
+    const double got = tsnn::detail::sumOfSquares(v.data(), n);
+    // Products of floats are exact in double; only the additions round, each by at most one
+    // unit in 2^-53 of a partial sum no larger than the total.
+    CHECK(std::abs(got - static_cast<double>(ref)) <= 1e-13 * static_cast<double>(ref) + 1e-300);
+  }
+  std::vector<Scalar> v(21, Scalar(1));
+  CHECK(tsnn::detail::sumOfSquares(v.data(), v.size()) == 21.0);
+  v[13] = std::numeric_limits<Scalar>::quiet_NaN();
+  CHECK(std::isnan(tsnn::detail::sumOfSquares(v.data(), v.size())));
+  v[13] = std::numeric_limits<Scalar>::infinity();
+  CHECK(std::isinf(tsnn::detail::sumOfSquares(v.data(), v.size())));
+  v[13] = Scalar(1);
+  v[20] = -std::numeric_limits<Scalar>::infinity();  // in the ragged tail
+  CHECK(std::isinf(tsnn::detail::sumOfSquares(v.data(), v.size())));
+}
+
 TEST_CASE("Trainers reject invalid options before touching the network", "[training][trainer]") {
   const auto train = makeProblem<float>(40, 112);
   const tsnn::Network<float> pristine(netOptions());

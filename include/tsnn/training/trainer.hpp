@@ -220,13 +220,28 @@ struct StepReport {
 };
 
 /// Sum of squares of layer \p l's gradient (weights and bias), in double, in a fixed order.
+/// Sum of p[k]^2 over [0, n) in double. Element k goes to partial sum k % 8 and the partial
+/// sums are added in a fixed order at the end: the eight independent chains vectorise (one
+/// running sum is a chain of dependent adds, which took about 6% of a training step), and the
+/// result depends only on the data, so every trainer that calls this on the same buffer
+/// takes the same clipping decision bit for bit.
+template <class Scalar>
+double sumOfSquares(const Scalar* p, std::size_t n) {
+  constexpr std::size_t kChains = 8;
+  double acc[kChains] = {};
+  std::size_t k = 0;
+  for (; k + kChains <= n; k += kChains)
+    for (std::size_t c = 0; c < kChains; ++c)
+      acc[c] += static_cast<double>(p[k + c]) * static_cast<double>(p[k + c]);
+  for (std::size_t c = 0; k < n; ++k, ++c)
+    acc[c] += static_cast<double>(p[k]) * static_cast<double>(p[k]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 template <class Scalar>
 double squaredNorm(const Gradients<Scalar>& g, std::size_t l) {
-  double s = 0;
-  for (const Scalar v : g.weights[l]) s += static_cast<double>(v) * static_cast<double>(v);
-  for (Eigen::Index j = 0; j < g.bias[l].size(); ++j)
-    s += static_cast<double>(g.bias[l][j]) * static_cast<double>(g.bias[l][j]);
-  return s;
+  return sumOfSquares(g.weights[l].data(), g.weights[l].size()) +
+         sumOfSquares(g.bias[l].data(), static_cast<std::size_t>(g.bias[l].size()));
 }
 
 /// Names what went non-finite after a minibatch whose loss was not finite: the first layer with
@@ -606,10 +621,7 @@ std::vector<EpochRecord> trainDataParallel(
                   const Scalar* gu = bufferOf(u);
                   for (std::size_t k = a; k < b; ++k) g0[k] += gu[k];
                 }
-                double sq = 0;
-                for (std::size_t k = a; k < b; ++k)
-                  sq += static_cast<double>(g0[k]) * static_cast<double>(g0[k]);
-                return sq;
+                return detail::sumOfSquares(g0 + a, b - a);
               };
               partialSq[ut * L + l] =
                   reduce(
