@@ -28,7 +28,9 @@
 ///   accumulators in registers (without it GCC 12 spills them and the loop runs 10x slower),
 ///   see ../shared/PERFORMANCE.md.
 /// Both paths sum each output in the same order (storage order of the nonzeros), but they may
-/// round differently (fused multiply-adds, the dot products' reduction tree).
+/// round differently (fused multiply-adds, the dot products' reduction tree). As with Eigen,
+/// every translation unit of one program that includes tsnn must be compiled for the same
+/// instruction set: the two paths are different bodies of the same inline functions.
 ///
 /// Threads. Each kernel opens an OpenMP region over neurons when it is called outside one and
 /// `parallel` is true; inside a parallel region (e.g. the data-parallel trainer) it runs serially.
