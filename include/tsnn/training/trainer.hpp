@@ -219,7 +219,6 @@ struct StepReport {
   bool clipped = false;
 };
 
-/// Sum of squares of layer \p l's gradient (weights and bias), in double, in a fixed order.
 /// Sum of p[k]^2 over [0, n) in double. Element k goes to partial sum k % 8 and the partial
 /// sums are added in a fixed order at the end: the eight independent chains vectorise (one
 /// running sum is a chain of dependent adds, which took about 6% of a training step), and the
@@ -238,6 +237,7 @@ double sumOfSquares(const Scalar* p, std::size_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/// Sum of squares of layer \p l's gradient (weights and bias), in double, in a fixed order.
 template <class Scalar>
 double squaredNorm(const Gradients<Scalar>& g, std::size_t l) {
   return sumOfSquares(g.weights[l].data(), g.weights[l].size()) +
