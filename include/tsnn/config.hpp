@@ -6,6 +6,7 @@
 /// with NDEBUG; define TSNN_ASSERT before including any tsnn header to route it elsewhere.
 
 #include <cassert>
+#include <thread>
 
 #ifndef TSNN_ASSERT
 #define TSNN_ASSERT(x) assert(x)
@@ -73,5 +74,24 @@ inline void setThreads(int n) {
   (void)n;
 #endif
 }
+
+namespace detail {
+
+/// One step of a spin-wait for another thread: the CPU's pause hint for the first few thousand
+/// polls (the wait is expected to be microseconds), then a yield, so that a thread that waits
+/// for one which is not running (more threads than cores) gives its core away.
+inline void spinWait(unsigned& polls) {
+  if (++polls < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace detail
 
 }  // namespace tsnn

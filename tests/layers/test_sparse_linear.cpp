@@ -272,6 +272,33 @@ TEST_CASE("SparseLinear rejects a mismatched shape in the products",
   CHECK_THROWS_AS(layer.backwardInput(dy, dx), tsnn::InvalidArgument);
 }
 
+TEST_CASE("SparseLinear::gradientsRows writes only its neurons and checks the bias buffer",
+          "[layers][sparse-linear][rows]") {
+  const auto layer = randomLayer<double, std::int32_t>(6, 4, 0.5, tsnn::test::testSeed(7706));
+  std::mt19937_64 rng(7706);
+  std::uniform_real_distribution<double> u(-1, 1);
+  Mat<double> x(5, 6), dy(5, 4);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = u(rng);
+  for (Eigen::Index i = 0; i < dy.size(); ++i) dy.data()[i] = u(rng);
+  std::vector<double> gw;
+  Vec<double> gb;
+  layer.gradients(x, dy, gw, gb, 0.5);
+  const tsnn::ConstActivationsRef<double> xr(x), dyr(dy);
+  std::vector<double> rw(gw.size(), -7.0);
+  Vec<double> rb = Vec<double>::Constant(4, -7.0);
+  layer.gradientsRows(&xr, &dyr, 1, rw, rb, 0.5, 1, 3);
+  for (std::int32_t j = 0; j < 4; ++j) {
+    const bool inside = j >= 1 && j < 3;
+    CHECK(rb(j) == (inside ? gb(j) : -7.0));
+    for (auto k = layer.weights().rowBegin(j); k < layer.weights().rowEnd(j); ++k)
+      CHECK(rw[static_cast<std::size_t>(k)] == (inside ? gw[static_cast<std::size_t>(k)] : -7.0));
+  }
+  Vec<double> shortBias(3);
+  CHECK_THROWS_WITH(layer.gradientsRows(&xr, &dyr, 1, rw, shortBias, 0.5, 0, 4),
+                    Catch::StartsWith("tsnn: SparseLinear::gradientsRows(): bias gradient has 3 "
+                                      "entries, layer has 4 outputs"));
+}
+
 TEMPLATE_TEST_CASE(
     "setTopology installs a new pattern with its momentum and rebuilds the column "
     "index",

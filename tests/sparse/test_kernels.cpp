@@ -632,6 +632,99 @@ TEMPLATE_TEST_CASE("COO kernels give bit-identical results to the CSR kernels on
   }
 }
 
+TEMPLATE_TEST_CASE("sparseWeightGradientRows over row ranges gives sparseWeightGradient's bits",
+                   "[sparse][kernels][rows]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  using Ref = tsnn::ConstActivationsRef<Scalar>;
+  auto rng = tsnn::test::testRng(0x5EC7);
+  for (const Shape& s : kShapes) {
+    for (Eigen::Index batch : {Eigen::Index(1), Eigen::Index(17), Eigen::Index(130)}) {
+      INFO("shape " << s.nOut << " x " << s.nIn << ", batch " << batch);
+      auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {});
+      const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
+      std::vector<Scalar> whole;
+      tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), whole, false);
+      const Ref x(p.x), dy(p.dy);
+      // Three uneven ranges, one possibly empty, covering every row; the gradient starts as
+      // NaN, so an entry left unwritten fails the comparison.
+      const Index a = s.nOut / 3, b = s.nOut - 1;
+      const Index cuts[] = {0, a, b, s.nOut};
+      std::vector<Scalar> csr(whole.size(), std::numeric_limits<Scalar>::quiet_NaN());
+      std::vector<Scalar> cooGrad = csr;
+      for (int r = 2; r >= 0; --r) {  // out of order: ranges are independent
+        tsnn::sparseWeightGradientRows(p.w, &x, &dy, 1, Scalar(0.5), csr, cuts[r], cuts[r + 1]);
+        tsnn::sparseWeightGradientRows(coo, &x, &dy, 1, Scalar(0.5), cooGrad, cuts[r],
+                                       cuts[r + 1]);
+      }
+      CHECK(tsnn::test::bitIdentical(csr, whole));
+      CHECK(tsnn::test::bitIdentical(cooGrad, whole));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("sparseWeightGradientRows writes only its rows and sums blocks of samples",
+                   "[sparse][kernels][rows]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  using Ref = tsnn::ConstActivationsRef<Scalar>;
+  auto rng = tsnn::test::testRng(0xB10C);
+  for (const Shape& s : kShapes) {
+    INFO("shape " << s.nOut << " x " << s.nIn);
+    const Eigen::Index batch = 130;
+    const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+    // The minibatch as three shards of rows, the way a data-parallel trainer holds it.
+    const Eigen::Index cut[] = {0, 64, 65, batch};
+    std::vector<Dense<Scalar>> xs, dys;
+    for (int b = 0; b < 3; ++b) {
+      xs.push_back(p.x.middleRows(cut[b], cut[b + 1] - cut[b]));
+      dys.push_back(p.dy.middleRows(cut[b], cut[b + 1] - cut[b]));
+    }
+    const std::vector<Ref> x(xs.begin(), xs.end()), dy(dys.begin(), dys.end());
+    const Scalar sentinel = Scalar(-12345);
+    std::vector<Scalar> grad(static_cast<std::size_t>(p.w.nonZeros()), sentinel);
+    const Index first = s.nOut / 2, last = s.nOut;
+    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, first, last);
+    for (Index k = 0; k < p.w.rowBegin(first); ++k)
+      CHECK(grad[static_cast<std::size_t>(k)] == sentinel);
+    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, Index(0),
+                                   first);
+    checkWeightGradient(p.w, p.x, p.dy, 0.25, grad);
+    // No blocks: a gradient of zero.
+    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 0, Scalar(1), grad, Index(0),
+                                   Index(s.nOut));
+    CHECK(std::all_of(grad.begin(), grad.end(), [](Scalar g) { return g == Scalar(0); }));
+  }
+}
+
+TEMPLATE_TEST_CASE("sparseWeightGradientRows rejects bad ranges, shapes and buffers",
+                   "[sparse][kernels][rows]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  using Ref = tsnn::ConstActivationsRef<Scalar>;
+  auto rng = tsnn::test::testRng(0xBAD);
+  const auto p = makeProblem<Scalar, Index>(rng, Index(6), Index(5), 0.5, 4);
+  const Ref x(p.x), dy(p.dy);
+  std::vector<Scalar> grad(static_cast<std::size_t>(p.w.nonZeros()));
+  const auto call = [&](Index first, Index last) {
+    tsnn::sparseWeightGradientRows(p.w, &x, &dy, 1, Scalar(1), grad, first, last);
+  };
+  CHECK_NOTHROW(call(6, 6));
+  CHECK_THROWS_WITH(call(-1, 2), StartsWith("tsnn: sparseWeightGradientRows(): rows [-1, 2)"));
+  CHECK_THROWS_WITH(call(4, 3), Contains("rows [4, 3) are not within [0, 6]"));
+  CHECK_THROWS_WITH(call(0, 7), Contains("rows [0, 7)"));
+  const Dense<Scalar> narrow = p.x.leftCols(4);
+  const Ref bad(narrow);
+  CHECK_THROWS_WITH(
+      tsnn::sparseWeightGradientRows(p.w, &bad, &dy, 1, Scalar(1), grad, Index(0), Index(6)),
+      Contains("block 0 has input 4 x 4"));
+  std::vector<Scalar> small(2);
+  CHECK_THROWS_WITH(
+      tsnn::sparseWeightGradientRows(p.w, &x, &dy, 1, Scalar(1), small, Index(0), Index(6)),
+      Contains("gradient has 2 entries"));
+}
+
 #if defined(TSNN_TEST_NATIVE) && (defined(__x86_64__) || defined(__i386__)) && \
     (defined(__GNUC__) || defined(__clang__))
 TEST_CASE("Built for this machine, the kernels take its AVX-512 path when it has one",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/activations/activation.hpp"
 #include "tsnn/errors.hpp"
 #include "tsnn/losses/loss.hpp"
@@ -337,6 +338,90 @@ TEST_CASE("Forward and backward on two row shards with scale 1/B sum to the full
         }
     }
   }
+}
+
+TEMPLATE_TEST_CASE("backwardDeltas then gradientsRows over neuron ranges is backward(), bit for bit",
+                   "[training][network][shards]", float, double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(9910);
+  for (LossKind loss : {LossKind::SoftmaxCrossEntropy, LossKind::MeanSquaredError}) {
+    INFO("loss " << (loss == LossKind::SoftmaxCrossEntropy ? "cross-entropy" : "mse"));
+    tsnn::Network<Scalar> net(makeOptions({9, 8, 7, 5}, ActivationKind::AllReLU, loss,
+                                          ActivationKind::Sigmoid, 0.25, seed));
+    randomizeBiases(net, seed + 1);
+    const Mat<Scalar> x = randomInputs<Scalar>(13, 9, seed + 2);
+    const auto y = randomLabels(13, 5, seed + 3);
+    const Scalar scale = Scalar(1) / 13;
+
+    tsnn::Workspace<Scalar> ws;
+    auto full = net.makeGradients();
+    net.forward(x, ws, true, 3, 0, kSerial);
+    const auto fullStats = net.backward(x, y.data(), ws, full, scale, kSerial);
+
+    tsnn::Workspace<Scalar> w2;
+    net.forward(x, w2, true, 3, 0, kSerial);
+    std::vector<std::size_t> published;
+    const auto stats = net.backwardDeltas(y.data(), w2, scale, kSerial,
+                                          [&](std::size_t l) { published.push_back(l); });
+    CHECK(published == std::vector<std::size_t>{2, 1, 0});
+    CHECK(stats.lossSum == fullStats.lossSum);
+    CHECK(stats.correct == fullStats.correct);
+    // NaN everywhere first: an entry no range wrote fails the comparison.
+    auto g = net.makeGradients();
+    for (auto& w : g.weights) std::fill(w.begin(), w.end(), std::numeric_limits<Scalar>::quiet_NaN());
+    for (auto& b : g.bias) b.setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      const auto n = net.layer(l).outputs();
+      for (auto [first, last] : {std::pair<int, int>{n / 2, n}, {0, n / 2}})
+        net.gradientsRows(l, &x, &w2, 1, g, first, last);
+      CHECK(tsnn::test::bitIdentical(g.weights[l], full.weights[l]));
+      CHECK(tsnn::test::bitIdentical(g.bias[l], full.bias[l]));
+    }
+  }
+}
+
+TEST_CASE("gradientsRows sums the shards of a minibatch into its full gradient",
+          "[training][network][shards]") {
+  const auto seed = tsnn::test::testSeed(9911);
+  tsnn::Network<double> net(makeOptions({7, 6, 5, 4}, ActivationKind::AllReLU,
+                                        LossKind::SoftmaxCrossEntropy, ActivationKind::Identity,
+                                        0.3, seed));
+  randomizeBiases(net, seed + 1);
+  const Eigen::Index B = 11;
+  const Mat<double> x = randomInputs<double>(B, 7, seed + 2);
+  const auto y = randomLabels(B, 4, seed + 3);
+  tsnn::Workspace<double> ws;
+  auto full = net.makeGradients();
+  net.forward(x, ws, true, 4);
+  net.backward(x, y.data(), ws, full, 1.0 / B);
+
+  // Shards of 5, 1 and 5 rows; each keeps its dropout rows by its offset in the minibatch.
+  const Eigen::Index cut[] = {0, 5, 6, B};
+  std::vector<Mat<double>> xs;
+  std::vector<tsnn::Workspace<double>> shards(3);
+  for (int s = 0; s < 3; ++s) {
+    xs.push_back(x.middleRows(cut[s], cut[s + 1] - cut[s]));
+    net.forward(xs.back(), shards[static_cast<std::size_t>(s)], true, 4, cut[s], kSerial);
+    net.backwardDeltas(y.data() + cut[s], shards[static_cast<std::size_t>(s)], 1.0 / B, kSerial);
+  }
+  auto g = net.makeGradients();
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    net.gradientsRows(l, xs.data(), shards.data(), 3, g, 0, net.layer(l).outputs());
+    CHECK(tsnn::test::maxAbsDifference(g.weights[l], full.weights[l]) <= 1e-12);
+    CHECK(tsnn::test::maxAbsDifference(g.bias[l], full.bias[l]) <= 1e-12);
+  }
+
+  // A shard without a forward pass, a layer that does not exist, a range past the layer.
+  tsnn::Workspace<double> empty;
+  CHECK_THROWS_WITH(net.gradientsRows(0, &x, &empty, 1, g, 0, 6),
+                    Catch::StartsWith("tsnn: Network::gradientsRows(): the workspace does not "
+                                      "hold a forward pass"));
+  CHECK_THROWS_WITH(net.gradientsRows(3, xs.data(), shards.data(), 3, g, 0, 1),
+                    Catch::Contains("layer 3"));
+  CHECK_THROWS_WITH(net.gradientsRows(0, xs.data(), shards.data(), 3, g, 0, 7),
+                    Catch::Contains("rows [0, 7) are not within [0, 6]"));
+  CHECK_THROWS_WITH(net.backwardDeltas(y.data(), empty, 1.0),
+                    Catch::StartsWith("tsnn: Network::backwardDeltas(): the workspace"));
 }
 
 TEST_CASE("Serial and parallel forward/backward give the same gradient",

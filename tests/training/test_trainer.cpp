@@ -1,8 +1,10 @@
 // Tests for tsnn/training/trainer.hpp (and the dispatch in tsnn/training/train.hpp): the
 // sequential trainer learns a small synthetic three-class problem and keeps a complete history;
-// the data-parallel trainer's summed shard gradient is the whole minibatch's gradient (with
-// dropout on); data-parallel runs are bit-identical for a fixed worker count, equal the
-// sequential trainer with one worker and stay close to it with two; gatherBatch's blocked
+// the data-parallel trainer's gradient, computed per shard and summed over shards piece by
+// piece, is the whole minibatch's gradient (with dropout on); its shards and gradient pieces
+// cover everything once; data-parallel runs are bit-identical for a fixed worker count (also
+// with more workers than rows), equal the sequential trainer with one worker and stay close to
+// it with two; gatherBatch's blocked
 // transposition; option and data checking; divergence reported as NumericalError; train()
 // dispatch and parseTrainer().
 
@@ -209,7 +211,7 @@ TEMPLATE_TEST_CASE("trainSequential without a test set records NaN test accuracy
 // masks are those of the whole minibatch) and backward with gradScale 1 / count; the buffers are
 // summed in worker order into buffer 0. Compared with one forward/backward of the whole
 // minibatch.
-TEMPLATE_TEST_CASE("The sum of data-parallel shard gradients is the whole minibatch gradient",
+TEMPLATE_TEST_CASE("The data-parallel gradient summed over shards is the whole minibatch gradient",
                    "[training][trainer][data-parallel]", float, double) {
   using Scalar = TestType;
   const auto data = makeProblem<Scalar>(120, 104);
@@ -249,33 +251,40 @@ TEMPLATE_TEST_CASE("The sum of data-parallel shard gradients is the whole miniba
     REQUIRE((ws.mask[0].array() == Scalar(0)).any());  // dropout really drops something
     const tsnn::BlockStats fullStats = net.backward(x, labels.data(), ws, full, scale, false);
 
-    // T shards, as the trainer cuts them.
+    // T shards, as the trainer cuts them: each runs forward and back-propagates its deltas;
+    // then the gradient pieces, taken here in reverse order (the trainer hands them out in
+    // whatever order its threads arrive), sum all shards.
     const int T = c.workers;
-    std::vector<tsnn::Gradients<Scalar>> g(static_cast<std::size_t>(T));
+    const auto shards = static_cast<std::size_t>(std::min<std::int64_t>(T, c.count));
+    std::vector<tsnn::Activations<Scalar>> xs(shards);
+    std::vector<tsnn::Workspace<Scalar>> wss(shards);
     double lossSum = 0;
     long long correct = 0, samples = 0;
     for (int t = 0; t < T; ++t) {
-      auto& gt = g[static_cast<std::size_t>(t)];
-      tsnn::detail::fitGradients(net, gt);
-      const std::int64_t lo = c.count * t / T, hi = c.count * (t + 1) / T;
-      if (hi == lo) {
-        gt.setZero();
-        continue;
-      }
-      tsnn::Activations<Scalar> xs;
+      const Eigen::Index lo = tsnn::detail::shardBoundary(c.count, t, T);
+      const Eigen::Index hi = tsnn::detail::shardBoundary(c.count, t + 1, T);
+      REQUIRE((hi > lo) == (static_cast<std::size_t>(t) < shards));  // non-empty ones first
+      if (hi == lo) continue;
+      auto& xt = xs[static_cast<std::size_t>(t)];
+      auto& wt = wss[static_cast<std::size_t>(t)];
       std::vector<std::int32_t> ls;
-      tsnn::Workspace<Scalar> wt;
-      tsnn::detail::gatherBatch(data.features, order, c.first + lo, hi - lo, xs, ls, data.labels);
-      net.forward(xs, wt, true, step, lo, false);
+      tsnn::detail::gatherBatch(data.features, order, c.first + lo, hi - lo, xt, ls, data.labels);
+      net.forward(xt, wt, true, step, lo, false);
       // The shard's masks are the corresponding rows of the whole minibatch's masks.
       for (std::size_t l = 0; l < wt.mask.size(); ++l)
         REQUIRE(tsnn::test::bitIdentical(wt.mask[l], ws.mask[l].middleRows(lo, hi - lo)));
-      const tsnn::BlockStats s = net.backward(xs, ls.data(), wt, gt, scale, false);
+      const tsnn::BlockStats s = net.backwardDeltas(ls.data(), wt, scale, false);
       lossSum += s.lossSum;
       correct += s.correct;
       samples += s.samples;
     }
-    for (int u = 1; u < T; ++u) g[0].add(g[static_cast<std::size_t>(u)]);
+    std::vector<tsnn::Gradients<Scalar>> g(1);
+    tsnn::detail::fitGradients(net, g[0]);
+    tsnn::detail::GradientTasks pieces;
+    const auto& tasks = pieces.of(net);
+    for (auto p = tasks.rbegin(); p != tasks.rend(); ++p)
+      net.gradientsRows(p->layer, xs.data(), wss.data(), shards, g[0],
+                        static_cast<std::int32_t>(p->first), static_cast<std::int32_t>(p->last));
 
     CHECK(samples == c.count);
     CHECK(correct == fullStats.correct);
@@ -316,6 +325,86 @@ TEMPLATE_TEST_CASE("trainDataParallel is bit-identical from run to run for a fix
       CHECK(r.nnz == tsnn::Network<Scalar>(netOptions(0.3)).nonZeros());
     }
   }
+}
+
+TEMPLATE_TEST_CASE("trainDataParallel with more workers than rows in a minibatch",
+                   "[training][trainer][data-parallel]", float, double) {
+  using Scalar = TestType;
+  // Minibatches of 4 rows for 6 workers (the last one of each epoch has 1 row): some threads
+  // get no rows and only take gradient pieces. More threads than cores also exercises the
+  // waits that yield their core.
+  const auto train = makeProblem<Scalar>(37, 112);
+  auto o = trainerOptions(TrainerKind::DataParallel, 6, 2, 4);
+  tsnn::Network<Scalar> a(netOptions(0.3)), b(netOptions(0.3)), seq(netOptions(0.3));
+  const auto ha = tsnn::trainDataParallel(a, train, kNoTest<Scalar>, o);
+  const auto hb = tsnn::trainDataParallel(b, train, kNoTest<Scalar>, o);
+  CHECK(sameNetwork(a, b));
+  CHECK(sameHistory(ha, hb));
+  tsnn::trainSequential(seq, train, kNoTest<Scalar>,
+                        trainerOptions(TrainerKind::Sequential, 0, 2, 4));
+  const double d = maxParameterDifference(seq, a);
+  INFO("largest relative parameter difference " << d);
+  CHECK(d <= (std::is_same<Scalar, float>::value ? 1e-4 : 1e-10));
+}
+
+TEST_CASE("Data-parallel shards are contiguous, cover the minibatch, and start on cache lines",
+          "[training][trainer][data-parallel]") {
+  for (int team = 1; team <= 17; ++team)
+    for (Eigen::Index count = 0; count <= 300; ++count) {
+      INFO("team " << team << ", count " << count);
+      CHECK(tsnn::detail::shardBoundary(count, 0, team) == 0);
+      CHECK(tsnn::detail::shardBoundary(count, team, team) == count);
+      bool ok = true;
+      for (int t = 0; t < team; ++t) {
+        const Eigen::Index lo = tsnn::detail::shardBoundary(count, t, team);
+        const Eigen::Index hi = tsnn::detail::shardBoundary(count, t + 1, team);
+        ok = ok && lo <= hi;
+        ok = ok && (hi > lo) == (t < std::min<Eigen::Index>(team, count));  // non-empty first
+        if (count >= 16 * team) ok = ok && lo % 16 == 0 && hi - lo >= 16;
+        // Never more than about two 16-row lines apart from an even split.
+        ok = ok && std::abs(static_cast<double>(hi - lo) - static_cast<double>(count) / team) <= 32;
+      }
+      CHECK(ok);
+    }
+}
+
+TEST_CASE("Gradient pieces cover every neuron once, top layer first, and follow the topology",
+          "[training][trainer][data-parallel]") {
+  tsnn::NetworkOptions no;
+  no.sizes = {300, 400, 200, 10};
+  no.epsilon = 20;
+  no.seed = tsnn::test::streamSeed(113);
+  tsnn::Network<float> net(no);
+  tsnn::detail::GradientTasks pieces;
+  auto check = [&] {
+    const auto& tasks = pieces.of(net);
+    std::size_t i = 0;
+    for (std::size_t l = net.numLayers(); l-- > 0;) {
+      INFO("layer " << l);
+      Eigen::Index next = 0;
+      for (; i < tasks.size() && tasks[i].layer == l; ++i) {
+        CHECK(tasks[i].first == next);
+        CHECK(tasks[i].last > tasks[i].first);
+        const auto& w = net.layer(l).weights();
+        const long long entries = w.rowBegin(static_cast<std::int32_t>(tasks[i].last)) -
+                                  w.rowBegin(static_cast<std::int32_t>(tasks[i].first));
+        // About kEntries each: a piece ends at the first neuron that reaches the bound.
+        const long long widest = w.rows() > 0 ? w.cols() : 0;
+        CHECK(entries < tsnn::detail::GradientTasks::kEntries + widest);
+        next = tasks[i].last;
+      }
+      CHECK(next == net.layer(l).outputs());
+    }
+    CHECK(i == tasks.size());
+    return tasks.size();
+  };
+  const std::size_t before = check();
+  CHECK(before > net.numLayers());  // the hidden layers are split into several pieces
+  const auto* first = &pieces.of(net);
+  CHECK(&pieces.of(net) == first);  // the same list while the pattern stays
+  net.removeHiddenNeurons(0, {0, 1, 2, 3, 4, 5, 6, 7});
+  tsnn::evolveHiddenLayers(net, 0.3);
+  check();
 }
 
 // With one worker the shard is the whole minibatch (rowOffset 0, gradScale 1 / B, no summation),

@@ -111,6 +111,30 @@ class SparseLinear {
     gradB = dy.colwise().sum().transpose() * scale;
   }
 
+  /// \brief gradients() for the output neurons [first, last) only, serially, summed over
+  /// \p blocks blocks of samples (see sparseWeightGradientRows()): writes their entries of
+  /// \p gradW and \p gradB, which must already have the layer's shape, and nothing else.
+  /// Threads that split one gradient by neurons call it side by side; with one block each entry
+  /// is bit for bit what gradients() writes.
+  /// \throws InvalidArgument on mismatched shapes or a range outside [0, outputs()]
+  void gradientsRows(const ConstActivationsRef<Scalar>* x, const ConstActivationsRef<Scalar>* dy,
+                     std::size_t blocks, std::vector<Scalar>& gradW, Vector& gradB, Scalar scale,
+                     Index first, Index last) const {
+    sparseWeightGradientRows(m_w, x, dy, blocks, scale, gradW, first, last);
+    if (gradB.size() != m_b.size())
+      detail::raise<InvalidArgument>("SparseLinear::gradientsRows(): bias gradient has ",
+                                     gradB.size(), " entries, layer has ", m_b.size(), " outputs");
+    auto gb = gradB.segment(first, last - first);
+    if (blocks == 0) gb.setZero();
+    for (std::size_t s = 0; s < blocks; ++s) {
+      if (s == 0)
+        gb = dy[s].middleCols(first, last - first).colwise().sum().transpose();
+      else
+        gb += dy[s].middleCols(first, last - first).colwise().sum().transpose();
+    }
+    gb *= scale;
+  }
+
   /// \brief Replaces the topology together with the momentum aligned with it, and rebuilds the
   /// column index. Output size must stay; the input size may change (neuron removal upstream).
   /// \throws InvalidArgument if the matrix is invalid or the momentum is misaligned.

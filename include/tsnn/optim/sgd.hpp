@@ -47,15 +47,21 @@ void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const Sg
   const Scalar mu = static_cast<Scalar>(o.momentum);
   const Scalar wd = static_cast<Scalar>(o.weightDecay);
   const bool nesterov = o.nesterov;
-#if defined(_OPENMP)
-#pragma omp parallel for simd schedule(static) if (parallel && n > 32768 && !inParallel())
-#endif
-  for (std::ptrdiff_t k = 0; k < n; ++k) {
+  auto step = [&](std::ptrdiff_t k) {
     const Scalar vk = mu * v[k] - lr * g[k];
     v[k] = vk;
     w[k] += (nesterov ? mu * vk - lr * g[k] : vk) - wd * w[k];
+  };
+  // No region at all, rather than `if (false)`, when serial: a trainer calls this from inside
+  // its own region for every layer and step.
+  if (!(parallel && n > 32768 && maxThreads() > 1 && !inParallel())) {
+    for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
+    return;
   }
-  (void)parallel;
+#if defined(_OPENMP)
+#pragma omp parallel for simd schedule(static)
+#endif
+  for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
 }
 
 }  // namespace tsnn

@@ -333,42 +333,61 @@ inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index e
 
 inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !inParallel(); }
 
-/// Calls f(row, begin, end) for every row of \p w, empty rows included, with the range of the
-/// row's entries in storage order; each row is handled by exactly one thread.
-template <class Scalar, class Index, class F>
-void forEachRowRun(const CsrMatrix<Scalar, Index>& w, bool parallel, F&& f) {
-  const Index rows = w.rows();
+/// Calls f(i) for i in [0, n): split statically among the threads of an OpenMP region when
+/// openRegion(parallel), else in a plain loop. (An `omp parallel if (false)` would still create a
+/// team of one, about a microsecond per call, on every kernel call inside a trainer's region.)
+template <class Index, class F>
+void forRange(Index n, bool parallel, F&& f) {
+  if (!openRegion(parallel)) {
+    for (Index i = 0; i < n; ++i) f(i);
+    return;
+  }
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (openRegion(parallel))
+#pragma omp parallel for schedule(static)
 #endif
-  for (Index j = 0; j < rows; ++j) f(j, w.rowBegin(j), w.rowEnd(j));
-  (void)parallel;
+  for (Index i = 0; i < n; ++i) f(i);
 }
 
-/// The same for a canonical COO matrix: each thread takes a contiguous block of rows, finds
-/// where its entries start by binary search on the sorted row indices, and then reads the row
-/// runs off in one pass, so no row pointer array is ever built.
+/// Calls f(row, begin, end) for the rows [r0, r1) of \p w in order, serially, empty rows
+/// included, with the range of each row's entries in storage order.
 template <class Scalar, class Index, class F>
-void forEachRowRun(const CooMatrix<Scalar, Index>& w, bool parallel, F&& f) {
-  const Index rows = w.rows();
+void forEachRowRunIn(const CsrMatrix<Scalar, Index>& w, Index r0, Index r1, F&& f) {
+  for (Index j = r0; j < r1; ++j) f(j, w.rowBegin(j), w.rowEnd(j));
+}
+
+/// The same for a canonical COO matrix: finds where row r0 starts by binary search on the sorted
+/// row indices, then reads the row runs off in one pass, so no row pointer array is ever built.
+template <class Scalar, class Index, class F>
+void forEachRowRunIn(const CooMatrix<Scalar, Index>& w, Index r0, Index r1, F&& f) {
   const Index* row = w.rowIdx().data();
   const Index nnz = w.nonZeros();
+  Index k = static_cast<Index>(std::lower_bound(row, row + nnz, r0) - row);
+  for (Index j = r0; j < r1; ++j) {
+    const Index begin = k;
+    while (k < nnz && row[k] == j) ++k;
+    TSNN_ASSERT(k == nnz || row[k] > j);  // canonical: sorted by row
+    f(j, begin, k);
+  }
+}
+
+/// Calls f(row, begin, end) for every row of \p w (forEachRowRunIn() over all rows); in an
+/// OpenMP region when asked for and not already inside one, each thread taking a contiguous
+/// block of rows, so each row is handled by exactly one thread.
+template <template <class, class> class Storage, class Scalar, class Index, class F>
+void forEachRowRun(const Storage<Scalar, Index>& w, bool parallel, F&& f) {
+  const Index rows = w.rows();
+  if (!openRegion(parallel)) {
+    forEachRowRunIn(w, Index(0), rows, f);
+    return;
+  }
 #if defined(_OPENMP)
-#pragma omp parallel if (openRegion(parallel))
+#pragma omp parallel
 #endif
   {
-    const Index t = threadId(), team = teamSize();
-    const Index r0 = static_cast<Index>(static_cast<long long>(rows) * t / team);
-    const Index r1 = static_cast<Index>(static_cast<long long>(rows) * (t + 1) / team);
-    Index k = static_cast<Index>(std::lower_bound(row, row + nnz, r0) - row);
-    for (Index j = r0; j < r1; ++j) {
-      const Index begin = k;
-      while (k < nnz && row[k] == j) ++k;
-      TSNN_ASSERT(k == nnz || row[k] > j);  // canonical: sorted by row
-      f(j, begin, k);
-    }
+    const auto t = static_cast<long long>(threadId()), team = static_cast<long long>(teamSize());
+    forEachRowRunIn(w, static_cast<Index>(rows * t / team), static_cast<Index>(rows * (t + 1) / team),
+                    f);
   }
-  (void)parallel;
 }
 
 }  // namespace detail
@@ -436,10 +455,7 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
   const Index* pos = t.valuePos.data();
   const Scalar* val = w.values().data();
   const Index cols = w.cols();
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
-#endif
-  for (Index i = 0; i < cols; ++i) {
+  detail::forRange(cols, parallel, [&](Index i) {
     const Index begin = t.colPtr[static_cast<std::size_t>(i)];
     const Index end = t.colPtr[static_cast<std::size_t>(i) + 1];
     detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
@@ -448,9 +464,34 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
           row, begin, end, [val, pos](Index k) { return val[pos[k]]; }, dyd + b0, ldy, Scalar(0),
           dxd + static_cast<std::ptrdiff_t>(i) * ldx + b0);
     });
-  }
-  (void)parallel;
+  });
 }
+
+namespace detail {
+
+/// One row j of the weight gradient summed over \p blocks blocks of samples:
+/// g[k] = scale * sum_s sum_b X_s(b, col[k]) dY_s(b, j) for k in [begin, end), the blocks added
+/// in order.
+template <class Scalar, class Index>
+void weightGradientRow(const Index* col, Index begin, Index end, Index j,
+                       const ConstActivationsRef<Scalar>* x,
+                       const ConstActivationsRef<Scalar>* dy, std::size_t blocks, Scalar scale,
+                       Scalar* g) {
+  for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
+  for (std::size_t s = 0; s < blocks; ++s) {
+    const Scalar* xd = x[s].data();
+    const std::ptrdiff_t ldx = x[s].outerStride();
+    const Scalar* dyj = dy[s].data() + static_cast<std::ptrdiff_t>(j) * dy[s].outerStride();
+    forEachTile<kMaxTile<Scalar>>(0, x[s].rows(), [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      gatherDotTile<TB>(col, begin, end, dyj + b0, xd + b0, ldx, g);
+    });
+  }
+  if (scale != Scalar(1))
+    for (Index k = begin; k < end; ++k) g[k] *= scale;
+}
+
+}  // namespace detail
 
 /// \brief Weight gradient at the stored positions only (a sampled dense-dense product):
 /// grad[k] = scale * sum_b X(b, c_k) dY(b, j) for every stored k = (j, c_k).
@@ -466,22 +507,44 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
                                    ", output gradient ", dy.rows(), " x ", dy.cols(),
                                    ", but the weights are ", w.rows(), " x ", w.cols());
   grad.resize(static_cast<std::size_t>(w.nonZeros()));
-  const std::ptrdiff_t batch = x.rows();
-  const Scalar* xd = x.data();
-  const std::ptrdiff_t ldx = x.outerStride();
-  const Scalar* dyd = dy.data();
-  const std::ptrdiff_t ldy = dy.outerStride();
   const Index* col = w.colIdx().data();
   Scalar* g = grad.data();
   detail::forEachRowRun(w, parallel, [&](Index j, Index begin, Index end) {
-    for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
-    const Scalar* dyj = dyd + static_cast<std::ptrdiff_t>(j) * ldy;
-    detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
-      constexpr int TB = decltype(tile)::value;
-      detail::gatherDotTile<TB>(col, begin, end, dyj + b0, xd + b0, ldx, g);
-    });
-    if (scale != Scalar(1))
-      for (Index k = begin; k < end; ++k) g[k] *= scale;
+    detail::weightGradientRow(col, begin, end, j, &x, &dy, 1, scale, g);
+  });
+}
+
+/// \brief sparseWeightGradient() for the rows [firstRow, lastRow) of \p w only, serially, and
+/// summed over \p blocks blocks of samples (the shards of one minibatch): grad[k] = scale *
+/// sum_s sum_b X_s(b, c_k) dY_s(b, j), the blocks added in order. Writes the entries of those
+/// rows in \p grad and no others, so threads that split one gradient by rows call it side by
+/// side; which thread computes a row never changes its values. With one block each entry is bit
+/// for bit what sparseWeightGradient() writes.
+/// \param x, dy  \p blocks inputs (B_s x cols) and output gradients (B_s x rows)
+/// \param grad   nnz values aligned with w.values() (not resized)
+/// \throws InvalidArgument on mismatched shapes or a row range outside [0, rows]
+template <template <class, class> class Storage, class Scalar, class Index>
+void sparseWeightGradientRows(
+    const Storage<Scalar, Index>& w,
+    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type* x,
+    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type* dy, std::size_t blocks,
+    Scalar scale, std::vector<Scalar>& grad, Index firstRow, Index lastRow) {
+  for (std::size_t s = 0; s < blocks; ++s)
+    if (x[s].cols() != w.cols() || dy[s].cols() != w.rows() || x[s].rows() != dy[s].rows())
+      detail::raise<InvalidArgument>("sparseWeightGradientRows(): block ", s, " has input ",
+                                     x[s].rows(), " x ", x[s].cols(), " and output gradient ",
+                                     dy[s].rows(), " x ", dy[s].cols(), ", but the weights are ",
+                                     w.rows(), " x ", w.cols());
+  if (grad.size() != static_cast<std::size_t>(w.nonZeros()))
+    detail::raise<InvalidArgument>("sparseWeightGradientRows(): gradient has ", grad.size(),
+                                   " entries, weights have ", w.nonZeros());
+  if (firstRow < 0 || firstRow > lastRow || lastRow > w.rows())
+    detail::raise<InvalidArgument>("sparseWeightGradientRows(): rows [", firstRow, ", ", lastRow,
+                                   ") are not within [0, ", w.rows(), "]");
+  const Index* col = w.colIdx().data();
+  Scalar* g = grad.data();
+  detail::forEachRowRunIn(w, firstRow, lastRow, [&](Index j, Index begin, Index end) {
+    detail::weightGradientRow(col, begin, end, j, x, dy, blocks, scale, g);
   });
 }
 

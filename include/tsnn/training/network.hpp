@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iomanip>
 #include <sstream>
 #include <string>
@@ -248,10 +249,7 @@ class Network {
     ws.dropout = drop;
     for (std::size_t l = 0; l < L; ++l) {
       ws.z[l].resize(batch, m_layers[l].outputs());
-      if (l == 0)
-        m_layers[l].forward(x, ws.z[l], parallel);
-      else
-        m_layers[l].forward(ws.a[l - 1], ws.z[l], parallel);
+      m_layers[l].forward(layerInput(l, x, ws), ws.z[l], parallel);
       if (l + 1 < L) {
         ws.a[l].resize(batch, m_layers[l].outputs());
         if (drop) ws.mask[l].resize(batch, m_layers[l].outputs());
@@ -286,49 +284,62 @@ class Network {
                       Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
                       bool parallel = true) const {
     const std::size_t L = m_layers.size();
-    const Eigen::Index batch = x.rows();
-    if (ws.z.size() != L || ws.z[L - 1].rows() != batch || ws.z[0].cols() != m_layers[0].outputs())
-      detail::raise<InvalidArgument>(
-          "Network::backward(): the workspace does not hold a forward "
-          "pass of this network on ",
-          batch, " samples");
+    checkWorkspace(ws, x.rows(), "Network::backward()");
     if (grads.weights.size() != L || grads.bias.size() != L)
       detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
                                      " layers, network has ", L);
-    BlockStats stats;
-    stats.samples = batch;
-    Activations<Scalar>& top = ws.delta[L - 1];
-    top.resize(batch, outputs());
-    if (m_options.loss == LossKind::SoftmaxCrossEntropy) {
-      stats.lossSum = softmaxCrossEntropy(ws.z[L - 1], labels, gradScale, ws.output, top);
-    } else {
-      stats.lossSum = meanSquaredError(ws.output, labels, gradScale, top);
-      m_outAct.backward(ws.z[L - 1], top);
-    }
-    for (Eigen::Index b = 0; b < batch; ++b) {
-      Eigen::Index arg;
-      ws.output.row(b).maxCoeff(&arg);
-      stats.correct += (arg == labels[b]);
-    }
-    const bool drop = ws.dropout;
+    const BlockStats stats = outputDelta(labels, ws, gradScale);
+    // Each layer's gradients right after its delta, while the delta is still in cache.
     for (std::size_t l = L; l-- > 0;) {
-      const Activations<Scalar>& d = ws.delta[l];
-      if (l == 0)
-        m_layers[l].gradients(x, d, grads.weights[l], grads.bias[l], Scalar(1), parallel);
-      else
-        m_layers[l].gradients(ws.a[l - 1], d, grads.weights[l], grads.bias[l], Scalar(1), parallel);
-      if (l > 0) {
-        Activations<Scalar>& below = ws.delta[l - 1];
-        below.resize(batch, m_layers[l - 1].outputs());
-        m_layers[l].backwardInput(d, below, parallel);
-        forColumnBlocks(below.cols(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
-          auto gb = below.middleCols(c0, n);
-          if (drop) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
-          m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
-        });
-      }
+      m_layers[l].gradients(layerInput(l, x, ws), ws.delta[l], grads.weights[l], grads.bias[l],
+                            Scalar(1), parallel);
+      if (l > 0) propagateDelta(l, ws, parallel);
     }
     return stats;
+  }
+
+  /// \brief backward() without the weight and bias gradients: only the loss and every layer's
+  /// delta (dL/dz, in ws.delta). For trainers that split the gradients among threads with
+  /// gradientsRows() once all shards of a minibatch have their deltas.
+  /// \throws InvalidArgument as backward()
+  /// \param onDelta if set, called with l as soon as layer l's delta is final (l = L-1, ..., 0)
+  BlockStats backwardDeltas(const std::int32_t* labels, Workspace<Scalar>& ws, Scalar gradScale,
+                            bool parallel = true,
+                            const std::function<void(std::size_t)>& onDelta = {}) const {
+    checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
+    const BlockStats stats = outputDelta(labels, ws, gradScale);
+    for (std::size_t l = m_layers.size(); l-- > 0;) {
+      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, parallel);
+      if (onDelta) onDelta(l);
+    }
+    return stats;
+  }
+
+  /// \brief Layer \p l's weight and bias gradients for its output neurons [first, last), summed
+  /// over \p blocks shards of one minibatch, serially: shard s has input x[s] and workspace
+  /// ws[s], after backwardDeltas() on it. Writes only those neurons' entries of \p grads, which
+  /// must already have the network's shape; threads may compute disjoint ranges side by side
+  /// (see SparseLinear::gradientsRows()). With one shard, the entries are bit for bit those of
+  /// backward().
+  /// \throws InvalidArgument if a shard or \p grads does not fit the network, or the range is
+  /// outside [0, outputs of layer l]
+  void gradientsRows(std::size_t l, const Activations<Scalar>* x, const Workspace<Scalar>* ws,
+                     std::size_t blocks, Gradients<Scalar>& grads, Index first, Index last) const {
+    if (l >= m_layers.size() || grads.weights.size() != m_layers.size() ||
+        grads.bias.size() != m_layers.size())
+      detail::raise<InvalidArgument>("Network::gradientsRows(): layer ", l, " or gradients with ",
+                                     grads.weights.size(), " layers do not fit a network of ",
+                                     m_layers.size(), " layers");
+    std::vector<ConstActivationsRef<Scalar>> in, delta;
+    in.reserve(blocks);
+    delta.reserve(blocks);
+    for (std::size_t s = 0; s < blocks; ++s) {
+      checkWorkspace(ws[s], x[s].rows(), "Network::gradientsRows()");
+      in.push_back(layerInput(l, x[s], ws[s]));
+      delta.emplace_back(ws[s].delta[l]);
+    }
+    m_layers[l].gradientsRows(in.data(), delta.data(), blocks, grads.weights[l], grads.bias[l],
+                              Scalar(1), first, last);
   }
 
   /// \brief One SGD step with the given (already averaged) gradients.
@@ -420,20 +431,66 @@ class Network {
   }
 
  private:
+  /// The input of layer \p l: the block itself for the first layer, else the activations below.
+  static ConstActivationsRef<Scalar> layerInput(std::size_t l, const ConstActivationsRef<Scalar>& x,
+                                                const Workspace<Scalar>& ws) {
+    return l == 0 ? x : ConstActivationsRef<Scalar>(ws.a[l - 1]);
+  }
+
+  void checkWorkspace(const Workspace<Scalar>& ws, Eigen::Index batch, const char* caller) const {
+    const std::size_t L = m_layers.size();
+    if (ws.z.size() != L || ws.delta.size() != L || ws.a.size() + 1 != L ||
+        ws.z[L - 1].rows() != batch || ws.output.rows() != batch ||
+        ws.z[0].cols() != m_layers[0].outputs())
+      detail::raise<InvalidArgument>(caller, ": the workspace does not hold a forward pass of this "
+                                     "network on ", batch, " samples");
+  }
+
+  /// Loss, correct count and the output layer's delta after a forward pass.
+  BlockStats outputDelta(const std::int32_t* labels, Workspace<Scalar>& ws,
+                         Scalar gradScale) const {
+    const std::size_t L = m_layers.size();
+    const Eigen::Index batch = ws.output.rows();
+    BlockStats stats;
+    stats.samples = batch;
+    Activations<Scalar>& top = ws.delta[L - 1];
+    top.resize(batch, outputs());
+    if (m_options.loss == LossKind::SoftmaxCrossEntropy) {
+      stats.lossSum = softmaxCrossEntropy(ws.z[L - 1], labels, gradScale, ws.output, top);
+    } else {
+      stats.lossSum = meanSquaredError(ws.output, labels, gradScale, top);
+      m_outAct.backward(ws.z[L - 1], top);
+    }
+    for (Eigen::Index b = 0; b < batch; ++b) {
+      Eigen::Index arg;
+      ws.output.row(b).maxCoeff(&arg);
+      stats.correct += (arg == labels[b]);
+    }
+    return stats;
+  }
+
+  /// Layer l-1's delta from layer l's: dL/dz_{l-1} = (delta_l W_l) * mask * f'(z_{l-1}).
+  void propagateDelta(std::size_t l, Workspace<Scalar>& ws, bool parallel) const {
+    Activations<Scalar>& below = ws.delta[l - 1];
+    below.resize(ws.output.rows(), m_layers[l - 1].outputs());
+    m_layers[l].backwardInput(ws.delta[l], below, parallel);
+    forColumnBlocks(below.cols(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+      auto gb = below.middleCols(c0, n);
+      if (ws.dropout) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
+      m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
+    });
+  }
+
   /// Calls f(firstColumn, count) over blocks of columns, in an OpenMP region when asked for and
   /// not already inside one. Blocks are disjoint, so f may write its columns freely.
   template <class F>
   static void forColumnBlocks(Eigen::Index cols, bool parallel, F&& f) {
     constexpr Eigen::Index kBlock = 32;
     const Eigen::Index blocks = (cols + kBlock - 1) / kBlock;
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (detail::openRegion(parallel))
-#endif
-    for (Eigen::Index blk = 0; blk < blocks; ++blk) {
+    detail::forRange(blocks, parallel, [&](Eigen::Index blk) {
       const Eigen::Index c0 = blk * kBlock;
       f(c0, std::min(kBlock, cols - c0));
-    }
-    (void)parallel;
+    });
   }
 
   void resetNeuronIds() {

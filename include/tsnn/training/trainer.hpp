@@ -1,14 +1,16 @@
 #pragma once
 /// \file
-/// \brief The sequential trainer: seeded shuffling, minibatch SGD, SET after each epoch,
-/// evaluation, and a per-epoch history.
+/// \brief The synchronous trainers, sequential and data-parallel: seeded shuffling, minibatch
+/// SGD, SET after each epoch, evaluation, and a per-epoch history.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -545,14 +547,88 @@ std::vector<EpochRecord> trainSequential(
       });
 }
 
-/// \brief Data-parallel training: each minibatch is split into one contiguous shard of rows per
-/// worker thread; each thread runs forward and backward on its shard (kernels serial inside the
-/// thread) into its own gradient buffers, aligned with the shared sparse pattern. The buffers are
-/// then summed in worker order 0, 1, ..., T-1 and the step applied, each thread handling a
-/// contiguous slice of every layer's parameters. Because each shard's loss gradient is scaled by
-/// 1/B of the whole minibatch and dropout masks are keyed by the row's position in the minibatch,
-/// the summed gradient is the minibatch gradient of the sequential trainer (up to the order of
-/// float additions), and for a fixed worker count every run is bit-identical.
+namespace detail {
+
+/// One piece of a data-parallel weight gradient: layer \p layer's output neurons [first, last).
+struct GradientTask {
+  std::size_t layer;
+  Eigen::Index first, last;
+};
+
+/// Splits every layer's neurons into runs of about kEntries stored weights each (at least one
+/// neuron), top layer first, for the threads to take one at a time. Rebuilt only when a layer's
+/// pattern changes.
+class GradientTasks {
+ public:
+  static constexpr long long kEntries = 4096;
+
+  template <class Scalar, class Index>
+  const std::vector<GradientTask>& of(const Network<Scalar, Index>& net) {
+    std::vector<std::uint64_t> ids;
+    for (std::size_t l = 0; l < net.numLayers(); ++l)
+      ids.push_back(net.layer(l).weights().patternId());
+    if (ids == m_ids) return m_tasks;
+    m_ids = std::move(ids);
+    m_tasks.clear();
+    // Top layer first: back-propagation finishes the deltas in that order.
+    for (std::size_t l = net.numLayers(); l-- > 0;) {
+      const auto& w = net.layer(l).weights();
+      Eigen::Index first = 0;
+      long long entries = 0;
+      forEachRowRunIn(w, Index(0), w.rows(), [&](Index j, Index begin, Index end) {
+        entries += end - begin;
+        if (entries >= kEntries || j + 1 == w.rows()) {
+          m_tasks.push_back({l, first, static_cast<Eigen::Index>(j) + 1});
+          first = static_cast<Eigen::Index>(j) + 1;
+          entries = 0;
+        }
+      });
+    }
+    return m_tasks;
+  }
+
+ private:
+  std::vector<std::uint64_t> m_ids;
+  std::vector<GradientTask> m_tasks;
+};
+
+/// Row t * count / team of a minibatch split among \p team threads, rounded down to a multiple
+/// of 16 rows when every thread gets at least 16 (16 floats are a 64-byte cache line, and the
+/// AVX-512 tiles stay whole). With fewer rows than threads, the first \p count threads get one
+/// row each, so the non-empty shards are always a prefix.
+inline Eigen::Index shardBoundary(Eigen::Index count, int t, int team) {
+  if (t >= team) return count;
+  if (count < team) return std::min<Eigen::Index>(t, count);
+  const Eigen::Index b = count * t / team;
+  constexpr Eigen::Index kAlign = 16;
+  return count >= kAlign * team ? b / kAlign * kAlign : b;
+}
+
+}  // namespace detail
+
+/// \brief Data-parallel training with T worker threads, one minibatch at a time:
+///  1. the minibatch's rows are split into T contiguous shards; each thread gathers its shard
+///     into its own buffers, runs the forward pass and back-propagates the deltas
+///     (Network::backwardDeltas()), touching no shared memory but the read-only network;
+///  2. the weight and bias gradients, which sum over all rows, are split by neurons into fixed
+///     pieces (detail::GradientTasks, top layer first) that the threads take one at a time as
+///     they finish their shard. A piece of layer l starts once every shard has published its
+///     delta of layer l, so a thread that is ahead works on the upper layers while the others
+///     still back-propagate, instead of waiting at a barrier. Each gradient entry is computed
+///     by one thread, summing the shards in order (Network::gradientsRows()), into one gradient
+///     buffer;
+///  3. the gradient's squared norm is summed over fixed slices, one per thread, added in thread
+///     order; the step is decided once (non-finite check, clipping) and each thread applies it
+///     to its slice of every layer.
+/// The loss gradient is scaled by 1/B of the whole minibatch and dropout masks are keyed by the
+/// row's position in the minibatch, so the gradient is the sequential trainer's (up to the order
+/// of float additions), and for a fixed worker count every run is bit-identical: which thread
+/// computes a piece never changes its value.
+/// Why split by neurons rather than give each thread a private gradient of its shard and sum
+/// the buffers: measured on a 2-core machine, the summing pass and the cache-line traffic of
+/// buffers written by one core and read by the other cost more than reading the other shards'
+/// activations here, and a private gradient leaves a faster thread nothing to do but wait
+/// (BENCHMARKS.md, "Data-parallel trainer").
 /// \throws InvalidArgument, NumericalError as trainSequential()
 template <class Scalar, class Index>
 std::vector<EpochRecord> trainDataParallel(
@@ -562,20 +638,42 @@ std::vector<EpochRecord> trainDataParallel(
     TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainDataParallel()");
   const int workers = options.workers > 0 ? options.workers : maxThreads();
-  std::vector<Workspace<Scalar>> ws(static_cast<std::size_t>(workers));
-  std::vector<Gradients<Scalar>> grads(static_cast<std::size_t>(workers));
-  std::vector<Activations<Scalar>> xs(static_cast<std::size_t>(workers));
-  std::vector<std::vector<std::int32_t>> labels(static_cast<std::size_t>(workers));
-  std::vector<BlockStats> stats(static_cast<std::size_t>(workers));
+  const auto uworkers = static_cast<std::size_t>(workers);
+  std::vector<Workspace<Scalar>> ws(uworkers);
+  std::vector<Activations<Scalar>> xs(uworkers);
+  std::vector<std::vector<std::int32_t>> labels(uworkers);
+  std::vector<BlockStats> stats(uworkers);
+  Gradients<Scalar> grads;
   std::vector<std::int64_t> order;
+  detail::GradientTasks pieces;
   const std::size_t L = net.numLayers();
   // partialSq[t * L + l]: thread t's share of layer l's squared gradient norm.
-  std::vector<double> partialSq(static_cast<std::size_t>(workers) * L), layerSq(L);
+  std::vector<double> partialSq(uworkers * L), layerSq(L);
+  // ready[l]: shards whose delta of layer l is final; next: the next piece to take. Both are
+  // reset before each step's region, whose start orders the reset before every use.
+  std::unique_ptr<std::atomic<std::size_t>[]> ready(new std::atomic<std::size_t>[L]);
+  std::atomic<std::ptrdiff_t> next{0};
+  std::atomic<bool> abandon{false};
   return detail::runEpochs(
       net, train, test, options, callbacks, state, order, "trainDataParallel()",
       [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
         const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
+        const auto rows = static_cast<Eigen::Index>(count);
+        detail::fitGradients(net, grads);
+        const std::vector<detail::GradientTask>& tasks = pieces.of(net);
+        const auto numTasks = static_cast<std::ptrdiff_t>(tasks.size());
+        for (std::size_t l = 0; l < L; ++l) ready[l].store(0, std::memory_order_relaxed);
+        next.store(0, std::memory_order_relaxed);
+        abandon.store(false, std::memory_order_relaxed);
         std::exception_ptr error;
+        // Records the first exception and releases threads waiting for deltas that will not come.
+        auto keep = [&] {
+#if defined(_OPENMP)
+#pragma omp critical(tsnn_trainer_error)
+#endif
+          if (!error) error = std::current_exception();
+          abandon.store(true, std::memory_order_release);
+        };
         detail::StepReport report;
         double factor = 1;
 #if defined(_OPENMP)
@@ -584,51 +682,56 @@ std::vector<EpochRecord> trainDataParallel(
         {
           const int t = threadId();
           const int team = teamSize();
-          // Shards: rows [lo, hi) of the minibatch; a worker beyond the team size gets none.
-          const std::int64_t lo = count * t / team, hi = count * (t + 1) / team;
           const auto ut = static_cast<std::size_t>(t);
+          const Eigen::Index lo = detail::shardBoundary(rows, t, team);
+          const Eigen::Index hi = detail::shardBoundary(rows, t + 1, team);
+          const auto shards = static_cast<std::size_t>(std::min<Eigen::Index>(team, rows));
           stats[ut] = BlockStats{};
           try {
             if (hi > lo) {
-              stats[ut] = detail::computeGradients(net, train, order, first + lo, hi - lo, lo, step,
-                                                   scale, ws[ut], grads[ut], xs[ut], labels[ut],
-                                                   options);
-            } else {
-              detail::fitGradients(net, grads[ut]);
-              grads[ut].setZero();
+              detail::gatherBatch(train.features, order, first + lo, hi - lo, xs[ut], labels[ut],
+                                  train.labels);
+              if (options.augment.enabled())
+                data::augmentBatch(xs[ut], options.augment, options.seed, step, lo);
+              net.forward(xs[ut], ws[ut], true, step, lo, false);
+              // Release: the delta's values are visible to whoever acquires the count.
+              stats[ut] = net.backwardDeltas(labels[ut].data(), ws[ut], scale, false,
+                                             [&](std::size_t l) {
+                                               ready[l].fetch_add(1, std::memory_order_release);
+                                             });
             }
           } catch (...) {
-#if defined(_OPENMP)
-#pragma omp critical(tsnn_trainer_error)
-#endif
-            if (!error) error = std::current_exception();
+            keep();
           }
+          for (std::ptrdiff_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < numTasks;) {
+            const detail::GradientTask& p = tasks[static_cast<std::size_t>(i)];
+            for (unsigned polls = 0; ready[p.layer].load(std::memory_order_acquire) < shards &&
+                                     !abandon.load(std::memory_order_acquire);)
+              detail::spinWait(polls);
+            if (abandon.load(std::memory_order_acquire)) break;
+            try {
+              net.gradientsRows(p.layer, xs.data(), ws.data(), shards, grads,
+                                static_cast<Index>(p.first), static_cast<Index>(p.last));
+            } catch (...) {
+              keep();
+            }
+          }
+#if defined(_OPENMP)
+#pragma omp barrier
+#endif
+          // Read after the barrier, the flag is the same in every thread.
+          const bool failed = static_cast<bool>(error);
           // Each thread owns a contiguous slice of every parameter array: [a, b) of size n.
           auto slice = [&](std::size_t size) {
             return std::make_pair(size * ut / static_cast<std::size_t>(team),
                                   size * (ut + 1) / static_cast<std::size_t>(team));
           };
-#if defined(_OPENMP)
-#pragma omp barrier
-#endif
-          // Reduce: grads[0] slice = sum over workers in order 0..T-1; and its squared norm.
-          if (!error) {
+          if (!failed) {
             for (std::size_t l = 0; l < L; ++l) {
-              auto reduce = [&](std::size_t size, auto bufferOf) {
-                const auto [a, b] = slice(size);
-                Scalar* g0 = bufferOf(0);
-                for (int u = 1; u < team; ++u) {
-                  const Scalar* gu = bufferOf(u);
-                  for (std::size_t k = a; k < b; ++k) g0[k] += gu[k];
-                }
-                return detail::sumOfSquares(g0 + a, b - a);
-              };
-              partialSq[ut * L + l] =
-                  reduce(
-                      static_cast<std::size_t>(net.layer(l).nonZeros()),
-                      [&](int u) { return grads[static_cast<std::size_t>(u)].weights[l].data(); }) +
-                  reduce(static_cast<std::size_t>(net.layer(l).outputs()),
-                         [&](int u) { return grads[static_cast<std::size_t>(u)].bias[l].data(); });
+              const auto [wa, wb] = slice(grads.weights[l].size());
+              const auto [ba, bb] = slice(static_cast<std::size_t>(grads.bias[l].size()));
+              partialSq[ut * L + l] = detail::sumOfSquares(grads.weights[l].data() + wa, wb - wa) +
+                                      detail::sumOfSquares(grads.bias[l].data() + ba, bb - ba);
             }
           }
 #if defined(_OPENMP)
@@ -648,8 +751,8 @@ std::vector<EpochRecord> trainDataParallel(
               report.stats.samples += stats[static_cast<std::size_t>(u)].samples;
             }
             try {
-              report.problem = detail::guardGradient(
-                  net, ws.data(), ws.size(), report.stats.lossSum, layerSq, options, factor);
+              report.problem = detail::guardGradient(net, ws.data(), shards, report.stats.lossSum,
+                                                     layerSq, options, factor);
             } catch (...) {
               error = std::current_exception();
             }
@@ -661,15 +764,15 @@ std::vector<EpochRecord> trainDataParallel(
             const auto f = static_cast<Scalar>(factor);
             for (std::size_t l = 0; l < L; ++l) {
               auto& layer = net.layer(l);
-              auto update = [&](Scalar* w, Scalar* v, Scalar* g0, std::size_t size) {
+              auto update = [&](Scalar* w, Scalar* v, Scalar* g, std::size_t size) {
                 const auto [a, b] = slice(size);
                 if (factor < 1)
-                  for (std::size_t k = a; k < b; ++k) g0[k] *= f;
-                sgdUpdate(w + a, v + a, g0 + a, static_cast<std::ptrdiff_t>(b - a), sgd, false);
+                  for (std::size_t k = a; k < b; ++k) g[k] *= f;
+                sgdUpdate(w + a, v + a, g + a, static_cast<std::ptrdiff_t>(b - a), sgd, false);
               };
-              update(layer.values().data(), layer.velocity().data(), grads[0].weights[l].data(),
+              update(layer.values().data(), layer.velocity().data(), grads.weights[l].data(),
                      static_cast<std::size_t>(layer.nonZeros()));
-              update(layer.bias().data(), layer.biasVelocity().data(), grads[0].bias[l].data(),
+              update(layer.bias().data(), layer.biasVelocity().data(), grads.bias[l].data(),
                      static_cast<std::size_t>(layer.outputs()));
             }
           }
