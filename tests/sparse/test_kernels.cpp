@@ -674,8 +674,9 @@ TEMPLATE_TEST_CASE("sparseWeightGradientRows writes only its rows and sums block
     INFO("shape " << s.nOut << " x " << s.nIn);
     const Eigen::Index batch = 130;
     const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
-    // The minibatch as three shards of rows, the way a data-parallel trainer holds it.
-    const Eigen::Index cut[] = {0, 64, 65, batch};
+    // The minibatch as three shards of rows, the way a data-parallel trainer holds it: two of
+    // equal size (summed as a pair, gatherDotTile2()) and a short one on its own.
+    const Eigen::Index cut[] = {0, 64, 128, batch};
     std::vector<Dense<Scalar>> xs, dys;
     for (int b = 0; b < 3; ++b) {
       xs.push_back(p.x.middleRows(cut[b], cut[b + 1] - cut[b]));

@@ -278,6 +278,34 @@ inline void gatherDotTileAvx512(const Index* TSNN_RESTRICT index, Index begin, I
   }
   for (; k < end; ++k) grad[k] += V::sum(tileProducts<R, V>(d, row(k)));
 }
+
+/// gatherDotTile2() on R = TB / lanes registers per block.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile2Avx512(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                                 const Scalar* TSNN_RESTRICT dy0, const Scalar* TSNN_RESTRICT base0,
+                                 std::ptrdiff_t ld0, const Scalar* TSNN_RESTRICT dy1,
+                                 const Scalar* TSNN_RESTRICT base1, std::ptrdiff_t ld1,
+                                 Scalar* TSNN_RESTRICT grad) {
+  using V = Avx512<Scalar>;
+  constexpr int R = TB / V::kLanes;
+  typename V::Reg d0[R], d1[R];
+  for (int r = 0; r < R; ++r) {
+    d0[r] = V::load(dy0 + r * V::kLanes);
+    d1[r] = V::load(dy1 + r * V::kLanes);
+  }
+  auto both = [&](Index k) {
+    const std::ptrdiff_t c = index[k];
+    return V::add(tileProducts<R, V>(d0, base0 + c * ld0), tileProducts<R, V>(d1, base1 + c * ld1));
+  };
+  Index k = begin;
+  if constexpr (std::is_same_v<Scalar, float>) {
+    for (; k + 4 <= end; k += 4) {
+      const __m128 s = horizontalSums4(both(k), both(k + 1), both(k + 2), both(k + 3));
+      _mm_storeu_ps(grad + k, _mm_add_ps(_mm_loadu_ps(grad + k), s));
+    }
+  }
+  for (; k < end; ++k) grad[k] += V::sum(both(k));
+}
 #else
 /// The kernels' vector path: generic C++ (see the file comment).
 inline constexpr const char* kSimdPath = "generic";
@@ -328,6 +356,38 @@ inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index e
     if (k + kPrefetchAhead < end)
       prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
     grad[k] += (d * Eigen::Map<const Tile>(base + static_cast<std::ptrdiff_t>(index[k]) * ld)).sum();
+  }
+}
+
+/// gatherDotTile() for two blocks of samples (the same tile of two shards of a minibatch):
+/// grad[k] += dot(dy0, row c_k of base0) + dot(dy1, row c_k of base1). The two products are
+/// added lane-wise before one horizontal sum, which halves the reductions and the updates of
+/// grad[k] against two gatherDotTile() calls: two 64-row shards then cost about what one
+/// 128-row block does.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           const Scalar* TSNN_RESTRICT dy0, const Scalar* TSNN_RESTRICT base0,
+                           std::ptrdiff_t ld0, const Scalar* TSNN_RESTRICT dy1,
+                           const Scalar* TSNN_RESTRICT base1, std::ptrdiff_t ld1,
+                           Scalar* TSNN_RESTRICT grad) {
+#if defined(__AVX512F__)
+  if constexpr (kAvx512Tile<TB, Scalar>) {
+    gatherDotTile2Avx512<TB>(index, begin, end, dy0, base0, ld0, dy1, base1, ld1, grad);
+    return;
+  }
+#endif
+  using Tile = Eigen::Array<Scalar, TB, 1>;
+  const Tile d0 = Eigen::Map<const Tile>(dy0), d1 = Eigen::Map<const Tile>(dy1);
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end) {
+      const std::ptrdiff_t ahead = index[k + kPrefetchAhead];
+      prefetchTile<TB>(base0 + ahead * ld0);
+      prefetchTile<TB>(base1 + ahead * ld1);
+    }
+    const std::ptrdiff_t c = index[k];
+    grad[k] += (d0 * Eigen::Map<const Tile>(base0 + c * ld0) +
+                d1 * Eigen::Map<const Tile>(base1 + c * ld1))
+                   .sum();
   }
 }
 
@@ -470,22 +530,38 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
 namespace detail {
 
 /// One row j of the weight gradient summed over \p blocks blocks of samples:
-/// g[k] = scale * sum_s sum_b X_s(b, col[k]) dY_s(b, j) for k in [begin, end), the blocks added
-/// in order.
+/// g[k] = scale * sum_s sum_b X_s(b, col[k]) dY_s(b, j) for k in [begin, end). The blocks are
+/// taken in order, two at a time where consecutive blocks have the same number of rows
+/// (gatherDotTile2()), so the rounding depends on the blocks' sizes and order only.
 template <class Scalar, class Index>
 void weightGradientRow(const Index* col, Index begin, Index end, Index j,
                        const ConstActivationsRef<Scalar>* x,
                        const ConstActivationsRef<Scalar>* dy, std::size_t blocks, Scalar scale,
                        Scalar* g) {
   for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
-  for (std::size_t s = 0; s < blocks; ++s) {
-    const Scalar* xd = x[s].data();
-    const std::ptrdiff_t ldx = x[s].outerStride();
-    const Scalar* dyj = dy[s].data() + static_cast<std::ptrdiff_t>(j) * dy[s].outerStride();
-    forEachTile<kMaxTile<Scalar>>(0, x[s].rows(), [&](auto tile, std::ptrdiff_t b0) {
-      constexpr int TB = decltype(tile)::value;
-      gatherDotTile<TB>(col, begin, end, dyj + b0, xd + b0, ldx, g);
-    });
+  auto column = [j](const ConstActivationsRef<Scalar>& d) {
+    return d.data() + static_cast<std::ptrdiff_t>(j) * d.outerStride();
+  };
+  for (std::size_t s = 0; s < blocks;) {
+    if (s + 1 < blocks && x[s].rows() == x[s + 1].rows()) {  // a pair of equal shards
+      const Scalar *dy0 = column(dy[s]), *dy1 = column(dy[s + 1]);
+      const Scalar *x0 = x[s].data(), *x1 = x[s + 1].data();
+      const std::ptrdiff_t ld0 = x[s].outerStride(), ld1 = x[s + 1].outerStride();
+      forEachTile<kMaxTile<Scalar>>(0, x[s].rows(), [&](auto tile, std::ptrdiff_t b0) {
+        constexpr int TB = decltype(tile)::value;
+        gatherDotTile2<TB>(col, begin, end, dy0 + b0, x0 + b0, ld0, dy1 + b0, x1 + b0, ld1, g);
+      });
+      s += 2;
+    } else {
+      const Scalar* dyj = column(dy[s]);
+      const Scalar* xd = x[s].data();
+      const std::ptrdiff_t ldx = x[s].outerStride();
+      forEachTile<kMaxTile<Scalar>>(0, x[s].rows(), [&](auto tile, std::ptrdiff_t b0) {
+        constexpr int TB = decltype(tile)::value;
+        gatherDotTile<TB>(col, begin, end, dyj + b0, xd + b0, ldx, g);
+      });
+      s += 1;
+    }
   }
   if (scale != Scalar(1))
     for (Index k = begin; k < end; ++k) g[k] *= scale;
@@ -516,7 +592,8 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
 
 /// \brief sparseWeightGradient() for the rows [firstRow, lastRow) of \p w only, serially, and
 /// summed over \p blocks blocks of samples (the shards of one minibatch): grad[k] = scale *
-/// sum_s sum_b X_s(b, c_k) dY_s(b, j), the blocks added in order. Writes the entries of those
+/// sum_s sum_b X_s(b, c_k) dY_s(b, j), the blocks added in order (consecutive blocks of equal
+/// size lane-wise in pairs, see detail::weightGradientRow()). Writes the entries of those
 /// rows in \p grad and no others, so threads that split one gradient by rows call it side by
 /// side; which thread computes a row never changes its values. With one block each entry is bit
 /// for bit what sparseWeightGradient() writes.
