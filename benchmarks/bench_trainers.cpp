@@ -5,6 +5,8 @@
 ///   BM_TrainSequential/T    trainSequential(), kernels parallel over neurons with T threads
 ///   BM_TrainDataParallel/T  trainDataParallel() with T workers (one row shard per thread)
 ///   BM_TrainWasap/T         trainWasap() with T workers
+///   BM_DataParallelSpeedup/T  1 and T threads of trainDataParallel() alternated epoch by epoch
+///                           in one run, with the median speed-up (see the function)
 /// T is 1, 2 and 4. The benchmark sets exactly T OpenMP threads (TrainerOptions::threads, which
 /// calls omp_set_num_threads) and T workers, whatever the machine has: not oversubscribing the
 /// cores is the caller's business. `--benchmark_filter='DataParallel/(1|2)$'` compares one and
@@ -128,6 +130,44 @@ void trainEpochs(benchmark::State& state, tsnn::TrainerKind kind) {
   state.counters["nnz"] = benchmark::Counter(static_cast<double>(net.nonZeros()));
 }
 
+/// BM_DataParallelSpeedup/T: the two-thread question asked directly. Every iteration trains the
+/// same network for one epoch on 1 thread and then one epoch on T threads (data-parallel both
+/// times); the counters are the median samples/s of each over all iterations and their ratio.
+/// Epoch-by-epoch alternation cancels most of the machine's drift, which moves separate runs of
+/// BM_TrainDataParallel/1 and /2 by 10-30% on a shared VM. Pass e.g. --benchmark_min_time=10 for
+/// about 40 pairs.
+void BM_DataParallelSpeedup(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const auto& data = fashionLike();
+  tsnn::Network<Scalar> net(networkOptions());
+  tsnn::TrainerOptions o;
+  o.kind = tsnn::TrainerKind::DataParallel;
+  o.epochs = 1;
+  o.batchSize = 128;
+  o.evolve = false;
+  o.seed = kSeed;
+  const tsnn::data::Dataset<Scalar>* noTest = nullptr;
+  std::vector<double> rate[2];
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {
+      o.threads = o.workers = k == 0 ? 1 : threads;
+      const auto history = tsnn::train(net, data, noTest, o);
+      benchmark::DoNotOptimize(history.data());
+      rate[k].push_back(static_cast<double>(data.size()) / history.front().epochSeconds);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double one = median(rate[0]), many = median(rate[1]);
+  state.counters["one_thread"] = benchmark::Counter(one);
+  state.counters["T_threads"] = benchmark::Counter(many);
+  state.counters["speedup"] = benchmark::Counter(one > 0 ? many / one : 0.0);
+  state.counters["pairs"] = benchmark::Counter(static_cast<double>(rate[0].size()));
+}
+
 void BM_TrainSequential(benchmark::State& state) {
   trainEpochs(state, tsnn::TrainerKind::Sequential);
 }
@@ -139,6 +179,7 @@ void BM_TrainWasap(benchmark::State& state) { trainEpochs(state, tsnn::TrainerKi
 BENCHMARK(BM_TrainSequential)->Arg(1)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TrainDataParallel)->Arg(1)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TrainWasap)->Arg(1)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DataParallelSpeedup)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
