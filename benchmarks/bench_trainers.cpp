@@ -102,11 +102,8 @@ tsnn::NetworkOptions networkOptions() {
   return o;
 }
 
-void trainEpochs(benchmark::State& state, tsnn::TrainerKind kind) {
-  const int threads = static_cast<int>(state.range(0));
-  const auto& data = fashionLike();
-  tsnn::Network<Scalar> net(networkOptions());
-
+/// One epoch of \p kind on \p threads threads and as many workers, SET off.
+tsnn::TrainerOptions epochOptions(tsnn::TrainerKind kind, int threads) {
   tsnn::TrainerOptions o;  // SGD lr 0.01, momentum 0.9, weight decay 2e-4
   o.kind = kind;
   o.threads = threads;  // omp_set_num_threads(threads)
@@ -115,6 +112,14 @@ void trainEpochs(benchmark::State& state, tsnn::TrainerKind kind) {
   o.batchSize = 128;
   o.evolve = false;
   o.seed = kSeed;
+  return o;
+}
+
+void trainEpochs(benchmark::State& state, tsnn::TrainerKind kind) {
+  const int threads = static_cast<int>(state.range(0));
+  const auto& data = fashionLike();
+  tsnn::Network<Scalar> net(networkOptions());
+  const tsnn::TrainerOptions o = epochOptions(kind, threads);
   tsnn::setThreads(threads);
   const tsnn::data::Dataset<Scalar>* noTest = nullptr;
 
@@ -140,18 +145,13 @@ void BM_DataParallelSpeedup(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const auto& data = fashionLike();
   tsnn::Network<Scalar> net(networkOptions());
-  tsnn::TrainerOptions o;
-  o.kind = tsnn::TrainerKind::DataParallel;
-  o.epochs = 1;
-  o.batchSize = 128;
-  o.evolve = false;
-  o.seed = kSeed;
+  const tsnn::TrainerOptions o[2] = {epochOptions(tsnn::TrainerKind::DataParallel, 1),
+                                     epochOptions(tsnn::TrainerKind::DataParallel, threads)};
   const tsnn::data::Dataset<Scalar>* noTest = nullptr;
   std::vector<double> rate[2];
   for (auto _ : state) {
     for (int k = 0; k < 2; ++k) {
-      o.threads = o.workers = k == 0 ? 1 : threads;
-      const auto history = tsnn::train(net, data, noTest, o);
+      const auto history = tsnn::train(net, data, noTest, o[k]);
       benchmark::DoNotOptimize(history.data());
       rate[k].push_back(static_cast<double>(data.size()) / history.front().epochSeconds);
     }

@@ -77,6 +77,11 @@ inline void setThreads(int n) {
 
 namespace detail {
 
+/// Whether a kernel asked to run in \p parallel should open an OpenMP region here: there is more
+/// than one thread to use and no region is open yet (inside one, e.g. a trainer's, it stays
+/// serial).
+inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !inParallel(); }
+
 /// One step of a spin-wait for another thread: the CPU's pause hint for the first few thousand
 /// polls (the wait is expected to be microseconds), then a yield, so that a thread that waits
 /// for one which is not running (more threads than cores) gives its core away.

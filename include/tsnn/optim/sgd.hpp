@@ -54,7 +54,7 @@ void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const Sg
   };
   // No region at all, rather than `if (false)`, when serial: a trainer calls this from inside
   // its own region for every layer and step.
-  if (!(parallel && n > 32768 && maxThreads() > 1 && !inParallel())) {
+  if (!detail::openRegion(parallel && n > 32768)) {
     for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
     return;
   }

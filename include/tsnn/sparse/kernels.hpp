@@ -392,21 +392,31 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
   }
 }
 
-inline bool openRegion(bool parallel) { return parallel && maxThreads() > 1 && !inParallel(); }
-
-/// Calls f(i) for i in [0, n): split statically among the threads of an OpenMP region when
-/// openRegion(parallel), else in a plain loop. (An `omp parallel if (false)` would still create a
-/// team of one, about a microsecond per call, on every kernel call inside a trainer's region.)
+/// Calls f(lo, hi) on contiguous blocks that partition [0, n): one block per thread of an
+/// OpenMP region when openRegion(parallel), else once on the whole range, with no region at all
+/// (an `omp parallel if (false)` would still create a team of one, about a microsecond per call,
+/// on every kernel call inside a trainer's region).
 template <class Index, class F>
-void forRange(Index n, bool parallel, F&& f) {
+void forThreadBlocks(Index n, bool parallel, F&& f) {
   if (!openRegion(parallel)) {
-    for (Index i = 0; i < n; ++i) f(i);
+    f(Index(0), n);
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
 #endif
-  for (Index i = 0; i < n; ++i) f(i);
+  {
+    const auto t = static_cast<long long>(threadId()), team = static_cast<long long>(teamSize());
+    f(static_cast<Index>(n * t / team), static_cast<Index>(n * (t + 1) / team));
+  }
+}
+
+/// Calls f(i) for i in [0, n), each index by exactly one thread (see forThreadBlocks()).
+template <class Index, class F>
+void forRange(Index n, bool parallel, F&& f) {
+  forThreadBlocks(n, parallel, [&](Index lo, Index hi) {
+    for (Index i = lo; i < hi; ++i) f(i);
+  });
 }
 
 /// Calls f(row, begin, end) for the rows [r0, r1) of \p w in order, serially, empty rows
@@ -431,24 +441,12 @@ void forEachRowRunIn(const CooMatrix<Scalar, Index>& w, Index r0, Index r1, F&& 
   }
 }
 
-/// Calls f(row, begin, end) for every row of \p w (forEachRowRunIn() over all rows); in an
-/// OpenMP region when asked for and not already inside one, each thread taking a contiguous
-/// block of rows, so each row is handled by exactly one thread.
+/// Calls f(row, begin, end) for every row of \p w (forEachRowRunIn() over all rows), each
+/// thread taking a contiguous block of rows (see forThreadBlocks()), so each row is handled by
+/// exactly one thread.
 template <template <class, class> class Storage, class Scalar, class Index, class F>
 void forEachRowRun(const Storage<Scalar, Index>& w, bool parallel, F&& f) {
-  const Index rows = w.rows();
-  if (!openRegion(parallel)) {
-    forEachRowRunIn(w, Index(0), rows, f);
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel
-#endif
-  {
-    const auto t = static_cast<long long>(threadId()), team = static_cast<long long>(teamSize());
-    forEachRowRunIn(w, static_cast<Index>(rows * t / team), static_cast<Index>(rows * (t + 1) / team),
-                    f);
-  }
+  forThreadBlocks(w.rows(), parallel, [&](Index r0, Index r1) { forEachRowRunIn(w, r0, r1, f); });
 }
 
 }  // namespace detail

@@ -480,9 +480,22 @@ void fitGradients(const Network<Scalar, Index>& net, Gradients<Scalar>& g) {
   }
 }
 
-/// Forward and backward on the minibatch order[first, first + count) of \p data (rows
-/// [rowOffset, ...) of a larger minibatch when sharded), writing \p grads for the network's
-/// current topology. The gradient is that of the sum of the block's losses times \p scale.
+/// Gathers the minibatch order[first, first + count) of \p data into \p x and \p labels (rows
+/// [rowOffset, ...) of a larger minibatch when sharded), augments it if asked, and runs the
+/// training forward pass into \p ws.
+template <class Scalar, class Index>
+void forwardBatch(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& data,
+                  const std::vector<std::int64_t>& order, std::int64_t first, Eigen::Index count,
+                  Eigen::Index rowOffset, std::uint64_t step, Workspace<Scalar>& ws,
+                  Activations<Scalar>& x, std::vector<std::int32_t>& labels,
+                  const TrainerOptions& options, bool parallel) {
+  gatherBatch(data.features, order, first, count, x, labels, data.labels);
+  if (options.augment.enabled()) data::augmentBatch(x, options.augment, options.seed, step, rowOffset);
+  net.forward(x, ws, true, step, rowOffset, parallel);
+}
+
+/// forwardBatch() and backward, writing \p grads for the network's current topology. The
+/// gradient is that of the sum of the block's losses times \p scale.
 template <class Scalar, class Index>
 BlockStats computeGradients(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& data,
                             const std::vector<std::int64_t>& order, std::int64_t first,
@@ -490,10 +503,8 @@ BlockStats computeGradients(const Network<Scalar, Index>& net, const data::Datas
                             Scalar scale, Workspace<Scalar>& ws, Gradients<Scalar>& grads,
                             Activations<Scalar>& x, std::vector<std::int32_t>& labels,
                             const TrainerOptions& options) {
-  gatherBatch(data.features, order, first, count, x, labels, data.labels);
-  if (options.augment.enabled()) data::augmentBatch(x, options.augment, options.seed, step, rowOffset);
+  forwardBatch(net, data, order, first, count, rowOffset, step, ws, x, labels, options, true);
   fitGradients(net, grads);
-  net.forward(x, ws, true, step, rowOffset);
   return net.backward(x, labels.data(), ws, grads, scale);
 }
 
@@ -564,14 +575,17 @@ class GradientTasks {
 
   template <class Scalar, class Index>
   const std::vector<GradientTask>& of(const Network<Scalar, Index>& net) {
-    std::vector<std::uint64_t> ids;
-    for (std::size_t l = 0; l < net.numLayers(); ++l)
-      ids.push_back(net.layer(l).weights().patternId());
-    if (ids == m_ids) return m_tasks;
-    m_ids = std::move(ids);
+    // Called every step: compare the pattern ids in place, build only when one changed.
+    const std::size_t L = net.numLayers();
+    bool same = m_ids.size() == L;
+    for (std::size_t l = 0; same && l < L; ++l)
+      same = m_ids[l] == net.layer(l).weights().patternId();
+    if (same) return m_tasks;
+    m_ids.resize(L);
+    for (std::size_t l = 0; l < L; ++l) m_ids[l] = net.layer(l).weights().patternId();
     m_tasks.clear();
     // Top layer first: back-propagation finishes the deltas in that order.
-    for (std::size_t l = net.numLayers(); l-- > 0;) {
+    for (std::size_t l = L; l-- > 0;) {
       const auto& w = net.layer(l).weights();
       Eigen::Index first = 0;
       long long entries = 0;
@@ -689,11 +703,8 @@ std::vector<EpochRecord> trainDataParallel(
           stats[ut] = BlockStats{};
           try {
             if (hi > lo) {
-              detail::gatherBatch(train.features, order, first + lo, hi - lo, xs[ut], labels[ut],
-                                  train.labels);
-              if (options.augment.enabled())
-                data::augmentBatch(xs[ut], options.augment, options.seed, step, lo);
-              net.forward(xs[ut], ws[ut], true, step, lo, false);
+              detail::forwardBatch(net, train, order, first + lo, hi - lo, lo, step, ws[ut],
+                                   xs[ut], labels[ut], options, false);
               // Release: the delta's values are visible to whoever acquires the count.
               stats[ut] = net.backwardDeltas(labels[ut].data(), ws[ut], scale, false,
                                              [&](std::size_t l) {
