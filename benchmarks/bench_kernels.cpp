@@ -40,8 +40,8 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/config.hpp"
-#include "tsnn/detail/random.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/kernels.hpp"

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/config.hpp"
+#include "tsnn/core/parallel.hpp"
 
 namespace {
 

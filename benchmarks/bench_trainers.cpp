@@ -54,10 +54,10 @@
 #include <thread>
 #include <vector>
 
-#include "tsnn/config.hpp"
+#include "tsnn/core/parallel.hpp"
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/detail/random.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/training/train.hpp"
 
 namespace {

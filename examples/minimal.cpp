@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/training/trainer.hpp"
 
 int main() {

@@ -19,8 +19,8 @@
 #include "tsnn/data/standard_scaler.hpp"
 #include "tsnn/io/atomic_file.hpp"
 #include "tsnn/io/checkpoint.hpp"
-#include "tsnn/io/confusion.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/extras/confusion.hpp"
+#include "tsnn/nn/network.hpp"
 
 int main(int argc, char** argv) {
   cli::Parser p("predict", "Classify a data file with a model saved by train_mnist/train_cifar10.");

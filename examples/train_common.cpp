@@ -16,12 +16,12 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/data/standard_scaler.hpp"
 #include "tsnn/io/checkpoint.hpp"
-#include "tsnn/io/confusion.hpp"
+#include "tsnn/extras/confusion.hpp"
 #include "tsnn/io/metrics_csv.hpp"
 #include "tsnn/io/metrics_json.hpp"
-#include "tsnn/io/plots.hpp"
-#include "tsnn/io/progress.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/extras/plots.hpp"
+#include "tsnn/extras/progress.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/training/train.hpp"
 
 namespace example {

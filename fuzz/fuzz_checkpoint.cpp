@@ -22,7 +22,7 @@
 #include <exception>
 #include <string>
 
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/io/checkpoint.hpp"
 
 namespace {

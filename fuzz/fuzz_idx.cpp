@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "tsnn/data/idx.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 #if !defined(TSNN_HAS_ZLIB)
 #error "fuzz_idx needs tsnn built with zlib (TSNN_HAS_ZLIB)"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tsnn/data/idx.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace fs = std::filesystem;
 

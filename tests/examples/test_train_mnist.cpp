@@ -11,7 +11,7 @@
 
 #include "support/programs.hpp"
 #include "tsnn/data/idx.hpp"
-#include "tsnn/detail/random.hpp"
+#include "tsnn/core/random.hpp"
 
 namespace fs = std::filesystem;
 

@@ -35,11 +35,11 @@
 
 #include "support/oracle.hpp"
 #include "support/files.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/io/checkpoint.hpp"
 #include "tsnn/optim/sgd.hpp"
-#include "tsnn/training/history.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/io/history.hpp"
+#include "tsnn/nn/network.hpp"
 
 namespace {
 
@@ -360,7 +360,7 @@ TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training sta
     auto g = n->makeGradients();
     n->forward(batch, ws, true, 17, 0, false);
     n->backward(batch, labels.data(), ws, g, Scalar(1) / Scalar(8), false);
-    n->applyGradients(g, sgd, false);
+    applyGradients(*n, g, sgd, false);
   }
   requireSameNetwork(net, back);
 }

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/optim/sgd.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 
 #include "support/oracle.hpp"
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/detail/random.hpp"
+#include "tsnn/core/random.hpp"
 
 namespace tsnn::test {
 

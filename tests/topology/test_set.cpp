@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
-#include "tsnn/detail/random.hpp"
-#include "tsnn/errors.hpp"
-#include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/topology/set.hpp"

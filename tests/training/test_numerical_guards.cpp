@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "tsnn/detail/random.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/training/train.hpp"
 
 using Catch::Matchers::Contains;

@@ -21,8 +21,8 @@
 #include "support/oracle.hpp"
 #include "support/synthetic.hpp"
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/training/wasap.hpp"
 
 namespace {

@@ -31,9 +31,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "tsnn/detail/random.hpp"
-#include "tsnn/errors.hpp"
-#include "tsnn/sparse/kernels.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/core/activations.hpp"
 
 namespace tsnn::data {
 

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/io/atomic_file.hpp"
 
 namespace tsnn::data {

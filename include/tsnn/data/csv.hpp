@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn::data {
 

@@ -15,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn::data {
 

@@ -37,7 +37,7 @@
 #endif
 
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn::data {
 

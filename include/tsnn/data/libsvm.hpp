@@ -36,7 +36,7 @@
 
 #include "tsnn/data/csv.hpp"  // readWholeFile and parseDecimal, shared with the CSV loader
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn::data {
 

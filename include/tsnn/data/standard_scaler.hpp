@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn::data {
 

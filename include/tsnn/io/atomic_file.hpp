@@ -13,7 +13,7 @@
 
 #include <unistd.h>
 
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn {
 

@@ -93,15 +93,15 @@
 #include <zlib.h>
 #endif
 
-#include "tsnn/activations/activation.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/nn/activation.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/io/atomic_file.hpp"
-#include "tsnn/layers/sparse_linear.hpp"
-#include "tsnn/losses/loss.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/nn/loss.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
-#include "tsnn/training/history.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/io/history.hpp"
+#include "tsnn/nn/network.hpp"
 
 namespace tsnn {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tsnn/io/atomic_file.hpp"
-#include "tsnn/training/history.hpp"
+#include "tsnn/io/history.hpp"
 
 namespace tsnn {
 

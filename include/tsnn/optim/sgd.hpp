@@ -12,8 +12,9 @@
 #include <cmath>
 #include <vector>
 
-#include "tsnn/config.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/network.hpp"
 
 namespace tsnn {
 
@@ -62,6 +63,20 @@ void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const Sg
 #pragma omp parallel for simd schedule(static)
 #endif
   for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
+}
+
+/// \brief One SGD step on every weight and bias of \p net with the given (already averaged)
+/// gradients, each layer's momentum aligned with its values.
+template <class Scalar, class Index>
+void applyGradients(Network<Scalar, Index>& net, const Gradients<Scalar>& g, const SgdOptions& sgd,
+                    bool parallel = true) {
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    auto& layer = net.layer(l);
+    sgdUpdate(layer.values().data(), layer.velocity().data(), g.weights[l].data(),
+              static_cast<std::ptrdiff_t>(layer.nonZeros()), sgd, parallel);
+    sgdUpdate(layer.bias().data(), layer.biasVelocity().data(), g.bias[l].data(),
+              static_cast<std::ptrdiff_t>(layer.outputs()), sgd, false);
+  }
 }
 
 }  // namespace tsnn

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/errors.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 

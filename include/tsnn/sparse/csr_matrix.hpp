@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/detail/pattern_id.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/pattern_id.hpp"
+#include "tsnn/core/errors.hpp"
 
 namespace tsnn {
 

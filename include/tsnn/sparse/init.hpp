@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/detail/random.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
 namespace tsnn {

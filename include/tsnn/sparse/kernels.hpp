@@ -42,8 +42,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/config.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/activations.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
@@ -52,16 +53,6 @@
 #endif
 
 namespace tsnn {
-
-/// \brief Column-major activation matrix: B rows (batch) by n columns (neurons).
-template <class Scalar>
-using Activations = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-/// \brief A read-only view of activations, possibly a block of batch rows (outer stride > rows).
-template <class Scalar>
-using ConstActivationsRef = Eigen::Ref<const Activations<Scalar>, 0, Eigen::OuterStride<>>;
-/// \brief A writable view of activations, possibly a block of batch rows.
-template <class Scalar>
-using ActivationsRef = Eigen::Ref<Activations<Scalar>, 0, Eigen::OuterStride<>>;
 
 namespace detail {
 

@@ -26,8 +26,8 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/errors.hpp"
-#include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/kernels.hpp"
 #include "tsnn/topology/set.hpp"
 

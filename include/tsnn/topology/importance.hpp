@@ -14,9 +14,9 @@
 #include <cmath>
 #include <vector>
 
-#include "tsnn/errors.hpp"
-#include "tsnn/layers/sparse_linear.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/nn/network.hpp"
 
 namespace tsnn {
 

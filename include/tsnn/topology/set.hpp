@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/detail/random.hpp"
-#include "tsnn/errors.hpp"
-#include "tsnn/layers/sparse_linear.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
 

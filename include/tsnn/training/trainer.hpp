@@ -16,17 +16,17 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/config.hpp"
+#include "tsnn/core/parallel.hpp"
 #include "tsnn/data/augment.hpp"
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/detail/random.hpp"
-#include "tsnn/errors.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
 #include "tsnn/optim/sgd.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"
-#include "tsnn/training/history.hpp"
-#include "tsnn/training/network.hpp"
+#include "tsnn/io/history.hpp"
+#include "tsnn/nn/network.hpp"
 
 namespace tsnn {
 
@@ -553,7 +553,7 @@ std::vector<EpochRecord> trainSequential(
             detail::computeGradients(net, train, order, first, count, 0, step,
                                      Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
         r.problem = detail::guardAndClip(net, ws, r.stats, grads, options, &r.clipped);
-        if (r.problem.empty()) net.applyGradients(grads, sgd);
+        if (r.problem.empty()) applyGradients(net, grads, sgd);
         return r;
       });
 }

@@ -269,7 +269,7 @@ std::vector<EpochRecord> trainWasap(
                 grads.weights[l].swap(moved);
                 grads.bias[l].swap(movedBias);
               }
-            net.applyGradients(grads, options.sgd, false);
+            applyGradients(net, grads, options.sgd, false);
             stalenessSum += static_cast<double>(updates - copyUpdates);
             ++updates;
             ++applications;
@@ -370,7 +370,7 @@ std::vector<EpochRecord> trainWasap(
               if (!problem.empty())
                 detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
                                               " at local epoch ", asyncEpochs + e + 1);
-              model.applyGradients(grads, options.sgd, false);
+              applyGradients(model, grads, options.sgd, false);
               stats[ut].lossSum += s.lossSum;
               stats[ut].correct += s.correct;
             }

@@ -1,8 +1,8 @@
 // A downstream program: builds a small sparse network and runs one forward pass.
 #include <cstdio>
 
-#include "tsnn/training/network.hpp"
-#include "tsnn/version.hpp"
+#include "tsnn/nn/network.hpp"
+#include "tsnn/core/version.hpp"
 
 int main() {
   tsnn::NetworkOptions o;

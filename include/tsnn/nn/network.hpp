@@ -1,0 +1,609 @@
+#pragma once
+/// \file
+/// \brief A multilayer perceptron built from truly sparse layers.
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tsnn/nn/activation.hpp"
+#include "tsnn/nn/all_relu.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/nn/dropout.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/nn/loss.hpp"
+#include "tsnn/sparse/init.hpp"
+
+namespace tsnn {
+
+/// \brief Everything that defines a Network's architecture and initialisation.
+struct NetworkOptions {
+  /// Layer widths: input, hidden..., output (e.g. {784, 1000, 1000, 1000, 10}).
+  std::vector<long long> sizes;
+  /// SET's epsilon: each layer starts at density eps (n_in + n_out) / (n_in n_out), capped at 1.
+  double epsilon = 20;
+  /// How the connections are spread over layers (per-layer ER, or ERK's global budget).
+  DensityAllocation allocation = DensityAllocation::ErdosRenyi;
+  WeightInit init = WeightInit::HeUniform;
+  ActivationKind hiddenActivation = ActivationKind::AllReLU;
+  /// All-ReLU: the slope magnitude a (signs alternate -a, +a, ...). LeakyReLU: the slope.
+  double alpha = 0.6;
+  LossKind loss = LossKind::SoftmaxCrossEntropy;
+  /// Output activation for MSE (ignored for cross-entropy, whose softmax is part of the loss).
+  ActivationKind outputActivation = ActivationKind::Identity;
+  /// Inverted dropout rate on hidden activations during training, in [0, 1).
+  double dropout = 0.3;
+  std::uint64_t seed = 1;
+
+  /// \throws InvalidArgument naming the first bad value.
+  void validate() const {
+    if (sizes.size() < 2)
+      detail::raise<InvalidArgument>(
+          "NetworkOptions: need at least an input and an output size, got ", sizes.size(),
+          " sizes");
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      if (sizes[i] <= 0 || sizes[i] > (1ll << 31) - 1)
+        detail::raise<InvalidArgument>("NetworkOptions: layer ", i, " has size ", sizes[i],
+                                       " (must be in [1, 2^31))");
+    if (sizes.back() < 2 && loss == LossKind::SoftmaxCrossEntropy)
+      detail::raise<InvalidArgument>("NetworkOptions: cross-entropy needs at least 2 outputs, got ",
+                                     sizes.back());
+    if (!(epsilon > 0) || !std::isfinite(epsilon))
+      detail::raise<InvalidArgument>("NetworkOptions: epsilon must be positive and finite, got ",
+                                     epsilon);
+    if (!(alpha >= 0) || !std::isfinite(alpha))
+      detail::raise<InvalidArgument>("NetworkOptions: alpha must be finite and >= 0, got ", alpha);
+    if (!(dropout >= 0 && dropout < 1))
+      detail::raise<InvalidArgument>("NetworkOptions: dropout must be in [0, 1), got ", dropout);
+  }
+};
+
+/// \brief Per-layer gradients, aligned with each layer's sparse values.
+template <class Scalar>
+struct Gradients {
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  std::vector<std::vector<Scalar>> weights;
+  std::vector<Vector> bias;
+
+  void setZero() {
+    for (auto& w : weights) std::fill(w.begin(), w.end(), Scalar(0));
+    for (auto& b : bias) b.setZero();
+  }
+  /// \brief this += other, elementwise (shapes must match).
+  void add(const Gradients& other) {
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+      TSNN_ASSERT(weights[l].size() == other.weights[l].size());
+      Scalar* d = weights[l].data();
+      const Scalar* s = other.weights[l].data();
+      const std::size_t n = weights[l].size();
+      for (std::size_t k = 0; k < n; ++k) d[k] += s[k];
+      bias[l] += other.bias[l];
+    }
+  }
+};
+
+/// \brief Buffers for one forward/backward pass over a block of samples. A trainer keeps one per
+/// thread; they are resized on use and reused between batches.
+template <class Scalar>
+struct Workspace {
+  std::vector<Activations<Scalar>> z;      ///< pre-activations per layer (B x n_out)
+  std::vector<Activations<Scalar>> a;      ///< activations per hidden layer, after dropout
+  std::vector<Activations<Scalar>> mask;   ///< dropout masks per hidden layer (0 or 1/q)
+  std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer
+  Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
+  bool dropout = false;                    ///< whether the forward pass applied dropout masks
+};
+
+/// \brief Loss and accuracy counts of one block.
+struct BlockStats {
+  double lossSum = 0;
+  long long correct = 0;
+  long long samples = 0;
+};
+
+/// \brief A feed-forward network of SparseLinear layers with per-layer activations.
+///
+/// Hidden layer l uses options.hiddenActivation; with All-ReLU its slope is allReluSlope(l, alpha)
+/// = -a, +a, -a, ... The last layer feeds the loss.
+template <class Scalar, class Index = std::int32_t>
+class Network {
+ public:
+  using Layer = SparseLinear<Scalar, Index>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using Features = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  /// \brief Builds an Erdos-Renyi initialised network.
+  /// \throws InvalidArgument if the options are invalid.
+  explicit Network(const NetworkOptions& options) : m_options(options) {
+    options.validate();
+    Rng rng(options.seed);
+    const auto& s = options.sizes;
+    const std::vector<double> density = layerDensities(s, options.epsilon, options.allocation);
+    for (std::size_t l = 0; l + 1 < s.size(); ++l)
+      m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density[l], rng,
+                            options.init);
+    m_rng = rng.split();
+    buildActivations();
+    resetNeuronIds();
+  }
+
+  /// \brief Assembles a network from existing layers (e.g. loaded, or built by hand in tests).
+  /// \throws InvalidArgument if consecutive layers do not fit together.
+  Network(const NetworkOptions& options, std::vector<Layer> layers)
+      : m_options(options), m_layers(std::move(layers)) {
+    if (m_layers.empty()) detail::raise<InvalidArgument>("Network::Network(): no layers");
+    m_options.sizes.assign(1, m_layers.front().inputs());
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      if (l > 0 && m_layers[l].inputs() != m_layers[l - 1].outputs())
+        detail::raise<InvalidArgument>("Network::Network(): layer ", l, " takes ",
+                                       m_layers[l].inputs(), " inputs but layer ", l - 1, " has ",
+                                       m_layers[l - 1].outputs(), " outputs");
+      m_options.sizes.push_back(m_layers[l].outputs());
+    }
+    m_options.validate();
+    m_rng = Rng(m_options.seed).split();
+    buildActivations();
+    resetNeuronIds();
+  }
+
+  const NetworkOptions& options() const { return m_options; }
+
+  /// \brief For hidden layer \p hidden, the original index of each current neuron (neurons
+  /// removed by removeHiddenNeurons() leave gaps; the survivors keep their order).
+  const std::vector<long long>& neuronIds(std::size_t hidden) const { return m_ids.at(hidden); }
+
+  /// \brief Removes neurons of hidden layer \p hidden: their row of incoming connections, bias
+  /// and momentum in layer \p hidden, and their column of outgoing connections in the next
+  /// layer, whose column indices are compacted. A removed neuron with no incoming connections
+  /// outputs the constant f(b_j); its contribution W_kj f(b_j) is added to the next layer's
+  /// biases, so removing such neurons does not change the network's function. (A neuron that
+  /// still has incoming connections is simply cut off: that is pruning.)
+  /// \param neurons current indices in the layer, any order, no duplicates
+  /// \throws InvalidArgument if \p hidden is not a hidden layer, an index is out of range or
+  /// repeated, or no neuron would be left
+  void removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons);
+  std::size_t numLayers() const { return m_layers.size(); }
+  Layer& layer(std::size_t l) { return m_layers[l]; }
+  const Layer& layer(std::size_t l) const { return m_layers[l]; }
+  const Activation<Scalar>& activation(std::size_t hidden) const { return m_act[hidden]; }
+  Index inputs() const { return m_layers.front().inputs(); }
+  Index outputs() const { return m_layers.back().outputs(); }
+  /// \brief The network's own random stream (topology evolution draws from it).
+  Rng& rng() { return m_rng; }
+  const Rng& rng() const { return m_rng; }
+
+  /// \brief Restores hidden layer \p hidden's map to original neuron ids (checkpoints).
+  /// \throws InvalidArgument unless \p ids has one entry per current neuron, strictly
+  /// increasing and non-negative
+  void setNeuronIds(std::size_t hidden, std::vector<long long> ids) {
+    if (hidden + 1 >= m_layers.size())
+      detail::raise<InvalidArgument>("Network::setNeuronIds(): layer ", hidden,
+                                     " is not a hidden layer");
+    if (ids.size() != static_cast<std::size_t>(m_layers[hidden].outputs()))
+      detail::raise<InvalidArgument>("Network::setNeuronIds(): ", ids.size(), " ids for ",
+                                     m_layers[hidden].outputs(), " neurons");
+    for (std::size_t j = 0; j < ids.size(); ++j)
+      if (ids[j] < 0 || (j > 0 && ids[j] <= ids[j - 1]))
+        detail::raise<InvalidArgument>("Network::setNeuronIds(): id ", ids[j], " at position ", j,
+                                       " is negative or not increasing");
+    m_ids[hidden] = std::move(ids);
+  }
+
+  /// \brief Current layer widths (input, hidden..., output).
+  std::vector<long long> sizes() const {
+    std::vector<long long> s{static_cast<long long>(inputs())};
+    for (const auto& l : m_layers) s.push_back(l.outputs());
+    return s;
+  }
+  long long nonZeros() const {
+    long long n = 0;
+    for (const auto& l : m_layers) n += l.nonZeros();
+    return n;
+  }
+  long long hiddenNeurons() const {
+    long long n = 0;
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) n += m_layers[l].outputs();
+    return n;
+  }
+  std::size_t bytes() const {
+    std::size_t b = 0;
+    for (const auto& l : m_layers) b += l.bytes();
+    return b;
+  }
+
+  /// \brief Gradient buffers shaped like this network's parameters.
+  Gradients<Scalar> makeGradients() const {
+    Gradients<Scalar> g;
+    for (const auto& l : m_layers) {
+      g.weights.emplace_back(static_cast<std::size_t>(l.nonZeros()), Scalar(0));
+      g.bias.push_back(Vector::Zero(l.outputs()));
+    }
+    return g;
+  }
+
+  /// \brief Forward pass over a block of samples (B x inputs()), leaving every intermediate in
+  /// \p ws for backward(). With \p training, dropout is applied with masks keyed by (step,
+  /// rowOffset + row) so that shards of one minibatch reproduce the whole minibatch's masks.
+  /// \param parallel run kernels and elementwise work in an OpenMP region (ignored inside one)
+  /// \returns the output (probabilities for cross-entropy), a reference into \p ws
+  const Activations<Scalar>& forward(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
+                                     bool training = false, std::uint64_t step = 0,
+                                     Eigen::Index rowOffset = 0, bool parallel = true) const {
+    if (x.cols() != inputs())
+      detail::raise<InvalidArgument>("Network::forward(): input has ", x.cols(),
+                                     " features, network expects ", inputs());
+    const Eigen::Index batch = x.rows();
+    const std::size_t L = m_layers.size();
+    ws.z.resize(L);
+    ws.a.resize(L - 1);
+    ws.mask.resize(L - 1);
+    ws.delta.resize(L);
+    const bool drop = training && m_options.dropout > 0;
+    ws.dropout = drop;
+    for (std::size_t l = 0; l < L; ++l) {
+      ws.z[l].resize(batch, m_layers[l].outputs());
+      m_layers[l].forward(layerInput(l, x, ws), ws.z[l], parallel);
+      if (l + 1 < L) {
+        ws.a[l].resize(batch, m_layers[l].outputs());
+        if (drop) ws.mask[l].resize(batch, m_layers[l].outputs());
+        const std::uint64_t key = dropoutKey(m_options.seed, step, l);
+        // Activation and dropout in one pass over column blocks, in parallel like the kernels.
+        forColumnBlocks(m_layers[l].outputs(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+          auto zb = ws.z[l].middleCols(c0, n);
+          auto ab = ws.a[l].middleCols(c0, n);
+          m_act[l].forward(zb, ab);
+          if (drop) {
+            auto mb = ws.mask[l].middleCols(c0, n);
+            dropoutForward(ab, mb, m_options.dropout, key, rowOffset, c0);
+          }
+        });
+      }
+    }
+    ws.output.resize(batch, outputs());
+    if (m_options.loss == LossKind::SoftmaxCrossEntropy)
+      softmaxRows(ws.z[L - 1], ws.output);
+    else
+      m_outAct.forward(ws.z[L - 1], ws.output);
+    return ws.output;
+  }
+
+  /// \brief Backward pass after forward() on the same block: writes the gradient of
+  /// (gradScale * sum of per-sample losses) into \p grads, and returns the block's loss sum and
+  /// correct count. Pass gradScale = 1 / minibatch size for the minibatch mean. Dropout masks are
+  /// used exactly when the forward pass applied them (recorded in \p ws).
+  /// \throws InvalidArgument if a label is out of range or \p ws does not hold a forward pass of
+  /// this network on a block of x.rows() samples
+  BlockStats backward(const ConstActivationsRef<Scalar>& x, const std::int32_t* labels,
+                      Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
+                      bool parallel = true) const {
+    const std::size_t L = m_layers.size();
+    checkWorkspace(ws, x.rows(), "Network::backward()");
+    if (grads.weights.size() != L || grads.bias.size() != L)
+      detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
+                                     " layers, network has ", L);
+    const BlockStats stats = outputDelta(labels, ws, gradScale);
+    // Each layer's gradients right after its delta, while the delta is still in cache.
+    for (std::size_t l = L; l-- > 0;) {
+      m_layers[l].gradients(layerInput(l, x, ws), ws.delta[l], grads.weights[l], grads.bias[l],
+                            Scalar(1), parallel);
+      if (l > 0) propagateDelta(l, ws, parallel);
+    }
+    return stats;
+  }
+
+  /// \brief backward() without the weight and bias gradients: only the loss and every layer's
+  /// delta (dL/dz, in ws.delta). For trainers that split the gradients among threads with
+  /// gradientsRows() once all shards of a minibatch have their deltas.
+  /// \throws InvalidArgument as backward()
+  /// \param onDelta if set, called with l as soon as layer l's delta is final (l = L-1, ..., 0)
+  BlockStats backwardDeltas(const std::int32_t* labels, Workspace<Scalar>& ws, Scalar gradScale,
+                            bool parallel = true,
+                            const std::function<void(std::size_t)>& onDelta = {}) const {
+    checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
+    const BlockStats stats = outputDelta(labels, ws, gradScale);
+    for (std::size_t l = m_layers.size(); l-- > 0;) {
+      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, parallel);
+      if (onDelta) onDelta(l);
+    }
+    return stats;
+  }
+
+  /// \brief Layer \p l's weight and bias gradients for its output neurons [first, last), summed
+  /// over \p blocks shards of one minibatch, serially: shard s has input x[s] and workspace
+  /// ws[s], after backwardDeltas() on it. Writes only those neurons' entries of \p grads, which
+  /// must already have the network's shape; threads may compute disjoint ranges side by side
+  /// (see SparseLinear::gradientsRows()). With one shard, the entries are bit for bit those of
+  /// backward().
+  /// \throws InvalidArgument if a shard or \p grads does not fit the network, or the range is
+  /// outside [0, outputs of layer l]
+  void gradientsRows(std::size_t l, const Activations<Scalar>* x, const Workspace<Scalar>* ws,
+                     std::size_t blocks, Gradients<Scalar>& grads, Index first, Index last) const {
+    if (l >= m_layers.size() || grads.weights.size() != m_layers.size() ||
+        grads.bias.size() != m_layers.size())
+      detail::raise<InvalidArgument>("Network::gradientsRows(): layer ", l, " or gradients with ",
+                                     grads.weights.size(), " layers do not fit a network of ",
+                                     m_layers.size(), " layers");
+    std::vector<ConstActivationsRef<Scalar>> in, delta;
+    in.reserve(blocks);
+    delta.reserve(blocks);
+    for (std::size_t s = 0; s < blocks; ++s) {
+      checkWorkspace(ws[s], x[s].rows(), "Network::gradientsRows()");
+      in.push_back(layerInput(l, x[s], ws[s]));
+      delta.emplace_back(ws[s].delta[l]);
+    }
+    m_layers[l].gradientsRows(in.data(), delta.data(), blocks, grads.weights[l], grads.bias[l],
+                              Scalar(1), first, last);
+  }
+
+  /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row.
+  /// \throws InvalidArgument if the feature count does not match.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> predictScores(
+      const Features& samples, Eigen::Index chunk = 1024) const {
+    if (samples.cols() != inputs())
+      detail::raise<InvalidArgument>("Network::predictScores(): samples have ", samples.cols(),
+                                     " features, network expects ", inputs());
+    Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> out(samples.rows(),
+                                                                               outputs());
+    Workspace<Scalar> ws;
+    Activations<Scalar> x;
+    for (Eigen::Index b0 = 0; b0 < samples.rows(); b0 += chunk) {
+      const Eigen::Index n = std::min(chunk, samples.rows() - b0);
+      x = samples.middleRows(b0, n);  // row-major samples -> batch-contiguous neurons
+      out.middleRows(b0, n) = forward(x, ws, false);
+    }
+    return out;
+  }
+
+  /// \brief The predicted class (argmax of the scores) of each sample.
+  std::vector<std::int32_t> predict(const Features& samples) const {
+    const auto scores = predictScores(samples);
+    std::vector<std::int32_t> labels(static_cast<std::size_t>(scores.rows()));
+    for (Eigen::Index b = 0; b < scores.rows(); ++b) {
+      Eigen::Index arg;
+      scores.row(b).maxCoeff(&arg);
+      labels[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(arg);
+    }
+    return labels;
+  }
+
+  /// \brief Fraction of samples whose predicted class equals the label.
+  /// \throws InvalidArgument if the label count differs from the sample count.
+  double accuracy(const Features& samples, const std::vector<std::int32_t>& labels) const {
+    if (static_cast<Eigen::Index>(labels.size()) != samples.rows())
+      detail::raise<InvalidArgument>("Network::accuracy(): ", samples.rows(), " samples but ",
+                                     labels.size(), " labels");
+    if (labels.empty()) return 0.0;
+    const auto pred = predict(samples);
+    long long correct = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) correct += (pred[i] == labels[i]);
+    return static_cast<double>(correct) / static_cast<double>(labels.size());
+  }
+
+  /// \brief A table of layers, neurons, nonzeros, density and bytes.
+  std::string summary() const {
+    std::ostringstream os;
+    os << "Network (" << (sizeof(Scalar) == 4 ? "float" : "double") << ", "
+       << (m_options.loss == LossKind::SoftmaxCrossEntropy ? "softmax cross-entropy" : "mse")
+       << ")\n";
+    os << std::left << std::setw(7) << "layer" << std::setw(14) << "shape" << std::setw(12)
+       << "activation" << std::right << std::setw(11) << "nnz" << std::setw(10) << "density"
+       << std::setw(12) << "bytes"
+       << "\n";
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      const auto& ly = m_layers[l];
+      std::ostringstream shape, act;
+      shape << ly.inputs() << "->" << ly.outputs();
+      if (l + 1 < m_layers.size()) {
+        act << activationName(m_act[l].kind());
+        if (m_act[l].kind() != ActivationKind::Identity &&
+            m_act[l].kind() != ActivationKind::ReLU && m_act[l].kind() != ActivationKind::Sigmoid &&
+            m_act[l].kind() != ActivationKind::Tanh)
+          act << "(" << m_act[l].negativeSlope() << ")";
+      } else {
+        act << (m_options.loss == LossKind::SoftmaxCrossEntropy ? "softmax"
+                                                                : activationName(m_outAct.kind()));
+      }
+      os << std::left << std::setw(7) << l << std::setw(14) << shape.str() << std::setw(12)
+         << act.str() << std::right << std::setw(11) << ly.nonZeros() << std::setw(10) << std::fixed
+         << std::setprecision(4) << ly.density() << std::setw(12) << ly.bytes() << "\n";
+    }
+    os << "total: " << hiddenNeurons() << " hidden neurons, " << nonZeros() << " connections, "
+       << bytes() << " bytes\n";
+    return os.str();
+  }
+
+ private:
+  /// The input of layer \p l: the block itself for the first layer, else the activations below.
+  static ConstActivationsRef<Scalar> layerInput(std::size_t l, const ConstActivationsRef<Scalar>& x,
+                                                const Workspace<Scalar>& ws) {
+    return l == 0 ? x : ConstActivationsRef<Scalar>(ws.a[l - 1]);
+  }
+
+  void checkWorkspace(const Workspace<Scalar>& ws, Eigen::Index batch, const char* caller) const {
+    const std::size_t L = m_layers.size();
+    if (ws.z.size() != L || ws.delta.size() != L || ws.a.size() + 1 != L ||
+        ws.z[L - 1].rows() != batch || ws.output.rows() != batch ||
+        ws.z[0].cols() != m_layers[0].outputs())
+      detail::raise<InvalidArgument>(caller, ": the workspace does not hold a forward pass of this "
+                                     "network on ", batch, " samples");
+  }
+
+  /// Loss, correct count and the output layer's delta after a forward pass.
+  BlockStats outputDelta(const std::int32_t* labels, Workspace<Scalar>& ws,
+                         Scalar gradScale) const {
+    const std::size_t L = m_layers.size();
+    const Eigen::Index batch = ws.output.rows();
+    BlockStats stats;
+    stats.samples = batch;
+    Activations<Scalar>& top = ws.delta[L - 1];
+    top.resize(batch, outputs());
+    if (m_options.loss == LossKind::SoftmaxCrossEntropy) {
+      stats.lossSum = softmaxCrossEntropy(ws.z[L - 1], labels, gradScale, ws.output, top);
+    } else {
+      stats.lossSum = meanSquaredError(ws.output, labels, gradScale, top);
+      m_outAct.backward(ws.z[L - 1], top);
+    }
+    for (Eigen::Index b = 0; b < batch; ++b) {
+      Eigen::Index arg;
+      ws.output.row(b).maxCoeff(&arg);
+      stats.correct += (arg == labels[b]);
+    }
+    return stats;
+  }
+
+  /// Layer l-1's delta from layer l's: dL/dz_{l-1} = (delta_l W_l) * mask * f'(z_{l-1}).
+  void propagateDelta(std::size_t l, Workspace<Scalar>& ws, bool parallel) const {
+    Activations<Scalar>& below = ws.delta[l - 1];
+    below.resize(ws.output.rows(), m_layers[l - 1].outputs());
+    m_layers[l].backwardInput(ws.delta[l], below, parallel);
+    forColumnBlocks(below.cols(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+      auto gb = below.middleCols(c0, n);
+      if (ws.dropout) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
+      m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
+    });
+  }
+
+  /// Calls f(firstColumn, count) over blocks of columns, in an OpenMP region when asked for and
+  /// not already inside one. Blocks are disjoint, so f may write its columns freely.
+  template <class F>
+  static void forColumnBlocks(Eigen::Index cols, bool parallel, F&& f) {
+    constexpr Eigen::Index kBlock = 32;
+    const Eigen::Index blocks = (cols + kBlock - 1) / kBlock;
+    detail::forRange(blocks, parallel, [&](Eigen::Index blk) {
+      const Eigen::Index c0 = blk * kBlock;
+      f(c0, std::min(kBlock, cols - c0));
+    });
+  }
+
+  void resetNeuronIds() {
+    m_ids.assign(m_layers.size() - 1, {});
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
+      m_ids[l].resize(static_cast<std::size_t>(m_layers[l].outputs()));
+      for (std::size_t j = 0; j < m_ids[l].size(); ++j) m_ids[l][j] = static_cast<long long>(j);
+    }
+  }
+
+  void buildActivations() {
+    m_act.clear();
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
+      double slope = 0;
+      if (m_options.hiddenActivation == ActivationKind::AllReLU)
+        slope = allReluSlope(static_cast<int>(l), m_options.alpha);
+      else if (m_options.hiddenActivation == ActivationKind::LeakyReLU)
+        slope = m_options.alpha;
+      m_act.emplace_back(m_options.hiddenActivation, static_cast<Scalar>(slope));
+    }
+    m_outAct = Activation<Scalar>(
+        m_options.outputActivation,
+        static_cast<Scalar>(
+            m_options.outputActivation == ActivationKind::LeakyReLU ? m_options.alpha : 0.0));
+  }
+
+  NetworkOptions m_options;
+  std::vector<Layer> m_layers;
+  std::vector<Activation<Scalar>> m_act;
+  Activation<Scalar> m_outAct;
+  Rng m_rng;
+  std::vector<std::vector<long long>> m_ids;  ///< original neuron ids per hidden layer
+};
+
+template <class Scalar, class Index>
+void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons) {
+  if (hidden + 1 >= m_layers.size())
+    detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): layer ", hidden,
+                                   " is not a hidden layer (the network has ", m_layers.size() - 1,
+                                   " hidden layers)");
+  Layer& in = m_layers[hidden];
+  Layer& out = m_layers[hidden + 1];
+  const Index n = in.outputs();
+  std::vector<char> drop(static_cast<std::size_t>(n), 0);
+  for (Index j : neurons) {
+    if (j < 0 || j >= n)
+      detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): neuron ", j,
+                                     " is outside hidden layer ", hidden, " of ", n, " neurons");
+    if (drop[static_cast<std::size_t>(j)])
+      detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): neuron ", j,
+                                     " is listed twice");
+    drop[static_cast<std::size_t>(j)] = 1;
+  }
+  const auto removed = static_cast<Index>(neurons.size());
+  if (removed == 0) return;
+  if (removed >= n)
+    detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): removing ", removed, " of ", n,
+                                   " neurons would leave hidden layer ", hidden, " empty");
+
+  // Layer `hidden`: keep the surviving rows; newIndex maps old neuron index -> new (or -1).
+  const auto& w = in.weights();
+  std::vector<Index> newIndex(static_cast<std::size_t>(n), -1), rowPtr{0}, colIdx;
+  std::vector<Scalar> values, velocity;
+  Vector bias(n - removed), biasVelocity(n - removed), constant = Vector::Zero(n);
+  std::vector<char> isConstant(static_cast<std::size_t>(n), 0);
+  Index next = 0;
+  for (Index j = 0; j < n; ++j) {
+    if (drop[static_cast<std::size_t>(j)]) {
+      if (w.rowNonZeros(j) == 0) {  // output is f(b_j) whatever the input
+        Eigen::Matrix<Scalar, 1, 1> z, a = Eigen::Matrix<Scalar, 1, 1>::Zero();
+        z(0) = in.bias()[j];
+        m_act[hidden].forward(z, a);
+        constant[j] = a(0);
+        isConstant[static_cast<std::size_t>(j)] = 1;
+      }
+      continue;
+    }
+    newIndex[static_cast<std::size_t>(j)] = next;
+    for (Index k = w.rowBegin(j); k < w.rowEnd(j); ++k) {
+      colIdx.push_back(w.colIdx()[static_cast<std::size_t>(k)]);
+      values.push_back(w.values()[static_cast<std::size_t>(k)]);
+      velocity.push_back(in.velocity()[static_cast<std::size_t>(k)]);
+    }
+    rowPtr.push_back(static_cast<Index>(colIdx.size()));
+    bias[next] = in.bias()[j];
+    biasVelocity[next] = in.biasVelocity()[j];
+    ++next;
+  }
+  CsrMatrix<Scalar, Index> inW;
+  inW.assignUnchecked(n - removed, w.cols(), std::move(rowPtr), std::move(colIdx),
+                      std::move(values));
+
+  // Layer `hidden + 1`: drop the removed columns (the map is increasing, so rows stay sorted)
+  // and fold constant outputs into its biases.
+  const auto& v = out.weights();
+  std::vector<Index> oRowPtr{0}, oCol;
+  std::vector<Scalar> oVal, oVel;
+  Vector oBias = out.bias();
+  for (Index r = 0; r < v.rows(); ++r) {
+    for (Index k = v.rowBegin(r); k < v.rowEnd(r); ++k) {
+      const auto c = static_cast<std::size_t>(v.colIdx()[static_cast<std::size_t>(k)]);
+      const Scalar wk = v.values()[static_cast<std::size_t>(k)];
+      if (newIndex[c] < 0) {
+        if (isConstant[c]) oBias[r] += wk * constant[static_cast<Index>(c)];
+        continue;
+      }
+      oCol.push_back(newIndex[c]);
+      oVal.push_back(wk);
+      oVel.push_back(out.velocity()[static_cast<std::size_t>(k)]);
+    }
+    oRowPtr.push_back(static_cast<Index>(oCol.size()));
+  }
+  CsrMatrix<Scalar, Index> outW;
+  outW.assignUnchecked(v.rows(), n - removed, std::move(oRowPtr), std::move(oCol), std::move(oVal));
+  in.reshape(std::move(inW), std::move(bias), std::move(velocity), std::move(biasVelocity));
+  out.reshape(std::move(outW), std::move(oBias), std::move(oVel), out.biasVelocity());
+
+  std::vector<long long> ids;
+  for (Index j = 0; j < n; ++j)
+    if (!drop[static_cast<std::size_t>(j)])
+      ids.push_back(m_ids[hidden][static_cast<std::size_t>(j)]);
+  m_ids[hidden] = std::move(ids);
+  m_options.sizes[hidden + 1] = n - removed;
+}
+
+using Networkf = Network<float, std::int32_t>;
+
+}  // namespace tsnn

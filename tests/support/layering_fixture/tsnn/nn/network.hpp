@@ -1,0 +1,3 @@
+#pragma once
+// A downward include is allowed.
+#include "tsnn/core/other.hpp"
