@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#if defined(TSNN_HAS_ZLIB)
+#include <zlib.h>
+#endif
+
 #include "support/oracle.hpp"
 #include "support/files.hpp"
 #include "tsnn/data/dataset.hpp"
@@ -625,3 +629,34 @@ TEST_CASE("loadIdxImages reads images alone as loadIdxPair reads their features"
   CHECK_THROWS_WITH(tsnn::data::loadIdxPair<float>(dir.file("flat"), dir.file("lab")),
                     Catch::StartsWith("tsnn: loadIdxPair(): '"));
 }
+
+#if defined(TSNN_HAS_ZLIB)
+TEST_CASE("writeIdx compresses a file larger than its output buffer into one gzip stream",
+          "[data][idx]") {
+  // Random bytes do not compress, so the gzip stream (about 600 KB) spans several of the
+  // writer's 128 KiB output blocks; zlib itself must inflate it to exactly the file.
+  TempDir dir;
+  const IdxArray a = randomArray({600, 1000}, testSeed());
+  const std::string path = dir.file("big.idx.gz");
+  tsnn::data::writeIdx(path, a, true);
+  const std::vector<std::uint8_t> gz = readBytes(path);
+  REQUIRE(gz.size() > 3 * (std::size_t{1} << 17));
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK);
+  std::vector<std::uint8_t> raw(a.data.size() + 100);
+  zs.next_in = const_cast<std::uint8_t*>(gz.data());
+  zs.avail_in = static_cast<uInt>(gz.size());
+  zs.next_out = raw.data();
+  zs.avail_out = static_cast<uInt>(raw.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  const std::size_t consumed = gz.size() - zs.avail_in;
+  raw.resize(raw.size() - zs.avail_out);
+  inflateEnd(&zs);
+  CHECK(rc == Z_STREAM_END);
+  CHECK(consumed == gz.size());
+  CHECK(raw == idxBytes(a.dims, a.data));
+  const IdxArray back = tsnn::data::readIdx(path);
+  CHECK(back.dims == a.dims);
+  CHECK(back.data == a.data);
+}
+#endif

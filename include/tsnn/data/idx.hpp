@@ -289,15 +289,15 @@ inline void idxDeflateTo(AtomicFile& file, const unsigned char* head, std::size_
       p += piece;
       n -= piece;
       const int f = n == 0 ? flush : Z_NO_FLUSH;
-      int rc;
       do {
         zs.next_out = out.data();
         zs.avail_out = static_cast<uInt>(out.size());
-        rc = deflate(&zs, f);
-        if (rc == Z_STREAM_ERROR)
+        if (deflate(&zs, f) == Z_STREAM_ERROR)
           raise<IoError>(file.caller(), ": zlib failed while compressing '", file.tempPath(), "'");
         file.write(out.data(), out.size() - zs.avail_out);
-      } while (zs.avail_out == 0 || (f == Z_FINISH && rc != Z_STREAM_END));
+        // Output space left unused means deflate took all the input and, with Z_FINISH, ended
+        // the stream (zlib.h: Z_FINISH must be repeated only while it fills avail_out).
+      } while (zs.avail_out == 0);
     } while (n > 0);
   };
   pump(head, headBytes, Z_NO_FLUSH);
