@@ -1,40 +1,54 @@
 #pragma once
 /// \file
-/// \brief An in-memory 8-bit RGB image and a minimal PNG encoder for it (and for 8-bit gray).
+/// \brief An in-memory 8-bit RGB image and PNG files of it (and of 8-bit gray images), encoded by
+/// stb_image_write (Debian libstb-dev, <stb/stb_image_write.h>) and written through the atomic
+/// writer of tsnn/io/atomic_file.hpp. Part of the optional tsnn::extras CMake target, which
+/// finds stb.
 ///
-/// Why a hand-written encoder: it adds no dependency for consumers (zlib is already optional in
-/// tsnn's CMake target), and stb_image_write, the usual alternative, needs its implementation
-/// macro defined in exactly one translation unit, which a header-only library cannot promise.
-///
-/// File layout written (PNG specification, ISO/IEC 15948):
-///   signature  89 50 4E 47 0D 0A 1A 0A
-///   chunks     length (4 bytes, big-endian, data only) | type (4 ASCII bytes) | data |
-///              CRC-32 (4 bytes, big-endian) over type and data
-///   IHDR       width, height (4 bytes each, big-endian), bit depth 8, colour type (2 = RGB,
-///              0 = gray), compression 0, filter method 0, interlace 0
-///   IDAT...    one zlib stream (RFC 1950) of the scanlines, split over chunks of at most
-///              kPngIdatBytes; each scanline is a filter-type byte (always 0, "None") followed by
-///              its pixels, left to right, rows top to bottom
-///   IEND       empty
-///
-/// With TSNN_HAS_ZLIB the scanlines are deflated with zlib's compress2 and the CRCs come from
-/// zlib's crc32. Without it the encoder still writes valid PNG files: the zlib stream uses
-/// stored (uncompressed) deflate blocks, and CRC-32 and Adler-32 are computed here.
+/// stb_image_write is itself a header whose implementation is compiled where
+/// STB_IMAGE_WRITE_IMPLEMENTATION is defined, which a header-only library cannot arrange to
+/// happen in exactly one translation unit. This header therefore compiles it with
+/// STB_IMAGE_WRITE_STATIC: every stb function is static, so each translation unit that includes
+/// png.hpp holds its own private copy, and any number of them link together without duplicate
+/// symbols. (The inline functions below call those static copies; every translation unit
+/// compiles them from the same text, so whichever definition the linker keeps behaves alike.)
+/// STBI_WRITE_NO_STDIO leaves out stb's own file functions (files are written by tsnn).
+/// A translation unit that includes png.hpp cannot also include stb_image_write.h itself; other
+/// translation units of the same program may, with or without their own implementation.
 
-#include <array>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <ios>
-#include <limits>
-#include <ostream>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/atomic_file.hpp"
 
-#if defined(TSNN_HAS_ZLIB)
-#include <zlib.h>
+#if defined(INCLUDE_STB_IMAGE_WRITE_H)
+#error "tsnn/extras/png.hpp compiles a private copy of stb_image_write: include \
+stb_image_write.h in another translation unit"
+#endif
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"  // stb's BMP, TGA, HDR and JPEG writers
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+#endif
+#define STB_IMAGE_WRITE_STATIC
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#undef STB_IMAGE_WRITE_IMPLEMENTATION
+#undef STBI_WRITE_NO_STDIO
+#undef STB_IMAGE_WRITE_STATIC
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
 #endif
 
 namespace tsnn {
@@ -115,100 +129,31 @@ struct Image {
   }
 };
 
-/// Largest data field of one IDAT chunk; longer zlib streams are split over several chunks.
-inline constexpr std::size_t kPngIdatBytes = std::size_t{1} << 16;
-
 namespace detail {
 
-/// CRC-32 of ISO 3309 / ITU-T V.42 (reflected polynomial 0xEDB88320, initial value and final
-/// XOR 0xFFFFFFFF), the checksum PNG chunks carry. \p crc is the value returned for the bytes
-/// before, 0 to start, as with zlib's crc32().
-inline std::uint32_t pngCrc32(std::uint32_t crc, const std::uint8_t* data, std::size_t n) {
-  static const std::array<std::uint32_t, 256> table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1U) != 0 ? 0xEDB88320U ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xFFU] ^ (crc >> 8);
-  return ~crc;
-}
+/// Collects what stbi_write_png_to_func() writes. stb calls the function from C code that
+/// cannot unwind, so a failed allocation is recorded instead of thrown.
+struct PngSink {
+  std::vector<std::uint8_t> bytes;
+  bool failed = false;
 
-/// Adler-32 of RFC 1950: A = 1 + sum of bytes, B = sum of the successive A values, both
-/// mod 65521; the checksum is B * 65536 + A. Sums are reduced every 5552 bytes, the largest run
-/// for which B cannot overflow 32 bits.
-inline std::uint32_t pngAdler32(const std::uint8_t* data, std::size_t n) {
-  constexpr std::uint32_t kMod = 65521;
-  std::uint32_t a = 1;
-  std::uint32_t b = 0;
-  while (n > 0) {
-    const std::size_t run = n < 5552 ? n : 5552;
-    for (std::size_t i = 0; i < run; ++i) {
-      a += data[i];
-      b += a;
+  static void append(void* context, void* data, int size) {
+    auto* sink = static_cast<PngSink*>(context);
+    if (sink->failed || size <= 0) return;
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    try {
+      sink->bytes.insert(sink->bytes.end(), p, p + size);
+    } catch (const std::bad_alloc&) {
+      sink->failed = true;
     }
-    a %= kMod;
-    b %= kMod;
-    data += run;
-    n -= run;
   }
-  return (b << 16) | a;
-}
-
-/// A zlib stream (RFC 1950) holding \p raw in stored deflate blocks (RFC 1951, BTYPE 00):
-/// header 78 01 (32 KiB window, no dictionary; 0x7801 is a multiple of 31 as FCHECK requires),
-/// then blocks of at most 65535 bytes, each a header byte (bit 0 = BFINAL), LEN and ~LEN as
-/// 16-bit little-endian, then the bytes, and finally the Adler-32 of \p raw, big-endian.
-inline std::vector<std::uint8_t> zlibStored(const std::vector<std::uint8_t>& raw) {
-  std::vector<std::uint8_t> out = {0x78, 0x01};
-  out.reserve(raw.size() + raw.size() / 65535 * 5 + 11);
-  std::size_t pos = 0;
-  do {
-    const std::size_t len = raw.size() - pos < 65535 ? raw.size() - pos : 65535;
-    const bool last = pos + len == raw.size();
-    out.push_back(last ? 1 : 0);
-    out.push_back(static_cast<std::uint8_t>(len & 0xFFU));
-    out.push_back(static_cast<std::uint8_t>(len >> 8));
-    out.push_back(static_cast<std::uint8_t>(~len & 0xFFU));
-    out.push_back(static_cast<std::uint8_t>((~len >> 8) & 0xFFU));
-    out.insert(out.end(), raw.begin() + static_cast<std::ptrdiff_t>(pos),
-               raw.begin() + static_cast<std::ptrdiff_t>(pos + len));
-    pos += len;
-  } while (pos < raw.size());
-  const std::uint32_t adler = pngAdler32(raw.data(), raw.size());
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<std::uint8_t>((adler >> shift) & 0xFFU));
-  return out;
-}
-
-inline void pngPut32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<std::uint8_t>((v >> shift) & 0xFFU));
-}
-
-/// Appends one chunk: length, type, data, CRC-32 of type and data.
-inline void pngChunk(std::vector<std::uint8_t>& out, const char (&type)[5],
-                     const std::uint8_t* data, std::size_t n) {
-  pngPut32(out, static_cast<std::uint32_t>(n));
-  const std::size_t typeAt = out.size();
-  out.insert(out.end(), type, type + 4);
-  out.insert(out.end(), data, data + n);
-#if defined(TSNN_HAS_ZLIB)
-  // Chunks are at most kPngIdatBytes + 4 bytes here, so the length fits zlib's uInt.
-  const std::uint32_t crc = static_cast<std::uint32_t>(
-      ::crc32(0UL, out.data() + typeAt, static_cast<uInt>(out.size() - typeAt)));
-#else
-  const std::uint32_t crc = pngCrc32(0, out.data() + typeAt, out.size() - typeAt);
-#endif
-  pngPut32(out, crc);
-}
+};
 
 /// The PNG file of a width x height image with \p channels bytes per pixel (3: RGB, 1: gray),
-/// rows of pixels packed without padding in \p pixels.
+/// rows of pixels packed without padding in \p pixels, top row first.
+/// \throws InvalidArgument naming \p caller and the sizes if the image is empty, \p pixelBytes
+/// is not channels x width x height, or the image is too large for stb_image_write (whose
+/// sizes are ints); Error if stb cannot allocate its buffers
 inline std::vector<std::uint8_t> encodePngRaw(const char* caller, int width, int height,
                                               int channels, const std::uint8_t* pixels,
                                               std::size_t pixelBytes) {
@@ -222,51 +167,20 @@ inline std::vector<std::uint8_t> encodePngRaw(const char* caller, int width, int
     raise<InvalidArgument>(caller, ": a ", width, " x ", height, " image with ", channels,
                            channels == 1 ? " channel needs " : " channels needs ", expected,
                            " bytes, got ", pixelBytes);
-
-  // Scanlines: filter byte 0 ("None") then the row's bytes unchanged.
+  // stb forms (stride + 1) x height, the filtered scanlines, and its deflate output in ints.
   const std::size_t stride = static_cast<std::size_t>(channels) * w;
-  std::vector<std::uint8_t> raw;
-  raw.reserve((stride + 1) * h);
-  for (std::size_t y = 0; y < h; ++y) {
-    raw.push_back(0);
-    raw.insert(raw.end(), pixels + y * stride, pixels + (y + 1) * stride);
-  }
-
-#if defined(TSNN_HAS_ZLIB)
-  if (raw.size() > std::numeric_limits<uLong>::max() / 2)
-    raise<InvalidArgument>(caller, ": a ", width, " x ", height,
-                           " image is too large for zlib on this platform");
-  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
-  std::vector<std::uint8_t> z(static_cast<std::size_t>(zlen));
-  const int rc =
-      compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), Z_DEFAULT_COMPRESSION);
-  if (rc != Z_OK) raise<Error>(caller, ": zlib compress2 failed with code ", rc);
-  z.resize(static_cast<std::size_t>(zlen));
-#else
-  const std::vector<std::uint8_t> z = zlibStored(raw);
-#endif
-
-  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  png.reserve(z.size() + z.size() / kPngIdatBytes * 12 + 64);
-  std::vector<std::uint8_t> ihdr;
-  pngPut32(ihdr, static_cast<std::uint32_t>(width));
-  pngPut32(ihdr, static_cast<std::uint32_t>(height));
-  ihdr.push_back(8);                      // bit depth
-  ihdr.push_back(channels == 3 ? 2 : 0);  // colour type: truecolour or greyscale
-  ihdr.push_back(0);                      // compression method: deflate
-  ihdr.push_back(0);                      // filter method: adaptive (per-row filter byte)
-  ihdr.push_back(0);                      // no interlace
-  pngChunk(png, "IHDR", ihdr.data(), ihdr.size());
-  for (std::size_t pos = 0; pos < z.size(); pos += kPngIdatBytes) {
-    const std::size_t n = z.size() - pos < kPngIdatBytes ? z.size() - pos : kPngIdatBytes;
-    pngChunk(png, "IDAT", z.data() + pos, n);
-  }
-  pngChunk(png, "IEND", nullptr, 0);
-  return png;
-}
-
-inline void writeBytesAtomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  tsnn::writeBytesAtomically(path, bytes.data(), bytes.size(), "writePng()");
+  if ((stride + 1) * h > static_cast<std::size_t>(INT_MAX) / 2)
+    raise<InvalidArgument>(caller, ": a ", width, " x ", height, " image with ", channels,
+                           channels == 1 ? " channel" : " channels",
+                           " is too large for stb_image_write (", (stride + 1) * h,
+                           " bytes of scanlines, at most ", INT_MAX / 2, ")");
+  PngSink sink;
+  const int ok = stbi_write_png_to_func(&PngSink::append, &sink, width, height, channels, pixels,
+                                        static_cast<int>(stride));
+  if (ok == 0 || sink.failed)
+    raise<Error>(caller, ": stb_image_write could not encode a ", width, " x ", height,
+                 " image (out of memory)");
+  return std::move(sink.bytes);
 }
 
 }  // namespace detail
@@ -287,13 +201,14 @@ inline std::vector<std::uint8_t> encodePngGray(int width, int height,
   return detail::encodePngRaw("encodePngGray()", width, height, 1, gray.data(), gray.size());
 }
 
-/// \brief Writes \p image to \p path as an 8-bit RGB PNG file, atomically (see
-/// writeFileAtomically): on any error the previous file at \p path, if any, is left intact.
+/// \brief Writes \p image to \p path as an 8-bit RGB PNG file, atomically and durably (see
+/// AtomicFile): on any error the previous file at \p path, if any, is left intact.
 /// \throws InvalidArgument (checked before the file is touched) if the image is empty or
 /// inconsistent; IoError if the file cannot be written or renamed.
 inline void writePng(const std::string& path, const Image& image) {
-  detail::writeBytesAtomically(path, detail::encodePngRaw("writePng()", image.width, image.height,
-                                                          3, image.rgb.data(), image.rgb.size()));
+  const std::vector<std::uint8_t> png = detail::encodePngRaw(
+      "writePng()", image.width, image.height, 3, image.rgb.data(), image.rgb.size());
+  writeBytesAtomically(path, png.data(), png.size(), "writePng()");
 }
 
 /// \brief Writes an 8-bit grayscale PNG file atomically (see writePng and encodePngGray).
@@ -301,8 +216,9 @@ inline void writePng(const std::string& path, const Image& image) {
 /// file cannot be written or renamed.
 inline void writePngGray(const std::string& path, int width, int height,
                          const std::vector<std::uint8_t>& gray) {
-  detail::writeBytesAtomically(
-      path, detail::encodePngRaw("writePngGray()", width, height, 1, gray.data(), gray.size()));
+  const std::vector<std::uint8_t> png =
+      detail::encodePngRaw("writePngGray()", width, height, 1, gray.data(), gray.size());
+  writeBytesAtomically(path, png.data(), png.size(), "writePngGray()");
 }
 
 }  // namespace tsnn

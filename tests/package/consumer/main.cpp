@@ -13,7 +13,13 @@ int main() {
   tsnn::Workspace<float> ws;
   const auto& p = net.forward(x, ws);
   const float sum = p.row(0).sum();
-  std::printf("tsnn %s: %lld connections, row sum %.3f\n", tsnn::versionString(),
-              net.nonZeros(), sum);
+  // TSNN_HAS_ZLIB reaches consumers from the target, as TSNN_USE_ZLIB chose.
+#if defined(TSNN_HAS_ZLIB)
+  const char* zlib = "on";
+#else
+  const char* zlib = "off";
+#endif
+  std::printf("tsnn %s: %lld connections, row sum %.3f, zlib %s\n", tsnn::versionString(),
+              net.nonZeros(), sum, zlib);
   return (sum > 0.999f && sum < 1.001f) ? 0 : 1;
 }
