@@ -271,8 +271,8 @@ inline void idxDeflateTo(AtomicFile& file, const unsigned char* head, std::size_
                          const std::uint8_t* data, std::size_t dataBytes) {
   z_stream zs{};
   // 16 + MAX_WBITS: a gzip wrapper around a deflate stream with the largest window.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK)
+  const int level = Z_DEFAULT_COMPRESSION, memLevel = 8;
+  if (deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, memLevel, Z_DEFAULT_STRATEGY) != Z_OK)
     raise<IoError>(file.caller(), ": cannot initialise zlib to write '", file.tempPath(), "'");
   struct End {
     z_stream* zs;

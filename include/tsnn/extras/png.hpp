@@ -27,8 +27,8 @@
 #include "tsnn/io/atomic_file.hpp"
 
 #if defined(INCLUDE_STB_IMAGE_WRITE_H)
-#error "tsnn/extras/png.hpp compiles a private copy of stb_image_write: include \
-stb_image_write.h in another translation unit"
+// This header compiles a private copy of stb_image_write (see above).
+#error "include stb_image_write.h and tsnn/extras/png.hpp in different translation units"
 #endif
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
