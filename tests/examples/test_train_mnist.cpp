@@ -454,13 +454,19 @@ TEST_CASE(
   TempDir tmp;
   const fs::path settings = tmp.path() / "w.toml";
   const std::string nowhere = (tmp.path() / "nowhere").string();
-  // Without --lr the file holds the learning rate in effect, the optimiser's default.
-  Run r = runExample("--data " + nowhere + " --write-config " + settings.string(), tmp.path());
+  // Without --lr the file holds the learning rate in effect, the optimiser's default. Numbers
+  // are decimal ("09" is 9, not a bad octal number) and a flag given twice takes the last value.
+  Run r = runExample("--data " + nowhere + " --batch 09 --epochs 5 --epochs 7 --write-config " +
+                         settings.string(),
+                     tmp.path());
+  INFO(r.err);
   CHECK(r.status == 1);  // no data
+  CHECK(r.err.find("nowhere") != std::string::npos);
   const std::string text = tsnn::test::slurp(settings);
   CHECK(text.find("\ndata=\"" + nowhere + "\"\n") != std::string::npos);
   CHECK(text.find("\nlr=0.01\n") != std::string::npos);
-  CHECK(text.find("\nepochs=10\n") != std::string::npos);
+  CHECK(text.find("\nbatch=9\n") != std::string::npos);
+  CHECK(text.find("\nepochs=7\n") != std::string::npos);
   // A bad command line writes nothing and leaves an earlier file as it was.
   r = runExample("--data " + nowhere + " --zeta 2 --write-config " + settings.string(), tmp.path());
   CHECK(r.status == 2);
