@@ -149,7 +149,8 @@ inline CLI::Validator acceptedBy(std::function<void(const std::string&)> parse, 
 /// allow_config_extras(false)), it refuses sections, a key given twice, and a flag that is
 /// neither true nor false. A TOML array (hidden = [64, 64]) reads as the comma list that the
 /// command line takes; a flag set to false is dropped, since leaving a flag out is how the
-/// command line says false (flags take no value there: --nesterov=yes is an error).
+/// command line says false (flags take no value there: --nesterov=yes is an error). CLI11 merges
+/// a key repeated on the next line into an array, so that case fails as a bad value instead.
 class StrictToml : public CLI::ConfigTOML {
  public:
   explicit StrictToml(const CLI::App* app) : m_app(app) {}
