@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "command_line.hpp"
 #include "tsnn/data/cifar10.hpp"
 #include "tsnn/data/csv.hpp"
 #include "tsnn/data/idx.hpp"
@@ -22,50 +22,73 @@
 #include "tsnn/extras/confusion.hpp"
 #include "tsnn/nn/network.hpp"
 
-int main(int argc, char** argv) {
-  cli::Parser p("predict", "Classify a data file with a model saved by train_mnist/train_cifar10.");
-  p.option("model", "FILE", "", "checkpoint written with --save (required)");
-  p.option("images", "FILE", "", "IDX images (raw or .gz), e.g. t10k-images-idx3-ubyte.gz");
-  p.option("labels", "FILE", "", "IDX labels for --images; with them, accuracy is printed");
-  p.option("cifar", "FILE", "", "a CIFAR-10 binary batch, e.g. test_batch.bin (labelled)");
-  p.option("csv", "FILE", "", "CSV with a header row, numeric features and a label column");
-  p.option("label-column", "NAME", "", "CSV label column by name (default: the last column)");
-  p.option("libsvm", "FILE", "", "LIBSVM/SVMlight file (label idx:value ...; 1-based indices)");
-  p.option("predictions", "FILE", "", "write index,predicted[,label] per sample to FILE");
-  p.flag("print", "print index,predicted[,label] per sample to standard output");
-  try {
-    if (!p.parse(argc, argv)) return 0;
-    const std::string model = p.str("model");
-    if (model.empty()) throw cli::UsageError("--model FILE is required");
-    const int sources = !p.str("images").empty() + !p.str("cifar").empty() +
-                        !p.str("csv").empty() + !p.str("libsvm").empty();
-    if (sources != 1)
-      throw cli::UsageError("give exactly one of --images, --cifar, --csv, --libsvm");
-    if (!p.str("labels").empty() && p.str("images").empty())
-      throw cli::UsageError("--labels goes with --images");
+namespace {
 
+struct Settings {
+  std::string model, images, labels, cifar, csv, labelColumn, libsvm, predictions;
+  bool print = false;
+};
+
+void declare(CLI::App& app, Settings& s) {
+  app.add_option("--model", s.model, "checkpoint written with --save")
+      ->type_name("FILE")
+      ->required();
+  CLI::Option_group* source = app.add_option_group("Data", "the file to classify");
+  source->require_option(1);
+  CLI::Option* images = source
+                            ->add_option("--images", s.images,
+                                         "IDX images (raw or .gz), e.g. t10k-images-idx3-ubyte.gz")
+                            ->type_name("FILE");
+  source->add_option("--cifar", s.cifar, "a CIFAR-10 binary batch, e.g. test_batch.bin (labelled)")
+      ->type_name("FILE");
+  source->add_option("--csv", s.csv, "CSV with a header row, numeric features and a label column")
+      ->type_name("FILE");
+  source
+      ->add_option("--libsvm", s.libsvm,
+                   "LIBSVM/SVMlight file (label idx:value ...; 1-based indices)")
+      ->type_name("FILE");
+  app.add_option("--labels", s.labels, "IDX labels for --images; with them, accuracy is printed")
+      ->type_name("FILE")
+      ->needs(images);
+  app.add_option("--label-column", s.labelColumn,
+                 "CSV label column by name (default: the last column)")
+      ->type_name("NAME");
+  app.add_option("--predictions", s.predictions, "write index,predicted[,label] per sample to FILE")
+      ->type_name("FILE");
+  app.add_flag("--print", s.print, "print index,predicted[,label] per sample to standard output")
+      ->disable_flag_override();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Classify a data file with a model saved by train_mnist/train_cifar10.", "predict");
+  Settings s;
+  const int status = example::parseCommandLine(app, s, declare, argc, argv);
+  if (status >= 0) return status;
+  try {
     tsnn::Preprocessing prep;
-    const tsnn::Networkf net = tsnn::loadCheckpoint<float, std::int32_t>(model, nullptr, &prep);
+    const tsnn::Networkf net = tsnn::loadCheckpoint<float, std::int32_t>(s.model, nullptr, &prep);
     tsnn::data::Datasetf data;
     bool labelled = true;
-    if (!p.str("images").empty()) {
-      if (!p.str("labels").empty()) {
-        data = tsnn::data::loadIdxPair<float>(p.str("images"), p.str("labels"), net.outputs());
+    if (!s.images.empty()) {
+      if (!s.labels.empty()) {
+        data = tsnn::data::loadIdxPair<float>(s.images, s.labels, net.outputs());
       } else {
-        data.features = tsnn::data::loadIdxImages<float>(p.str("images"));
+        data.features = tsnn::data::loadIdxImages<float>(s.images);
         data.labels.assign(static_cast<std::size_t>(data.features.rows()), 0);
         data.numClasses = net.outputs();
         labelled = false;
       }
-    } else if (!p.str("cifar").empty()) {
-      data = tsnn::data::loadCifar10Batch<float>(p.str("cifar"));
-    } else if (!p.str("libsvm").empty()) {
+    } else if (!s.cifar.empty()) {
+      data = tsnn::data::loadCifar10Batch<float>(s.cifar);
+    } else if (!s.libsvm.empty()) {
       // Sparse rows are read into the model's input width (missing trailing features are 0).
-      data = tsnn::data::loadLibsvm<float>(p.str("libsvm"), net.inputs());
+      data = tsnn::data::loadLibsvm<float>(s.libsvm, net.inputs());
     } else {
       tsnn::data::CsvOptions csv;
-      csv.labelColumn = p.str("label-column");
-      data = tsnn::data::loadCsv<float>(p.str("csv"), csv);
+      csv.labelColumn = s.labelColumn;
+      data = tsnn::data::loadCsv<float>(s.csv, csv);
     }
     if (data.dim() != net.inputs())
       throw tsnn::InvalidArgument("tsnn: predict: the data has " + std::to_string(data.dim()) +
@@ -86,8 +109,8 @@ int main(int argc, char** argv) {
         os << '\n';
       }
     };
-    if (!p.str("predictions").empty()) tsnn::writeFileAtomically(p.str("predictions"), writeRows);
-    if (p.given("print")) {
+    if (!s.predictions.empty()) tsnn::writeFileAtomically(s.predictions, writeRows);
+    if (s.print) {
       std::ostringstream os;
       writeRows(os);
       std::fputs(os.str().c_str(), stdout);
@@ -101,9 +124,6 @@ int main(int argc, char** argv) {
       std::printf("accuracy %.4f\n", cm.accuracy());
     }
     return 0;
-  } catch (const cli::UsageError& e) {
-    std::fprintf(stderr, "predict: %s\n", e.what());
-    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "predict: %s\n", e.what());
     return 1;

@@ -5,16 +5,18 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "cli.hpp"
+#include "command_line.hpp"
 #include "train_common.hpp"
 #include "tsnn/data/augment.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/data/standard_scaler.hpp"
+#include "tsnn/io/atomic_file.hpp"
 #include "tsnn/io/checkpoint.hpp"
 #include "tsnn/extras/confusion.hpp"
 #include "tsnn/io/metrics_csv.hpp"
@@ -27,6 +29,135 @@
 namespace example {
 
 namespace {
+
+// The program's settings: what the flags and the --config file say, converted. Each flag's text
+// stays in the CLI::App (for --write-config and the checkpoint's config string).
+struct Settings {
+  std::string data, hidden;
+  tsnn::NetworkOptions net;
+  tsnn::TrainerOptions tr;
+  /// --lr; absent, the optimiser's own default learning rate applies (tr.sgd's).
+  std::optional<double> lr;
+  std::string trainer;
+  std::string metrics, logJson, save, resume, plots, writeConfig;
+  int saveEvery = 0;
+  long long limit = 0;
+  bool quiet = false;
+};
+
+// Declares every flag of the program on \p app, bound to \p s.
+void declare(CLI::App& app, Settings& s, const Defaults& d) {
+  auto text = [&app](const std::string& name, const std::string& meta, std::string& target,
+                     const std::string& def, const std::string& help) {
+    return addValue(app, name, meta, def, help, [&target](const std::string& v) { target = v; });
+  };
+  text("--data", "DIR", s.data, d.data, d.dataHelp);
+  text("--hidden", "N,N,...", s.hidden, d.hidden, "hidden layer sizes")
+      ->check(integerList(1, 100000000));
+  addReal(app, "--epsilon", "E", s.net.epsilon, "20", 1e-9, 1e9, false,
+          "SET sparsity: density eps*(n_in+n_out)/(n_in*n_out)");
+  addValue(app, "--density-allocation", "er|erk", "er",
+           "er: each layer at its own eps density (capped at 1); erk: one global budget of "
+           "eps*sum(n_in+n_out) connections, dense layers' excess given to the others",
+           [&s](const std::string& v) { s.net.allocation = tsnn::parseDensityAllocation(v); })
+      ->check(acceptedBy([](const std::string& v) { tsnn::parseDensityAllocation(v); }, "er, erk"));
+  addReal(app, "--zeta", "Z", s.tr.zeta, "0.3", 0, 1, true,
+          "fraction of weights replaced after each epoch, in [0,1)");
+  addValue(app, "--zeta-schedule", "KIND", "constant",
+           "constant, linear (zeta*(1-e/E)) or cosine (zeta*(1+cos(pi*e/E))/2)",
+           [&s](const std::string& v) { s.tr.zetaSchedule = tsnn::parseZetaSchedule(v); })
+      ->check(acceptedBy([](const std::string& v) { tsnn::parseZetaSchedule(v); },
+                         "constant, linear, cosine"));
+  addValue(app, "--regrow", "random|gradient", "random",
+           "where new connections grow: at random (SET) or at the largest gradients (RigL)",
+           [&s](const std::string& v) { s.tr.regrowth = tsnn::parseRegrowth(v); })
+      ->check(acceptedBy([](const std::string& v) { tsnn::parseRegrowth(v); }, "random, gradient"));
+  addReal(app, "--alpha", "A", s.net.alpha, d.alpha, 0, 1e3, false,
+          "All-ReLU slope magnitude (signs alternate -a,+a,...)");
+  // No default text: without --lr the optimiser's own default applies, and the settings record
+  // that --lr was not given.
+  app.add_option_function<std::string>(
+         "--lr", [&s](const std::string& v) { s.lr = toReal(v); },
+         "learning rate (default: the optimiser's own, " +
+             shortestText(tsnn::SgdOptions{}.learningRate) + " for SGD)")
+      ->type_name("LR")
+      ->check(realIn(1e-12, 1e3));
+  addReal(app, "--momentum", "M", s.tr.sgd.momentum, "0.9", 0, 1, true, "momentum, in [0,1)");
+  addReal(app, "--weight-decay", "WD", s.tr.sgd.weightDecay, "0.0002", 0, 1, true,
+          "decoupled weight decay per step, in [0,1)");
+  addReal(app, "--dropout", "P", s.net.dropout, "0.3", 0, 1, true,
+          "dropout rate on hidden layers, in [0,1)");
+  addInteger(app, "--batch", "B", s.tr.batchSize, "128", 1, 1 << 20, "minibatch size");
+  addInteger(app, "--epochs", "N", s.tr.epochs, "10", 0, 1000000,
+             "training epochs (with --resume: the total, done ones included)");
+  addInteger(app, "--seed", "S", s.net.seed, "1", 0, 1ll << 62,
+             "random seed (topology, weights, shuffling, dropout)");
+  addInteger(app, "--threads", "T", s.tr.threads, "0", 0, 4096,
+             "OpenMP threads (0: OpenMP default)");
+  text("--trainer", "KIND", s.trainer, "auto",
+       "sequential (parallel kernels), data-parallel (shards per thread), wasap, or auto: "
+       "data-parallel with more than one thread, else sequential")
+      ->check(acceptedBy(
+          [](const std::string& v) {
+            if (v != "auto") tsnn::parseTrainer(v);
+          },
+          "auto, sequential, data-parallel, wasap"));
+  addInteger(app, "--workers", "N", s.tr.workers, "0", 0, 4096,
+             "data-parallel shards or WASAP workers (0: the thread count)");
+  addReal(app, "--wasap-local", "F", s.tr.wasapLocalFraction, "0.3", 0, 1, false,
+          "WASAP: fraction of epochs trained locally at the end");
+  addReal(app, "--clip-norm", "C", s.tr.clipNorm, "0", 0, 1e300, false,
+          "clip each minibatch gradient to global L2 norm C (0: off)");
+  addValue(app, "--on-nonfinite", "POLICY", "throw",
+           "throw: stop at a NaN/inf loss or gradient; skip: drop that update and halve the "
+           "learning rate (stops after 10 in a row)",
+           [&s](const std::string& v) {
+             s.tr.onNonFinite =
+                 v == "skip" ? tsnn::NonFinitePolicy::SkipBatch : tsnn::NonFinitePolicy::Throw;
+           })
+      ->check(CLI::IsMember({"throw", "skip"}).description(""));
+  app.add_flag("--importance-pruning", s.tr.importancePruning,
+               "remove hidden neurons whose importance (sum of |incoming weights|) is at or below "
+               "a percentile of their layer")
+      ->disable_flag_override();
+  addInteger(app, "--prune-start", "E", s.tr.pruning.startEpoch, "200", 1, 1000000,
+             "first epoch after which neurons are pruned");
+  addInteger(app, "--prune-every", "K", s.tr.pruning.period, "10", 1, 1000000,
+             "then every K epochs");
+  addReal(app, "--prune-percentile", "P", s.tr.pruning.percentile, "20", 0, 100, true,
+          "percentile of importance at or below which to prune");
+  if (d.augmentation) {
+    app.add_flag("--augment-flip", s.tr.augment.flip,
+                 "mirror training images left-right with probability 1/2")
+        ->disable_flag_override();
+    addInteger(app, "--augment-shift", "PX", s.tr.augment.maxShift, "0", 0, 1 << 20,
+               "shift training images by up to PX pixels (0: off)");
+  }
+  text("--metrics", "FILE", s.metrics, "", "write per-epoch metrics CSV to FILE");
+  text("--log-json", "FILE", s.logJson, "", "write per-epoch records as JSON Lines to FILE");
+  text("--save", "FILE", s.save, "",
+       "save a checkpoint to FILE at the end (and with --save-every)");
+  addInteger(app, "--save-every", "N", s.saveEvery, "0", 0, 1000000,
+             "also save after every N epochs (needs --save)");
+  text("--resume", "FILE", s.resume, "",
+       "continue the run saved in checkpoint FILE, up to --epochs");
+  text("--plots", "DIR", s.plots, "",
+       "write learning_curves.png and connectivity.png to DIR after every epoch");
+  app.add_flag("--quiet", s.quiet, "no progress bar and no per-epoch lines; only the final result")
+      ->disable_flag_override();
+  addInteger(app, "--limit-train", "N", s.limit, "0", 0, 1ll << 40,
+             "use only the first N training samples (0: all)");
+  app.add_flag("--nesterov", s.tr.sgd.nesterov, "use Nesterov momentum")->disable_flag_override();
+  app.set_config("--config", "",
+                 "read the settings from a TOML file (as --write-config writes it); flags given "
+                 "on the command line take precedence")
+      ->type_name("FILE");
+  app.add_option("--write-config", s.writeConfig,
+                 "write every setting (defaults included) to a TOML file, then run; the file is "
+                 "replaced atomically, before any data is read")
+      ->type_name("FILE")
+      ->configurable(false);
+}
 
 // The flags that determine a run's trajectory; a resumed run must repeat them. --epochs is not
 // among them (a run may be extended), nor are output paths.
@@ -45,19 +176,21 @@ const std::vector<std::string>& trajectoryFlags(bool augmentation) {
   return augmentation ? images : base;
 }
 
-// "name=value;..." of the trajectory flags (values as resolved: trainer and threads after auto).
-std::string configString(const cli::Parser& p, const Defaults& d, const std::string& trainer,
-                                int threads) {
+// "name=value;..." of the trajectory flags, the text of each as given (or its default; the
+// learning rate's is the optimiser default in effect), trainer and threads as resolved from auto.
+// Checkpoints store it, and a resumed run must produce the same string.
+std::string configString(const CLI::App& app, const Settings& s, const Defaults& d,
+                         const std::string& trainer, int threads) {
   std::ostringstream os;
   for (const auto& name : trajectoryFlags(d.augmentation)) {
-    std::string v = p.str(name);
+    std::string v = optionText(app, "--" + name);
     if (name == "trainer") v = trainer;
     if (name == "threads") v = std::to_string(threads);
     os << name << '=' << v << ';';
   }
-  os << "importance-pruning=" << p.given("importance-pruning") << ';';
-  os << "nesterov=" << p.given("nesterov") << ';';
-  if (d.augmentation) os << "augment-flip=" << p.given("augment-flip") << ';';
+  os << "importance-pruning=" << s.tr.importancePruning << ';';
+  os << "nesterov=" << s.tr.sgd.nesterov << ';';
+  if (d.augmentation) os << "augment-flip=" << s.tr.augment.flip << ';';
   return os.str();
 }
 
@@ -96,127 +229,46 @@ void printRecord(const tsnn::EpochRecord& r, long long samples) {
 }  // namespace
 
 int run(int argc, char** argv, const Defaults& d, const Loader& load) {
-  cli::Parser p(d.program, d.description);
-  p.option("data", "DIR", d.data, d.dataHelp);
-  p.option("hidden", "N,N,...", d.hidden, "hidden layer sizes");
-  p.option("epsilon", "E", "20", "SET sparsity: density eps*(n_in+n_out)/(n_in*n_out)");
-  p.option("density-allocation", "er|erk", "er",
-           "er: each layer at its own eps density (capped at 1); erk: one global budget of "
-           "eps*sum(n_in+n_out) connections, dense layers' excess given to the others");
-  p.option("zeta", "Z", "0.3", "fraction of weights replaced after each epoch, in [0,1)");
-  p.option("zeta-schedule", "KIND", "constant",
-           "constant, linear (zeta*(1-e/E)) or cosine (zeta*(1+cos(pi*e/E))/2)");
-  p.option("regrow", "random|gradient", "random",
-           "where new connections grow: at random (SET) or at the largest gradients (RigL)");
-  p.option("alpha", "A", d.alpha, "All-ReLU slope magnitude (signs alternate -a,+a,...)");
-  p.option("lr", "LR", "0.01", "learning rate");
-  p.option("momentum", "M", "0.9", "momentum, in [0,1)");
-  p.option("weight-decay", "WD", "0.0002", "decoupled weight decay per step, in [0,1)");
-  p.option("dropout", "P", "0.3", "dropout rate on hidden layers, in [0,1)");
-  p.option("batch", "B", "128", "minibatch size");
-  p.option("epochs", "N", "10", "training epochs (with --resume: the total, done ones included)");
-  p.option("seed", "S", "1", "random seed (topology, weights, shuffling, dropout)");
-  p.option("threads", "T", "0", "OpenMP threads (0: OpenMP default)");
-  p.option("trainer", "KIND", "auto",
-           "sequential (parallel kernels), data-parallel (shards per thread), wasap, or auto: "
-           "data-parallel with more than one thread, else sequential");
-  p.option("workers", "N", "0", "data-parallel shards or WASAP workers (0: the thread count)");
-  p.option("wasap-local", "F", "0.3", "WASAP: fraction of epochs trained locally at the end");
-  p.option("clip-norm", "C", "0", "clip each minibatch gradient to global L2 norm C (0: off)");
-  p.option("on-nonfinite", "POLICY", "throw",
-           "throw: stop at a NaN/inf loss or gradient; skip: drop that update and halve the "
-           "learning rate (stops after 10 in a row)");
-  p.flag("importance-pruning",
-         "remove hidden neurons whose importance (sum of |incoming weights|) is at or below a "
-         "percentile of their layer");
-  p.option("prune-start", "E", "200", "first epoch after which neurons are pruned");
-  p.option("prune-every", "K", "10", "then every K epochs");
-  p.option("prune-percentile", "P", "20", "percentile of importance at or below which to prune");
-  if (d.augmentation) {
-    p.flag("augment-flip", "mirror training images left-right with probability 1/2");
-    p.option("augment-shift", "PX", "0", "shift training images by up to PX pixels (0: off)");
-  }
-  p.option("metrics", "FILE", "", "write per-epoch metrics CSV to FILE");
-  p.option("log-json", "FILE", "", "write per-epoch records as JSON Lines to FILE");
-  p.option("save", "FILE", "", "save a checkpoint to FILE at the end (and with --save-every)");
-  p.option("save-every", "N", "0", "also save after every N epochs (needs --save)");
-  p.option("resume", "FILE", "", "continue the run saved in checkpoint FILE, up to --epochs");
-  p.option("plots", "DIR", "",
-           "write learning_curves.png and connectivity.png to DIR after every epoch");
-  p.flag("quiet", "no progress bar and no per-epoch lines; only the final result");
-  p.option("limit-train", "N", "0", "use only the first N training samples (0: all)");
-  p.flag("nesterov", "use Nesterov momentum");
+  CLI::App app(d.description, d.program);
+  Settings s;
+  const int status = parseCommandLine(
+      app, s, [&d](CLI::App& a, Settings& st) { declare(a, st, d); }, argc, argv);
+  if (status >= 0) return status;
   const std::string prog = d.program;
   try {
-    if (!p.parse(argc, argv)) return 0;
-    tsnn::NetworkOptions net;
-    tsnn::TrainerOptions tr;
-    const std::string dir = p.str("data");
-    const auto hidden = p.integers("hidden", 1, 100000000);
-    net.epsilon = p.real("epsilon", 1e-9, 1e9);
-    net.alpha = p.real("alpha", 0, 1e3);
-    net.dropout = p.real("dropout", 0, 1, true);
-    net.seed = static_cast<std::uint64_t>(p.integer("seed", 0, (1ll << 62)));
-    auto parsed = [](const std::string& flag, const std::string& value, auto parse) {
-      try {
-        return parse(value);
-      } catch (const tsnn::InvalidArgument& e) {
-        throw cli::UsageError("--" + flag + ": " + e.what());
-      }
-    };
-    net.allocation = parsed("density-allocation", p.str("density-allocation"),
-                            [](const std::string& v) { return tsnn::parseDensityAllocation(v); });
-    tr.zeta = p.real("zeta", 0, 1, true);
-    tr.zetaSchedule = parsed("zeta-schedule", p.str("zeta-schedule"),
-                             [](const std::string& v) { return tsnn::parseZetaSchedule(v); });
-    tr.regrowth = parsed("regrow", p.str("regrow"),
-                         [](const std::string& v) { return tsnn::parseRegrowth(v); });
-    tr.sgd.learningRate = p.real("lr", 1e-12, 1e3);
-    tr.sgd.momentum = p.real("momentum", 0, 1, true);
-    tr.sgd.weightDecay = p.real("weight-decay", 0, 1, true);
-    tr.sgd.nesterov = p.given("nesterov");
-    tr.batchSize = static_cast<int>(p.integer("batch", 1, 1 << 20));
-    tr.epochs = static_cast<int>(p.integer("epochs", 0, 1000000));
-    tr.threads = static_cast<int>(p.integer("threads", 0, 4096));
+    tsnn::NetworkOptions net = s.net;
+    tsnn::TrainerOptions tr = s.tr;
+    const std::string dir = s.data;
+    const auto hidden = toIntegers(s.hidden);
+    if (s.lr) tr.sgd.learningRate = *s.lr;
     tr.seed = net.seed;
-    std::string trainer = p.str("trainer");
+    std::string trainer = s.trainer;
     const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
     if (trainer == "auto") trainer = threads > 1 ? "data-parallel" : "sequential";
-    try {
-      tr.kind = tsnn::parseTrainer(trainer);
-    } catch (const tsnn::InvalidArgument&) {
-      throw cli::UsageError("--trainer: '" + trainer +
-                            "' is not one of auto, sequential, data-parallel, wasap");
-    }
-    tr.workers = static_cast<int>(p.integer("workers", 0, 4096));
-    tr.wasapLocalFraction = p.real("wasap-local", 0, 1);
-    tr.clipNorm = p.real("clip-norm", 0, 1e300);
-    tr.importancePruning = p.given("importance-pruning");
-    tr.pruning.startEpoch = static_cast<int>(p.integer("prune-start", 1, 1000000));
-    tr.pruning.period = static_cast<int>(p.integer("prune-every", 1, 1000000));
-    tr.pruning.percentile = p.real("prune-percentile", 0, 100, true);
-    const std::string policy = p.str("on-nonfinite");
-    if (policy == "throw")
-      tr.onNonFinite = tsnn::NonFinitePolicy::Throw;
-    else if (policy == "skip")
-      tr.onNonFinite = tsnn::NonFinitePolicy::SkipBatch;
-    else
-      throw cli::UsageError("--on-nonfinite: '" + policy + "' is not one of throw, skip");
-    if (d.augmentation) {
-      tr.augment.flip = p.given("augment-flip");
-      tr.augment.maxShift = static_cast<int>(p.integer("augment-shift", 0, 1 << 20));
-    }
-    const long long limit = p.integer("limit-train", 0, 1ll << 40);
-    const std::string metrics = p.str("metrics"), logJson = p.str("log-json");
-    const std::string save = p.str("save"), resume = p.str("resume"), plots = p.str("plots");
-    const int saveEvery = static_cast<int>(p.integer("save-every", 0, 1000000));
-    if (saveEvery > 0 && save.empty()) throw cli::UsageError("--save-every needs --save FILE");
-    const bool quiet = p.given("quiet");
+    tr.kind = tsnn::parseTrainer(trainer);
+    const long long limit = s.limit;
+    const std::string &metrics = s.metrics, &logJson = s.logJson;
+    const std::string &save = s.save, &resume = s.resume, &plots = s.plots;
+    const int saveEvery = s.saveEvery;
+    if (saveEvery > 0 && save.empty()) throw UsageError("--save-every needs --save FILE");
+    const bool quiet = s.quiet;
     if (!resume.empty() && tr.kind == tsnn::TrainerKind::Wasap)
-      throw cli::UsageError("--resume: the wasap trainer cannot resume a run");
+      throw UsageError("--resume: the wasap trainer cannot resume a run");
     if (saveEvery > 0 && tr.kind == tsnn::TrainerKind::Wasap)
-      throw cli::UsageError("--save-every: the wasap trainer saves only the final model");
-    const std::string config = configString(p, d, trainer, threads);
+      throw UsageError("--save-every: the wasap trainer saves only the final model");
+    // The learning rate in effect, as text: what --write-config writes and the checkpoint's
+    // config string holds when --lr is not given, so that both fix the run exactly.
+    if (!s.lr) app.get_option("--lr")->default_str(shortestText(tr.sgd.learningRate));
+    const std::string config = configString(app, s, d, trainer, threads);
+    // Written before any data is read, so a file exists for every run that starts.
+    if (!s.writeConfig.empty()) {
+      tsnn::writeFileAtomically(s.writeConfig,
+                                [&](std::ostream& os) { os << app.config_to_str(true, true); });
+      if (!quiet) {
+        std::printf("settings written to %s\n", s.writeConfig.c_str());
+        std::fflush(stdout);
+      }
+    }
 
     // Named references rather than a structured binding: C++17 lambdas cannot capture those.
     auto loaded = load(dir);
@@ -254,12 +306,11 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       tsnn::Networkf m = tsnn::loadCheckpoint<float, std::int32_t>(resume, &state);
       const std::string diff = firstDifference(state.config, config);
       if (!diff.empty())
-        throw cli::UsageError("--resume " + resume + ": flags differ from the saved run (" +
-                              diff + ")");
+        throw UsageError("--resume " + resume + ": flags differ from the saved run (" + diff + ")");
       if (m.inputs() != train.dim() || m.outputs() < train.numClasses)
-        throw cli::UsageError("--resume " + resume + ": the checkpoint's network takes " +
-                              std::to_string(m.inputs()) + " inputs, the data has " +
-                              std::to_string(train.dim()) + " features");
+        throw UsageError("--resume " + resume + ": the checkpoint's network takes " +
+                         std::to_string(m.inputs()) + " inputs, the data has " +
+                         std::to_string(train.dim()) + " features");
       return m;
     }();
     state.config = config;
@@ -326,7 +377,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     std::printf("final test accuracy %.4f after %d epochs (%lld hidden neurons, %lld connections)\n",
                 cm.accuracy(), tr.epochs, model.hiddenNeurons(), model.nonZeros());
     return 0;
-  } catch (const cli::UsageError& e) {
+  } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {

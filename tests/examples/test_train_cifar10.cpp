@@ -82,6 +82,12 @@ TEST_CASE("train_cifar10 names a missing batch and rejects a bad shift", "[examp
   CHECK(r.err.find("data_batch_1.bin") != std::string::npos);
   r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--augment-shift x", tmp.path());
   CHECK(r.status == 2);
+  CHECK(r.err.find("--augment-shift: 'x'") != std::string::npos);
+  r = tsnn::test::runProgram(TSNN_TRAIN_CIFAR10, "--help", tmp.path());
+  CHECK(r.status == 0);
+  for (const char* flag : {"--augment-flip", "--augment-shift", "--config", "--write-config"})
+    CHECK(r.out.find(flag) != std::string::npos);
+  CHECK(r.out.find("--alpha A=0.75") != std::string::npos);  // the CIFAR-10 default
 }
 
 #else

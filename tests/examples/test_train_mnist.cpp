@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/programs.hpp"
@@ -57,6 +58,27 @@ fs::path makeDataset(const fs::path& dir, int nTrain, int nTest) {
   write("train", nTrain);
   write("t10k", nTest);
   return dir;
+}
+
+// "--zeta 1.5" -> {"zeta", "1.5"}; "--nesterov=yes" -> {"nesterov", ""}; "stray" -> {"stray", ""}.
+std::pair<std::string, std::string> flagAndValue(const std::string& args) {
+  if (args.rfind("--", 0) != 0) return {args, ""};
+  const auto end = args.find_first_of(" =");
+  const std::string name = args.substr(2, end == std::string::npos ? end : end - 2);
+  const bool spaced = end != std::string::npos && args[end] == ' ';
+  return {name, spaced ? args.substr(end + 1) : ""};
+}
+
+// The data rows of a metrics CSV with epoch_seconds (a measurement, not a result) blanked.
+std::vector<std::vector<std::string>> resultRows(const fs::path& csv) {
+  std::vector<std::vector<std::string>> rows;
+  const auto lines = tsnn::test::readLines(csv);
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    rows.push_back(tsnn::test::splitCells(lines[i]));
+    REQUIRE(rows.back().size() == 7);
+    rows.back()[4] = "";
+  }
+  return rows;
 }
 
 }  // namespace
@@ -116,6 +138,10 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
     CHECK(r.status == 2);
     CHECK(r.err.rfind("train_mnist: ", 0) == 0);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    // The message names the flag ("--zeta 1.5": zeta) and the value given after a space.
+    const auto [name, value] = flagAndValue(args);
+    CHECK(r.err.find(name) != std::string::npos);
+    CHECK(r.err.find(value) != std::string::npos);
   }
   // Missing directory, truncated file, corrupt file: exit 1, message names the file.
   {
@@ -267,6 +293,12 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   CHECK(r.out.find("accuracy") == std::string::npos);
   CHECK(r.out.find("index,predicted\n0,") != std::string::npos);
   // Usage and data errors.
+  r = runPredict("--help", tmp.path());
+  CHECK(r.status == 0);
+  CHECK(r.out.find("--libsvm") != std::string::npos);
+  r = runPredict("--model " + ckpt.string() + " --images " + images + " --csv x.csv", tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.rfind("predict: ", 0) == 0);
   CHECK(runPredict("--images " + images, tmp.path()).status == 2);
   CHECK(runPredict("--model " + ckpt.string(), tmp.path()).status == 2);
   CHECK(runPredict("--model " + ckpt.string() + " --labels " + labels, tmp.path()).status == 2);
@@ -339,17 +371,168 @@ TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags"
     INFO("args: " << args << "\nstderr: " << r.err);
     CHECK(r.status == 2);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find("--" + flagAndValue(args).first) != std::string::npos);
   }
 }
 
 TEST_CASE("train_mnist --help lists the flags and exits 0", "[examples]") {
   TempDir tmp;
-  const Run r = runExample("--help", tmp.path());
+  for (const char* help : {"--help", "-h", "--epochs 3 --help"}) {
+    const Run r = runExample(help, tmp.path());
+    INFO(help << "\n" << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.empty());
+    for (const char* flag :
+         {"--data", "--hidden", "--epsilon", "--zeta", "--alpha", "--lr", "--momentum",
+          "--weight-decay", "--dropout", "--batch", "--epochs", "--seed", "--threads", "--metrics",
+          "--resume", "--nesterov", "--config", "--write-config", "--help"})
+      CHECK(r.out.find(flag) != std::string::npos);
+    CHECK(r.out.find("--epochs N=10") != std::string::npos);   // defaults are shown
+    CHECK(r.out.find("--augment-flip") == std::string::npos);  // train_cifar10's only
+  }
+}
+
+TEST_CASE("train_mnist --write-config saves every setting and --config reruns the same run",
+          "[examples][config]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 300, 100);
+  const fs::path settings = tmp.path() / "run.toml";
+  const fs::path a = tmp.path() / "a.csv", b = tmp.path() / "b.csv", c = tmp.path() / "c.csv";
+  // Values other than the defaults, so that a setting the file loses changes the metrics.
+  Run r = runExample("--data " + data.string() +
+                         " --hidden 32,24 --epsilon 6 --epochs 3 --batch 32 --lr 0.05 --threads 2"
+                         " --momentum 0.8 --nesterov --dropout 0.2 --zeta-schedule cosine"
+                         " --seed 3 --quiet --metrics " +
+                         a.string() + " --write-config " + settings.string(),
+                     tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const std::string text = tsnn::test::slurp(settings);
+  INFO(text);
+  // Every setting, given or default, is in the file; the options about the file itself are not.
+  for (const char* line :
+       {"\ndata=\"", "\nhidden=\"32,24\"\n", "\nlr=0.05\n", "\nmomentum=0.8\n", "\nnesterov=true\n",
+        "\nzeta-schedule=\"cosine\"\n", "\nseed=3\n", "\nweight-decay=0.0002\n", "\nzeta=0.3\n",
+        "\ntrainer=\"auto\"\n", "\nimportance-pruning=false\n", "\nprune-start=200\n",
+        "\nsave=\"\"\n", "\nquiet=true\n", "\nlimit-train=0\n"})
+    CHECK(text.find(line) != std::string::npos);
+  CHECK(text.find("write-config") == std::string::npos);
+  CHECK(text.find("\nconfig") == std::string::npos);
+  CHECK(text.find("\nhelp") == std::string::npos);
+  CHECK(!fs::exists(settings.string() + ".tmp"));
+
+  // The file alone (the metrics path overridden) reruns the run row for row.
+  r = runExample("--config " + settings.string() + " --metrics " + b.string(), tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const auto rowsA = resultRows(a), rowsB = resultRows(b);
+  REQUIRE(rowsA.size() == 3);
+  CHECK(rowsB == rowsA);
+
+  // A flag on the command line overrides the file: the first epoch of the same run.
+  r = runExample("--config " + settings.string() + " --epochs 1 --metrics " + c.string(),
+                 tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const auto rowsC = resultRows(c);
+  REQUIRE(rowsC.size() == 1);
+  CHECK(rowsC[0] == rowsA[0]);
+  // and the file was read: with the defaults (momentum 0.9, no Nesterov, ...) epoch 1 differs.
+  r = runExample("--data " + data.string() +
+                     " --hidden 32,24 --epsilon 6 --epochs 1 --batch 32 --lr 0.05 --threads 2"
+                     " --seed 3 --quiet --metrics " +
+                     c.string(),
+                 tmp.path());
+  REQUIRE(r.status == 0);
+  CHECK(resultRows(c)[0] != rowsA[0]);
+}
+
+TEST_CASE(
+    "train_mnist --write-config writes the file before reading any data, only for a "
+    "valid command line",
+    "[examples][config]") {
+  TempDir tmp;
+  const fs::path settings = tmp.path() / "w.toml";
+  const std::string nowhere = (tmp.path() / "nowhere").string();
+  // Without --lr the file holds the learning rate in effect, the optimiser's default. Numbers
+  // are decimal ("09" is 9, not a bad octal number) and a flag given twice takes the last value.
+  Run r = runExample("--data " + nowhere + " --batch 09 --epochs 5 --epochs 7 --write-config " +
+                         settings.string(),
+                     tmp.path());
+  INFO(r.err);
+  CHECK(r.status == 1);  // no data
+  CHECK(r.err.find("nowhere") != std::string::npos);
+  const std::string text = tsnn::test::slurp(settings);
+  CHECK(text.find("\ndata=\"" + nowhere + "\"\n") != std::string::npos);
+  CHECK(text.find("\nlr=0.01\n") != std::string::npos);
+  CHECK(text.find("\nbatch=9\n") != std::string::npos);
+  CHECK(text.find("\nepochs=7\n") != std::string::npos);
+  // A bad command line writes nothing and leaves an earlier file as it was.
+  r = runExample("--data " + nowhere + " --zeta 2 --write-config " + settings.string(), tmp.path());
+  CHECK(r.status == 2);
+  CHECK(tsnn::test::slurp(settings) == text);
+  r = runExample("--zeta 2 --write-config " + (tmp.path() / "x.toml").string(), tmp.path());
+  CHECK(r.status == 2);
+  CHECK(!fs::exists(tmp.path() / "x.toml"));
+}
+
+TEST_CASE("train_mnist refuses a malformed --config file with exit 2, naming the file",
+          "[examples][config]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
+  const std::string base = "--data " + data.string() + " --epochs 0 --hidden 8 --config ";
+  // A good file: TOML arrays read as comma lists, a flag set to false is off.
+  const std::string good = tmp.write("good.toml",
+                                     "# a comment\nhidden = [16, 12]\n"
+                                     "nesterov = false\nlr = 0.5 # inline\n");
+  Run r = runExample("--data " + data.string() + " --epochs 0 --config " + good, tmp.path());
+  INFO(r.out << r.err);
   CHECK(r.status == 0);
-  for (const char* flag : {"--data", "--hidden", "--epsilon", "--zeta", "--alpha", "--lr",
-                           "--momentum", "--weight-decay", "--dropout", "--batch", "--epochs",
-                           "--seed", "--threads", "--metrics"})
-    CHECK(r.out.find(flag) != std::string::npos);
+  CHECK(r.out.find("16->12") != std::string::npos);
+  const std::vector<std::string> bad = {"a line that is not a setting\n",
+                                        "bogus = 3\n",
+                                        "epochs = 1\nepochs = 2\n",
+                                        "epochs = 1\nlr = 0.1\nepochs = 2\n",
+                                        "[training]\nepochs = 1\n",
+                                        "lr = \"fast\"\n",
+                                        "dropout = 1\n",
+                                        "nesterov = maybe\n",
+                                        "epochs = [1, 2]\n",
+                                        "write-config = \"x.toml\"\n",
+                                        "hidden = \"8,,8\"\n"};
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const std::string file = tmp.write("bad" + std::to_string(i) + ".toml", bad[i]);
+    r = runExample(base + file, tmp.path());
+    INFO("file: " << bad[i] << "stderr: " << r.err);
+    CHECK(r.status == 2);
+    CHECK(r.err.rfind("train_mnist: " + file + ": ", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  r = runExample(base + tmp.file("missing.toml"), tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("missing.toml") != std::string::npos);
+  // A bad flag with a good file is the flag's error.
+  r = runExample(base + good + " --zeta 7", tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find(good) == std::string::npos);
+  CHECK(r.err.find("--zeta") != std::string::npos);
+}
+
+TEST_CASE("train_mnist without --lr records the optimiser's default learning rate for resume",
+          "[examples][checkpoint]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 100, 20);
+  const std::string ckpt = tmp.file("d.ckpt");
+  const std::string base = "--data " + data.string() + " --hidden 8 --epochs 1 --threads 2 --quiet";
+  Run r = runExample(base + " --save " + ckpt, tmp.path());
+  REQUIRE(r.status == 0);
+  // --lr 0.01 is the run's learning rate spelt out; another one is a different run.
+  r = runExample(base + " --lr 0.01 --resume " + ckpt, tmp.path());
+  INFO(r.err);
+  CHECK(r.status == 0);
+  r = runExample(base + " --lr 0.02 --resume " + ckpt, tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("lr=0.01") != std::string::npos);
 }
 
 TEST_CASE("train_mnist runs briefly on the installed Fashion-MNIST", "[examples][fashion]") {
