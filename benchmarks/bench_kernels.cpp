@@ -108,7 +108,7 @@ void BM_SparseForward(benchmark::State& state) {
   const Act x = randomDense(p.batch, p.nIn, rng);
   Act y(p.batch, p.nOut);
   for (auto _ : state) {
-    tsnn::sparseForward(w, bias, x, y, /*parallel=*/true);
+    tsnn::sparseForward(w, bias, x, y, tsnn::Threads::automatic());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -126,7 +126,7 @@ void BM_SparseBackwardInput(benchmark::State& state) {
   const Act dy = randomDense(p.batch, p.nOut, rng);
   Act dx(p.batch, p.nIn);
   for (auto _ : state) {
-    tsnn::sparseBackwardInput(w, t, dy, dx, /*parallel=*/true);
+    tsnn::sparseBackwardInput(w, t, dy, dx, tsnn::Threads::automatic());
     benchmark::DoNotOptimize(dx.data());
     benchmark::ClobberMemory();
   }
@@ -143,7 +143,7 @@ void BM_SparseWeightGradient(benchmark::State& state) {
   const Scalar scale = Scalar(1) / static_cast<Scalar>(p.batch);
   std::vector<Scalar> grad(static_cast<std::size_t>(w.nonZeros()));
   for (auto _ : state) {
-    tsnn::sparseWeightGradient(w, x, dy, scale, grad, /*parallel=*/true);
+    tsnn::sparseWeightGradient(w, x, dy, scale, grad, tsnn::Threads::automatic());
     benchmark::DoNotOptimize(grad.data());
     benchmark::ClobberMemory();
   }

@@ -7,11 +7,11 @@
 ///   BM_TrainWasap/T         trainWasap() with T workers
 ///   BM_DataParallelSpeedup/T  1 and T threads of trainDataParallel() alternated epoch by epoch
 ///                           in one run, with the median speed-up (see the function)
-/// T is 1, 2 and 4. The benchmark sets exactly T OpenMP threads (TrainerOptions::threads, which
-/// calls omp_set_num_threads) and T workers, whatever the machine has: not oversubscribing the
-/// cores is the caller's business. `--benchmark_filter='DataParallel/(1|2)$'` compares one and
-/// two threads of the data-parallel trainer in one run; `--benchmark_filter='/(1|2)$'` does the
-/// same for all three.
+/// T is 1, 2 and 4. The benchmark asks for exactly T threads (TrainerOptions::threads, which
+/// reaches every region through its num_threads clause) and T workers, whatever the machine
+/// has: not oversubscribing the cores is the caller's business.
+/// `--benchmark_filter='DataParallel/(1|2)$'` compares one and two threads of the data-parallel
+/// trainer in one run; `--benchmark_filter='/(1|2)$'` does the same for all three.
 ///
 /// Workload: the train_mnist defaults. A 784-1000-1000-1000-10 All-ReLU network at SET epsilon
 /// 20 (about 136 000 connections), dropout 0.3, momentum SGD, minibatches of 128, trained on
@@ -106,7 +106,7 @@ tsnn::NetworkOptions networkOptions() {
 tsnn::TrainerOptions epochOptions(tsnn::TrainerKind kind, int threads) {
   tsnn::TrainerOptions o;  // SGD lr 0.01, momentum 0.9, weight decay 2e-4
   o.kind = kind;
-  o.threads = threads;  // omp_set_num_threads(threads)
+  o.threads = threads;  // the num_threads of every region
   o.workers = threads;
   o.epochs = 1;
   o.batchSize = 128;
@@ -120,7 +120,6 @@ void trainEpochs(benchmark::State& state, tsnn::TrainerKind kind) {
   const auto& data = fashionLike();
   tsnn::Network<Scalar> net(networkOptions());
   const tsnn::TrainerOptions o = epochOptions(kind, threads);
-  tsnn::setThreads(threads);
   const tsnn::data::Dataset<Scalar>* noTest = nullptr;
 
   double wall = 0;

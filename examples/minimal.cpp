@@ -3,7 +3,7 @@
 
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/training/trainer.hpp"
+#include "tsnn/training/sequential.hpp"
 
 int main() {
   // 3000 samples, 20 features; the class is decided by which of three features is largest.

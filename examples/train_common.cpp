@@ -370,7 +370,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     if (!logJson.empty()) tsnn::saveMetricsJson(logJson, history);
     writePlots(history);
 
-    const auto predicted = model.predict(test.features);
+    const auto predicted = model.predict(test.features, tr.kernelThreads());
     const tsnn::ConfusionMatrix cm = tsnn::confusionMatrix(test.labels, predicted, model.outputs());
     if (!quiet) std::printf("\nconfusion matrix on the test set (rows: true class)\n%s",
                             cm.format(d.classNames).c_str());

@@ -358,9 +358,9 @@ TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training sta
   for (auto* n : {&net, &back}) {
     tsnn::Workspace<Scalar> ws;
     auto g = n->makeGradients();
-    n->forward(batch, ws, true, 17, 0, false);
-    n->backward(batch, labels.data(), ws, g, Scalar(1) / Scalar(8), false);
-    applyGradients(*n, g, sgd, false);
+    n->forward(batch, ws, tsnn::PassOptions::training(17).serial());
+    n->backward(batch, labels.data(), ws, g, Scalar(1) / Scalar(8), tsnn::Threads::serial());
+    applyGradients(*n, g, sgd, tsnn::Threads::serial());
   }
   requireSameNetwork(net, back);
 }

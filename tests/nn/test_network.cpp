@@ -30,10 +30,15 @@ using Mat = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 using tsnn::ActivationKind;
 using tsnn::LossKind;
 
-// The loops below run thousands of tiny passes. They pass parallel = false: an OpenMP region per
-// kernel call costs more than the work here and, on a loaded machine, spinning threads make it
-// orders of magnitude slower. Parallel execution is compared with serial in its own test.
-constexpr bool kSerial = false;
+// The loops below run thousands of tiny passes. They run serially: an OpenMP region per kernel
+// call costs more than the work here and, on a loaded machine, spinning threads make it orders
+// of magnitude slower. Parallel execution is compared with serial in its own test.
+constexpr tsnn::Threads kSerial = tsnn::Threads::serial();
+
+// A serial training pass of step `step`, or a serial inference pass.
+tsnn::PassOptions serialPass(bool training, std::uint64_t step) {
+  return (training ? tsnn::PassOptions::training(step) : tsnn::PassOptions::inference()).serial();
+}
 
 tsnn::NetworkOptions makeOptions(std::vector<long long> sizes, ActivationKind hidden, LossKind loss,
                                  ActivationKind output, double dropout, std::uint64_t seed) {
@@ -83,7 +88,7 @@ void randomizeBiases(tsnn::Network<Scalar>& net, std::uint64_t seed) {
 double meanLoss(const tsnn::Network<double>& net, const Mat<double>& x,
                 const std::vector<std::int32_t>& y, bool training, std::uint64_t step) {
   tsnn::Workspace<double> ws;
-  net.forward(x, ws, training, step, 0, kSerial);
+  net.forward(x, ws, serialPass(training, step));
   long double total = 0;
   const Eigen::Index B = x.rows();
   if (net.options().loss == LossKind::SoftmaxCrossEntropy) {
@@ -109,7 +114,7 @@ double meanLoss(const tsnn::Network<double>& net, const Mat<double>& x,
 double kinkMargin(const tsnn::Network<double>& net, const Mat<double>& x, bool training,
                   std::uint64_t step) {
   tsnn::Workspace<double> ws;
-  net.forward(x, ws, training, step, 0, kSerial);
+  net.forward(x, ws, serialPass(training, step));
   double m = std::numeric_limits<double>::infinity();
   for (std::size_t l = 0; l + 1 < ws.z.size(); ++l) m = std::min(m, ws.z[l].cwiseAbs().minCoeff());
   return m;
@@ -121,7 +126,7 @@ double gradientError(tsnn::Network<double>& net, const Mat<double>& x,
                      const std::vector<std::int32_t>& y, bool training, std::uint64_t step) {
   tsnn::Workspace<double> ws;
   auto grads = net.makeGradients();
-  net.forward(x, ws, training, step, 0, kSerial);
+  net.forward(x, ws, serialPass(training, step));
   net.backward(x, y.data(), ws, grads, 1.0 / static_cast<double>(x.rows()), kSerial);
   auto loss = [&] { return meanLoss(net, x, y, training, step); };
   double worst = 0;
@@ -262,9 +267,10 @@ TEST_CASE("With dropout, backward is the gradient of the loss under the same fix
       // The mask is a function of (seed, step, layer, row, neuron): repeating the step repeats
       // it, another step changes it, and some units really are dropped.
       tsnn::Workspace<double> a, b, c;
-      const Mat<double> outA = net.forward(x, a, true, step);
-      const Mat<double> outB = net.forward(x, b, true, step);
-      const Mat<double> outC = net.forward(x, c, true, step + 1);
+      using tsnn::PassOptions;
+      const Mat<double> outA = net.forward(x, a, PassOptions::training(step));
+      const Mat<double> outB = net.forward(x, b, PassOptions::training(step));
+      const Mat<double> outC = net.forward(x, c, PassOptions::training(step + 1));
       CHECK(outA == outB);
       CHECK(a.mask[0] == b.mask[0]);
       CHECK(a.mask[0] != c.mask[0]);
@@ -277,7 +283,7 @@ TEST_CASE("With dropout, backward is the gradient of the loss under the same fix
   }
 }
 
-TEST_CASE("Dropout is off at inference: training=false ignores the dropout rate",
+TEST_CASE("Dropout is off at inference: an inference pass ignores the dropout rate",
           "[training][network][dropout]") {
   const auto seed = tsnn::test::testSeed(9905);
   auto o = makeOptions({7, 6, 5, 4}, ActivationKind::Tanh, LossKind::SoftmaxCrossEntropy,
@@ -287,9 +293,14 @@ TEST_CASE("Dropout is off at inference: training=false ignores the dropout rate"
   const tsnn::Network<double> without(o);
   const Mat<double> x = randomInputs<double>(5, 7, seed + 1);
   tsnn::Workspace<double> w1, w2;
-  const Mat<double> p1 = withDropout.forward(x, w1, false, 3);
-  const Mat<double> p2 = without.forward(x, w2, true, 3);
+  const Mat<double> p1 = withDropout.forward(x, w1, tsnn::PassOptions::inference());
+  const Mat<double> p2 = without.forward(x, w2, tsnn::PassOptions::training(3));
   CHECK(p1 == p2);
+  CHECK_FALSE(w1.dropout);
+  // The default is inference too.
+  tsnn::Workspace<double> w3;
+  CHECK(withDropout.forward(x, w3) == p2);
+  CHECK_FALSE(w3.dropout);
 }
 
 TEST_CASE("Forward and backward on two row shards with scale 1/B sum to the full-batch gradient",
@@ -310,14 +321,15 @@ TEST_CASE("Forward and backward on two row shards with scale 1/B sum to the full
 
       tsnn::Workspace<double> ws;
       auto full = net.makeGradients();
-      net.forward(x, ws, true, step);
+      using tsnn::PassOptions;
+      net.forward(x, ws, PassOptions::training(step));
       const auto fullStats = net.backward(x, y.data(), ws, full, scale);
 
       tsnn::Workspace<double> ws1, ws2;
       auto g1 = net.makeGradients(), g2 = net.makeGradients();
-      net.forward(x.topRows(split), ws1, true, step, 0);
+      net.forward(x.topRows(split), ws1, PassOptions::training(step).rowOffset(0));
       const auto s1 = net.backward(x.topRows(split), y.data(), ws1, g1, scale);
-      net.forward(x.bottomRows(B - split), ws2, true, step, split);
+      net.forward(x.bottomRows(B - split), ws2, PassOptions::training(step).rowOffset(split));
       const auto s2 = net.backward(x.bottomRows(B - split), y.data() + split, ws2, g2, scale);
       g1.add(g2);
 
@@ -355,11 +367,11 @@ TEMPLATE_TEST_CASE("backwardDeltas then gradientsRows over neuron ranges is back
 
     tsnn::Workspace<Scalar> ws;
     auto full = net.makeGradients();
-    net.forward(x, ws, true, 3, 0, kSerial);
+    net.forward(x, ws, serialPass(true, 3));
     const auto fullStats = net.backward(x, y.data(), ws, full, scale, kSerial);
 
     tsnn::Workspace<Scalar> w2;
-    net.forward(x, w2, true, 3, 0, kSerial);
+    net.forward(x, w2, serialPass(true, 3));
     std::vector<std::size_t> published;
     const auto stats = net.backwardDeltas(y.data(), w2, scale, kSerial,
                                           [&](std::size_t l) { published.push_back(l); });
@@ -392,7 +404,7 @@ TEST_CASE("gradientsRows sums the shards of a minibatch into its full gradient",
   const auto y = randomLabels(B, 4, seed + 3);
   tsnn::Workspace<double> ws;
   auto full = net.makeGradients();
-  net.forward(x, ws, true, 4);
+  net.forward(x, ws, tsnn::PassOptions::training(4));
   net.backward(x, y.data(), ws, full, 1.0 / B);
 
   // Shards of 5, 1 and 5 rows; each keeps its dropout rows by its offset in the minibatch.
@@ -401,7 +413,8 @@ TEST_CASE("gradientsRows sums the shards of a minibatch into its full gradient",
   std::vector<tsnn::Workspace<double>> shards(3);
   for (int s = 0; s < 3; ++s) {
     xs.push_back(x.middleRows(cut[s], cut[s + 1] - cut[s]));
-    net.forward(xs.back(), shards[static_cast<std::size_t>(s)], true, 4, cut[s], kSerial);
+    net.forward(xs.back(), shards[static_cast<std::size_t>(s)],
+                tsnn::PassOptions::training(4).rowOffset(cut[s]).serial());
     net.backwardDeltas(y.data() + cut[s], shards[static_cast<std::size_t>(s)], 1.0 / B, kSerial);
   }
   auto g = net.makeGradients();
@@ -434,10 +447,12 @@ TEST_CASE("Serial and parallel forward/backward give the same gradient",
   const auto y = randomLabels(24, 5, seed + 2);
   tsnn::Workspace<double> w1, w2;
   auto g1 = net.makeGradients(), g2 = net.makeGradients();
-  net.forward(x, w1, true, 2, 0, true);
-  net.backward(x, y.data(), w1, g1, 1.0 / 24, true);
-  net.forward(x, w2, true, 2, 0, false);
-  net.backward(x, y.data(), w2, g2, 1.0 / 24, false);
+  // Three threads whatever the OpenMP default, so that a region really opens.
+  const auto three = tsnn::Threads::count(3);
+  net.forward(x, w1, tsnn::PassOptions::training(2).threads(three));
+  net.backward(x, y.data(), w1, g1, 1.0 / 24, three);
+  net.forward(x, w2, tsnn::PassOptions::training(2).serial());
+  net.backward(x, y.data(), w2, g2, 1.0 / 24, kSerial);
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     CHECK(g1.weights[l] == g2.weights[l]);
     CHECK(g1.bias[l] == g2.bias[l]);
@@ -519,7 +534,7 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
   for (int step = 0; step < 300; ++step) {
     const Eigen::Index b0 = (static_cast<Eigen::Index>(step) * batch) % n;
     const Mat<Scalar> x = features.middleRows(b0, batch);
-    net.forward(x, ws, true, static_cast<std::uint64_t>(step), 0, kSerial);
+    net.forward(x, ws, serialPass(true, static_cast<std::uint64_t>(step)));
     const auto stats = net.backward(x, labels.data() + b0, ws, grads,
                                     Scalar(1) / static_cast<Scalar>(batch), kSerial);
     if (step < 10) firstLoss += stats.lossSum;
@@ -537,7 +552,8 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
   long long correct = 0;
   for (std::size_t i = 0; i < pred.size(); ++i) correct += pred[i] == labels[i];
   CHECK(static_cast<double>(correct) / static_cast<double>(n) == after);
-  const auto scores = net.predictScores(features, 7);  // chunks that do not divide n
+  // Chunks that do not divide n.
+  const auto scores = net.predictScores(features, tsnn::Threads::automatic(), 7);
   REQUIRE(scores.rows() == n);
   for (Eigen::Index i = 0; i < n; ++i) {
     Eigen::Index arg;
@@ -626,7 +642,7 @@ TEST_CASE("Network rejects inputs with the wrong number of features and bad labe
   auto grads = net.makeGradients();
   net.forward(x, ws);
   const std::vector<std::int32_t> bad{0, 4};
-  CHECK_THROWS_AS(net.backward(x, bad.data(), ws, grads, 0.5, false), tsnn::InvalidArgument);
+  CHECK_THROWS_AS(net.backward(x, bad.data(), ws, grads, 0.5, kSerial), tsnn::InvalidArgument);
 }
 
 TEST_CASE("A Network assembled from layers checks that they fit together",

@@ -130,7 +130,7 @@ TEMPLATE_TEST_CASE("Weight decay is decoupled: it neither scales with lr nor ent
   CHECK(w == Scalar(1.75));
 }
 
-TEMPLATE_TEST_CASE("sgdUpdate gives the same result with and without the parallel loop",
+TEMPLATE_TEST_CASE("sgdUpdate gives the same result serially and on three threads",
                    "[optim][sgd][openmp]", float, double) {
   using Scalar = TestType;
   const std::size_t n = 40000;  // above the size where the loop may go parallel
@@ -144,8 +144,11 @@ TEMPLATE_TEST_CASE("sgdUpdate gives the same result with and without the paralle
   }
   auto w2 = w, v2 = v;
   const auto o = options(0.01, 0.9, 0.0002, true);
-  tsnn::sgdUpdate(w.data(), v.data(), g.data(), static_cast<std::ptrdiff_t>(n), o, true);
-  tsnn::sgdUpdate(w2.data(), v2.data(), g.data(), static_cast<std::ptrdiff_t>(n), o, false);
+  // Three threads whatever the OpenMP default, so that the loop really runs in a region.
+  tsnn::sgdUpdate(w.data(), v.data(), g.data(), static_cast<std::ptrdiff_t>(n), o,
+                  tsnn::Threads::count(3));
+  tsnn::sgdUpdate(w2.data(), v2.data(), g.data(), static_cast<std::ptrdiff_t>(n), o,
+                  tsnn::Threads::serial());
   CHECK(w == w2);
   CHECK(v == v2);
 }

@@ -157,26 +157,6 @@ void checkAllKernels(const Problem<Scalar, Index>& p) {
   checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(scale), grad);
 }
 
-// Restores the OpenMP thread count a test changed.
-class ThreadCountGuard {
- public:
-  ThreadCountGuard() {
-#if defined(_OPENMP)
-    m_saved = omp_get_max_threads();
-#endif
-  }
-  ~ThreadCountGuard() {
-#if defined(_OPENMP)
-    omp_set_num_threads(m_saved);
-#endif
-  }
-  ThreadCountGuard(const ThreadCountGuard&) = delete;
-  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
-
- private:
-  int m_saved = 1;
-};
-
 // Outputs of the three kernels for one setting, for bitwise comparison.
 template <class Scalar>
 struct Outputs {
@@ -185,13 +165,13 @@ struct Outputs {
 };
 
 template <class Scalar, class Index>
-Outputs<Scalar> runAll(const Problem<Scalar, Index>& p, bool parallel) {
+Outputs<Scalar> runAll(const Problem<Scalar, Index>& p, tsnn::Threads threads) {
   Outputs<Scalar> o;
   o.y.resize(p.x.rows(), p.w.rows());
   o.dx.resize(p.x.rows(), p.w.cols());
-  tsnn::sparseForward(p.w, p.bias, p.x, o.y, parallel);
-  tsnn::sparseBackwardInput(p.w, p.t, p.dy, o.dx, parallel);
-  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), o.grad, parallel);
+  tsnn::sparseForward(p.w, p.bias, p.x, o.y, threads);
+  tsnn::sparseBackwardInput(p.w, p.t, p.dy, o.dx, threads);
+  tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), o.grad, threads);
   return o;
 }
 
@@ -392,41 +372,30 @@ TEMPLATE_TEST_CASE("Serial and parallel kernels give bit-identical results",
   const std::uint64_t stream = 0x7E06;
   INFO("seed " << tsnn::test::streamSeed(stream));
   auto rng = tsnn::test::testRng(stream);
-  ThreadCountGuard guard;
-#if defined(_OPENMP)
-  omp_set_num_threads(2);  // make sure the parallel path really opens a region
-#endif
   for (Eigen::Index batch : {Eigen::Index{1}, Eigen::Index{17}, Eigen::Index{130}}) {
     INFO("batch " << batch);
     const auto p = makeProblem<Scalar, Index>(rng, 67, 53, 0.2, batch);
-    const auto serial = runAll(p, false);
-    const auto parallel = runAll(p, true);
+    const auto serial = runAll(p, tsnn::Threads::serial());
+    // Two threads whatever the OpenMP default, so that the parallel path really opens a region.
+    const auto parallel = runAll(p, tsnn::Threads::count(2));
     checkBitIdentical(serial, parallel);
     checkForward(p.w, p.bias, p.x, parallel.y);
   }
 }
 
-TEMPLATE_TEST_CASE("One and two OpenMP threads give bit-identical results",
+TEMPLATE_TEST_CASE("Two, three and the default number of threads give bit-identical results",
                    "[sparse][kernels][openmp]", TSNN_KERNEL_TYPES) {
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E07;
   INFO("seed " << tsnn::test::streamSeed(stream));
   auto rng = tsnn::test::testRng(stream);
-  ThreadCountGuard guard;
   for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{64}, Eigen::Index{130}}) {
     INFO("batch " << batch);
     const auto p = makeProblem<Scalar, Index>(rng, 45, 71, 0.2, batch);
-#if defined(_OPENMP)
-    omp_set_num_threads(1);
-#endif
-    const auto one = runAll(p, true);
-#if defined(_OPENMP)
-    omp_set_num_threads(2);
-    REQUIRE(omp_get_max_threads() == 2);
-#endif
-    const auto two = runAll(p, true);
-    checkBitIdentical(one, two);
+    const auto two = runAll(p, tsnn::Threads::count(2));
+    checkBitIdentical(two, runAll(p, tsnn::Threads::count(3)));
+    checkBitIdentical(two, runAll(p, tsnn::Threads::automatic()));
   }
 }
 
@@ -439,7 +408,7 @@ TEMPLATE_TEST_CASE("Kernels called inside a parallel region give the serial bits
   INFO("seed " << tsnn::test::streamSeed(stream));
   auto rng = tsnn::test::testRng(stream);
   const auto p = makeProblem<Scalar, Index>(rng, 33, 29, 0.3, 19);
-  const auto serial = runAll(p, false);
+  const auto serial = runAll(p, tsnn::Threads::serial());
   // Each thread of the enclosing region runs the kernels on its own outputs, as the
   // data-parallel trainer does; the kernels must stay serial and agree bit for bit.
   std::vector<Outputs<Scalar>> perThread(2);
@@ -449,7 +418,7 @@ TEMPLATE_TEST_CASE("Kernels called inside a parallel region give the serial bits
     const int id = omp_get_thread_num();
 #pragma omp single
     team = omp_get_num_threads();
-    perThread[static_cast<std::size_t>(id)] = runAll(p, true);
+    perThread[static_cast<std::size_t>(id)] = runAll(p, tsnn::Threads::count(2));
   }
   REQUIRE(team >= 1);
   for (int id = 0; id < team; ++id) {
@@ -458,6 +427,49 @@ TEMPLATE_TEST_CASE("Kernels called inside a parallel region give the serial bits
   }
 }
 #endif
+
+// The team a kernel's region asks for comes from its Threads argument, through num_threads,
+// and not from the process's OpenMP default (which the test sets to 1 for the occasion).
+TEST_CASE("forThreadBlocks opens a region of the team its Threads asks for",
+          "[sparse][kernels][openmp]") {
+#if defined(_OPENMP)
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  for (int n : {1, 3, 4}) {
+    INFO("threads " << n);
+    // What the runtime grants a region asking for n (less under OMP_THREAD_LIMIT; 1 without
+    // OpenMP).
+    int expected = 1;
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(n)
+#pragma omp single
+    expected = omp_get_num_threads();
+#endif
+    std::vector<std::pair<long long, long long>> blocks(static_cast<std::size_t>(n), {-1, -1});
+    int team = 0;
+    tsnn::detail::forThreadBlocks(100LL, tsnn::Threads::count(n), [&](long long lo, long long hi) {
+      const auto t = static_cast<std::size_t>(tsnn::threadId());
+      blocks[t] = {lo, hi};
+      if (t == 0) team = tsnn::teamSize();
+    });
+    CHECK(team == expected);
+    long long next = 0;
+    for (int t = 0; t < expected; ++t) {
+      CHECK(blocks[static_cast<std::size_t>(t)].first == next);
+      next = blocks[static_cast<std::size_t>(t)].second;
+    }
+    CHECK(next == 100);
+  }
+  // Serial: one call on the whole range, on the caller.
+  int calls = 0;
+  tsnn::detail::forThreadBlocks(10, tsnn::Threads::serial(),
+                                [&](int lo, int hi) { calls += (lo == 0 && hi == 10) ? 1 : 100; });
+  CHECK(calls == 1);
+#if defined(_OPENMP)
+  omp_set_num_threads(saved);
+#endif
+}
 
 TEMPLATE_TEST_CASE("The weight gradient is multiplied by its scale", "[sparse][kernels]",
                    TSNN_KERNEL_TYPES) {
@@ -611,7 +623,7 @@ TEMPLATE_TEST_CASE("COO kernels give bit-identical results to the CSR kernels on
       tc.build(coo);
       CHECK(tc.rowIdx == p.t.rowIdx);
       CHECK(tc.valuePos == p.t.valuePos);
-      for (bool parallel : {false, true}) {
+      for (tsnn::Threads parallel : {tsnn::Threads::serial(), tsnn::Threads::count(2)}) {
         Dense<Scalar> y1(batch, s.nOut), y2(batch, s.nOut);
         tsnn::sparseForward(p.w, p.bias, p.x, y1, parallel);
         tsnn::sparseForward(coo, p.bias, p.x, y2, parallel);
@@ -645,7 +657,7 @@ TEMPLATE_TEST_CASE("sparseWeightGradientRows over row ranges gives sparseWeightG
       p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {});
       const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
       std::vector<Scalar> whole;
-      tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), whole, false);
+      tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), whole, tsnn::Threads::serial());
       const Ref x(p.x), dy(p.dy);
       // Three uneven ranges, one possibly empty, covering every row; the gradient starts as
       // NaN, so an entry left unwritten fails the comparison.

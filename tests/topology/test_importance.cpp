@@ -145,7 +145,7 @@ TEST_CASE("pruneUnimportantNeurons narrows every hidden layer and the network st
   std::vector<std::int32_t> y{0, 1, 2, 3, 0, 1};
   tsnn::Workspace<double> ws;
   auto g = net.makeGradients();
-  net.forward(x, ws, true, 0);
+  net.forward(x, ws, tsnn::PassOptions::training(0));
   const auto s = net.backward(x, y.data(), ws, g, 1.0 / 6);
   CHECK(std::isfinite(s.lossSum));
 }

@@ -1,12 +1,16 @@
-// Numerical guards of the trainers (training/trainer.hpp, training/wasap.hpp): non-finite losses
-// and gradients stop training with a message naming epoch, batch and layer, or are skipped by
-// policy; gradients can be clipped by their global norm.
+// Numerical guards of the trainers (training/numerical_guards.hpp, used by every trainer):
+// non-finite losses and gradients stop training with a message naming epoch, batch and layer, or
+// are skipped by policy; gradients can be clipped by their global norm; the squared norm is
+// summed in a fixed order that propagates NaN and infinity.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "support/oracle.hpp"
 #include "tsnn/core/random.hpp"
+#include "tsnn/training/numerical_guards.hpp"
 #include "tsnn/training/train.hpp"
 
 using Catch::Matchers::Contains;
@@ -165,4 +169,33 @@ TEST_CASE("Guard options are validated", "[training][guards]") {
   t = {};
   t.maxSkippedBatches = 0;
   CHECK_THROWS_WITH(t.validate(), Contains("max skipped batches"));
+}
+
+TEMPLATE_TEST_CASE("sumOfSquares matches a long double sum and propagates NaN and infinity",
+                   "[training][guards][norm]", float, double) {
+  using Scalar = TestType;
+  tsnn::Rng rng = tsnn::test::testRng(112);
+  // Lengths around the eight partial sums: empty, shorter than one round, ragged tails.
+  for (const std::size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 1000, 4099}) {
+    INFO("n = " << n);
+    std::vector<Scalar> v(n);
+    long double ref = 0;
+    for (auto& x : v) {
+      x = static_cast<Scalar>(rng.uniform(-3.0, 3.0));
+      ref += static_cast<long double>(x) * static_cast<long double>(x);
+    }
+    const double got = tsnn::detail::sumOfSquares(v.data(), n);
+    // Products of floats are exact in double; only the additions round, each by at most one
+    // unit in 2^-53 of a partial sum no larger than the total.
+    CHECK(std::abs(got - static_cast<double>(ref)) <= 1e-13 * static_cast<double>(ref) + 1e-300);
+  }
+  std::vector<Scalar> v(21, Scalar(1));
+  CHECK(tsnn::detail::sumOfSquares(v.data(), v.size()) == 21.0);
+  v[13] = std::numeric_limits<Scalar>::quiet_NaN();
+  CHECK(std::isnan(tsnn::detail::sumOfSquares(v.data(), v.size())));
+  v[13] = std::numeric_limits<Scalar>::infinity();
+  CHECK(std::isinf(tsnn::detail::sumOfSquares(v.data(), v.size())));
+  v[13] = Scalar(1);
+  v[20] = -std::numeric_limits<Scalar>::infinity();  // in the ragged tail
+  CHECK(std::isinf(tsnn::detail::sumOfSquares(v.data(), v.size())));
 }

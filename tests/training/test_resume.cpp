@@ -1,5 +1,5 @@
 // Tests for resuming a run from a TrainingState (tsnn/training/history.hpp, consumed by the
-// trainers in tsnn/training/trainer.hpp): a run stopped after epoch 3 and resumed to epoch 6
+// trainers, tsnn/training/epoch_loop.hpp): a run stopped after epoch 3 and resumed to epoch 6
 // reproduces the uninterrupted 6-epoch run bit for bit (weights, momentum, topology, records
 // other than timings), for the sequential and the data-parallel trainer, with importance pruning
 // due at the epoch where the first run stopped; and states that cannot continue are refused.

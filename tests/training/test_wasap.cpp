@@ -3,8 +3,9 @@
 // out by hand below (ties, signs, momentum, biases, the rebuilt column index); and trainWasap on a
 // small synthetic three-class problem with two workers: it learns, keeps the connection budget,
 // records every epoch, works as pure asynchronous and as pure local training, reports divergence
-// and rejects more workers than samples. Every multi-worker test repeats its run a few times to
-// give races and deadlocks a chance to show.
+// and rejects more workers than samples; its workers are logical, so every partition is trained
+// and the local phase gives the same bits whatever team of threads the runtime grants. Every
+// multi-worker test repeats its run a few times to give races and deadlocks a chance to show.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -20,8 +21,9 @@
 #include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
 #include "support/synthetic.hpp"
-#include "tsnn/data/dataset.hpp"
+#include "support/trainers.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/dataset.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/training/wasap.hpp"
 
@@ -349,7 +351,7 @@ TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budg
     tsnn::test::Dense<Scalar> x(1, 3);
     x << Scalar(1), Scalar(-2), Scalar(0.5);
     tsnn::Workspace<Scalar> ws;
-    target.forward(x, ws, false, 0, 0, false);
+    target.forward(x, ws, tsnn::PassOptions::inference().serial());
     for (int j = 0; j < 2; ++j) {
       Scalar z = target.layer(0).bias()[j];
       for (const Entry& e : expect0)
@@ -438,7 +440,7 @@ TEST_CASE("trainWasap rejects more workers than samples", "[training][wasap]") {
   }
 }
 
-// As in test_trainer.cpp, a learning rate of 1e15 overflows the logits within a few minibatches.
+// As in test_sequential.cpp, a learning rate of 1e15 overflows the logits within a few minibatches.
 // The error must surface as NumericalError from whichever worker saw it, in either phase, and
 // the other workers must stop rather than hang.
 TEST_CASE("trainWasap reports divergence as NumericalError in both phases", "[training][wasap]") {
@@ -525,4 +527,84 @@ TEST_CASE("trainWasap refuses to resume a saved state", "[training][wasap]") {
   state.epoch = 1;
   CHECK_THROWS_WITH(tsnn::trainWasap(net, train, kNoTest<float>, wasapOptions(2, 3, 0.3), {}, &state),
                     Catch::Contains("trainWasap()") && Catch::Contains("resum"));
+}
+
+// With a learning rate of 1e-30, no momentum, no decay, no dropout and no evolution, training
+// leaves every weight where it is (to far below the loss's precision), so the mean training loss
+// of an epoch in which every sample is seen once is the initial network's mean loss over the
+// whole training set, and the accuracy its accuracy. A worker that never trains its partition
+// (as when a team of one thread ran only worker 0) leaves half the samples out: in phase 2 the
+// loss and accuracy drop to about half, in phase 1 they become partition 0's.
+TEST_CASE("trainWasap trains every partition whatever team the runtime grants",
+          "[training][wasap][threads]") {
+  const auto train = makeProblem<double>(64, 213);
+  auto netOpts = netOptions(24);
+  netOpts.dropout = 0;
+  const tsnn::Network<double> initial(netOpts);
+  // The initial network's loss and correct count over the whole training set.
+  tsnn::Workspace<double> ws;
+  const tsnn::Activations<double> x = train.features;
+  initial.forward(x, ws, tsnn::PassOptions::inference().serial());
+  auto grads = initial.makeGradients();
+  const tsnn::BlockStats all =
+      initial.backward(x, train.labels.data(), ws, grads, 1.0, tsnn::Threads::serial());
+  const double meanLoss = all.lossSum / 64, accuracy = static_cast<double>(all.correct) / 64;
+  INFO("initial mean loss " << meanLoss << ", accuracy " << accuracy);
+
+  // Two workers of 32 samples, minibatches of 8: one asynchronous epoch is eight minibatches.
+  auto o = wasapOptions(2, 2, 0.5, 8);
+  o.sgd.learningRate = 1e-30;
+  o.sgd.momentum = 0;
+  o.sgd.weightDecay = 0;
+  o.evolve = false;
+  // threads = 1 asks for a team of one; threads = 0 for one thread per worker, which the runtime
+  // may cut (OMP_THREAD_LIMIT=1 in the ctest run "thread_limit_1: test_wasap", or no OpenMP).
+  for (int threads : {1, 0}) {
+    o.threads = threads;
+    const int team = tsnn::test::grantedTeam(o.teamFor(2));
+    INFO("threads " << threads << ", team of " << team);
+    tsnn::Network<double> net(netOpts);
+    const auto h = tsnn::trainWasap(net, train, kNoTest<double>, o);
+    REQUIRE(h.size() == 2);
+    // Phase 1 is deterministic on one thread, which then takes one minibatch of each worker in
+    // turn: every sample exactly once in the epoch's 64.
+    if (team == 1) {
+      CHECK(h[0].trainLoss == Approx(meanLoss).epsilon(1e-9));
+      CHECK(h[0].trainAccuracy == Approx(accuracy).epsilon(1e-12));
+    }
+    // Phase 2, on any team: each worker's whole partition.
+    CHECK(h[1].trainLoss == Approx(meanLoss).epsilon(1e-9));
+    CHECK(h[1].trainAccuracy == Approx(accuracy).epsilon(1e-12));
+  }
+}
+
+// Phase 2 (and a one-worker phase 1) do not depend on the timing of the threads: each worker's
+// training depends on its own partition and random streams only, and the averaging and the
+// records run in worker order. So a team of fewer threads than workers, each playing several,
+// must give the same bits as one thread per worker.
+TEST_CASE("trainWasap's local phase gives the same bits whatever the team",
+          "[training][wasap][threads]") {
+  const auto train = makeProblem<float>(150, 214);
+  const auto test = makeProblem<float>(50, 215);
+  struct Case {
+    int workers, epochs;
+    double localFraction;
+  };
+  for (const Case c : {Case{3, 3, 1.0}, Case{1, 3, 1.0 / 3.0}}) {
+    INFO("workers " << c.workers << ", local fraction " << c.localFraction);
+    auto o = wasapOptions(c.workers, c.epochs, c.localFraction);
+    tsnn::Network<float> full(netOptions());
+    const auto hFull = tsnn::test::finishesWithin(
+        300, "trainWasap", [&] { return tsnn::trainWasap(full, train, &test, o); });
+    for (int threads : {1, 2}) {
+      INFO("threads " << threads);
+      o.threads = threads;
+      tsnn::Network<float> fewer(netOptions());
+      const auto h = tsnn::test::finishesWithin(300, "trainWasap on fewer threads", [&] {
+        return tsnn::trainWasap(fewer, train, &test, o);
+      });
+      CHECK(tsnn::test::sameNetwork(full, fewer));
+      CHECK(tsnn::test::sameHistory(hFull, h));
+    }
+  }
 }

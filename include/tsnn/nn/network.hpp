@@ -11,13 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "tsnn/core/errors.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/nn/activation.hpp"
 #include "tsnn/nn/all_relu.hpp"
-#include "tsnn/core/random.hpp"
-#include "tsnn/core/errors.hpp"
 #include "tsnn/nn/dropout.hpp"
-#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/nn/loss.hpp"
+#include "tsnn/nn/pass_options.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/init.hpp"
 
 namespace tsnn {
@@ -228,13 +230,17 @@ class Network {
   }
 
   /// \brief Forward pass over a block of samples (B x inputs()), leaving every intermediate in
-  /// \p ws for backward(). With \p training, dropout is applied with masks keyed by (step,
-  /// rowOffset + row) so that shards of one minibatch reproduce the whole minibatch's masks.
-  /// \param parallel run kernels and elementwise work in an OpenMP region (ignored inside one)
+  /// \p ws for backward(). With PassOptions::training(step), dropout is applied with masks keyed
+  /// by (step, pass.rowOffset() + row), so that shards of one minibatch reproduce the whole
+  /// minibatch's masks.
+  /// \param pass inference (the default) or training, the block's row offset, and the team for
+  /// the kernels and the elementwise work (see PassOptions)
   /// \returns the output (probabilities for cross-entropy), a reference into \p ws
+  /// \throws InvalidArgument if x does not have inputs() columns
   const Activations<Scalar>& forward(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
-                                     bool training = false, std::uint64_t step = 0,
-                                     Eigen::Index rowOffset = 0, bool parallel = true) const {
+                                     const PassOptions& pass = PassOptions()) const {
+    const Threads threads = pass.threads();
+    const Eigen::Index rowOffset = pass.rowOffset();
     if (x.cols() != inputs())
       detail::raise<InvalidArgument>("Network::forward(): input has ", x.cols(),
                                      " features, network expects ", inputs());
@@ -244,17 +250,17 @@ class Network {
     ws.a.resize(L - 1);
     ws.mask.resize(L - 1);
     ws.delta.resize(L);
-    const bool drop = training && m_options.dropout > 0;
+    const bool drop = pass.isTraining() && m_options.dropout > 0;
     ws.dropout = drop;
     for (std::size_t l = 0; l < L; ++l) {
       ws.z[l].resize(batch, m_layers[l].outputs());
-      m_layers[l].forward(layerInput(l, x, ws), ws.z[l], parallel);
+      m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
       if (l + 1 < L) {
         ws.a[l].resize(batch, m_layers[l].outputs());
         if (drop) ws.mask[l].resize(batch, m_layers[l].outputs());
-        const std::uint64_t key = dropoutKey(m_options.seed, step, l);
+        const std::uint64_t key = dropoutKey(m_options.seed, pass.step(), l);
         // Activation and dropout in one pass over column blocks, in parallel like the kernels.
-        forColumnBlocks(m_layers[l].outputs(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+        forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
           auto zb = ws.z[l].middleCols(c0, n);
           auto ab = ws.a[l].middleCols(c0, n);
           m_act[l].forward(zb, ab);
@@ -276,12 +282,14 @@ class Network {
   /// \brief Backward pass after forward() on the same block: writes the gradient of
   /// (gradScale * sum of per-sample losses) into \p grads, and returns the block's loss sum and
   /// correct count. Pass gradScale = 1 / minibatch size for the minibatch mean. Dropout masks are
-  /// used exactly when the forward pass applied them (recorded in \p ws).
+  /// used exactly when the forward pass applied them (recorded in \p ws), so the pass needs no
+  /// PassOptions of its own: only the team for its kernels.
+  /// \param threads team for the kernels and the elementwise work (ignored inside a region)
   /// \throws InvalidArgument if a label is out of range or \p ws does not hold a forward pass of
   /// this network on a block of x.rows() samples
   BlockStats backward(const ConstActivationsRef<Scalar>& x, const std::int32_t* labels,
                       Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
-                      bool parallel = true) const {
+                      Threads threads = Threads::automatic()) const {
     const std::size_t L = m_layers.size();
     checkWorkspace(ws, x.rows(), "Network::backward()");
     if (grads.weights.size() != L || grads.bias.size() != L)
@@ -291,8 +299,8 @@ class Network {
     // Each layer's gradients right after its delta, while the delta is still in cache.
     for (std::size_t l = L; l-- > 0;) {
       m_layers[l].gradients(layerInput(l, x, ws), ws.delta[l], grads.weights[l], grads.bias[l],
-                            Scalar(1), parallel);
-      if (l > 0) propagateDelta(l, ws, parallel);
+                            Scalar(1), threads);
+      if (l > 0) propagateDelta(l, ws, threads);
     }
     return stats;
   }
@@ -300,15 +308,16 @@ class Network {
   /// \brief backward() without the weight and bias gradients: only the loss and every layer's
   /// delta (dL/dz, in ws.delta). For trainers that split the gradients among threads with
   /// gradientsRows() once all shards of a minibatch have their deltas.
-  /// \throws InvalidArgument as backward()
+  /// \param threads team for the kernels, as in backward()
   /// \param onDelta if set, called with l as soon as layer l's delta is final (l = L-1, ..., 0)
+  /// \throws InvalidArgument as backward()
   BlockStats backwardDeltas(const std::int32_t* labels, Workspace<Scalar>& ws, Scalar gradScale,
-                            bool parallel = true,
+                            Threads threads = Threads::automatic(),
                             const std::function<void(std::size_t)>& onDelta = {}) const {
     checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
     const BlockStats stats = outputDelta(labels, ws, gradScale);
     for (std::size_t l = m_layers.size(); l-- > 0;) {
-      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, parallel);
+      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, threads);
       if (onDelta) onDelta(l);
     }
     return stats;
@@ -341,10 +350,14 @@ class Network {
                               Scalar(1), first, last);
   }
 
-  /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row.
-  /// \throws InvalidArgument if the feature count does not match.
+  /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row,
+  /// computed \p chunk samples at a time by inference passes on \p threads threads.
+  /// \throws InvalidArgument if the feature count does not match or chunk < 1.
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> predictScores(
-      const Features& samples, Eigen::Index chunk = 1024) const {
+      const Features& samples, Threads threads = Threads::automatic(),
+      Eigen::Index chunk = 1024) const {
+    if (chunk < 1)
+      detail::raise<InvalidArgument>("Network::predictScores(): chunk must be >= 1, got ", chunk);
     if (samples.cols() != inputs())
       detail::raise<InvalidArgument>("Network::predictScores(): samples have ", samples.cols(),
                                      " features, network expects ", inputs());
@@ -355,14 +368,16 @@ class Network {
     for (Eigen::Index b0 = 0; b0 < samples.rows(); b0 += chunk) {
       const Eigen::Index n = std::min(chunk, samples.rows() - b0);
       x = samples.middleRows(b0, n);  // row-major samples -> batch-contiguous neurons
-      out.middleRows(b0, n) = forward(x, ws, false);
+      out.middleRows(b0, n) = forward(x, ws, PassOptions::inference().threads(threads));
     }
     return out;
   }
 
   /// \brief The predicted class (argmax of the scores) of each sample.
-  std::vector<std::int32_t> predict(const Features& samples) const {
-    const auto scores = predictScores(samples);
+  /// \throws InvalidArgument as predictScores()
+  std::vector<std::int32_t> predict(const Features& samples,
+                                    Threads threads = Threads::automatic()) const {
+    const auto scores = predictScores(samples, threads);
     std::vector<std::int32_t> labels(static_cast<std::size_t>(scores.rows()));
     for (Eigen::Index b = 0; b < scores.rows(); ++b) {
       Eigen::Index arg;
@@ -374,12 +389,13 @@ class Network {
 
   /// \brief Fraction of samples whose predicted class equals the label.
   /// \throws InvalidArgument if the label count differs from the sample count.
-  double accuracy(const Features& samples, const std::vector<std::int32_t>& labels) const {
+  double accuracy(const Features& samples, const std::vector<std::int32_t>& labels,
+                  Threads threads = Threads::automatic()) const {
     if (static_cast<Eigen::Index>(labels.size()) != samples.rows())
       detail::raise<InvalidArgument>("Network::accuracy(): ", samples.rows(), " samples but ",
                                      labels.size(), " labels");
     if (labels.empty()) return 0.0;
-    const auto pred = predict(samples);
+    const auto pred = predict(samples, threads);
     long long correct = 0;
     for (std::size_t i = 0; i < labels.size(); ++i) correct += (pred[i] == labels[i]);
     return static_cast<double>(correct) / static_cast<double>(labels.size());
@@ -458,24 +474,25 @@ class Network {
   }
 
   /// Layer l-1's delta from layer l's: dL/dz_{l-1} = (delta_l W_l) * mask * f'(z_{l-1}).
-  void propagateDelta(std::size_t l, Workspace<Scalar>& ws, bool parallel) const {
+  void propagateDelta(std::size_t l, Workspace<Scalar>& ws, Threads threads) const {
     Activations<Scalar>& below = ws.delta[l - 1];
     below.resize(ws.output.rows(), m_layers[l - 1].outputs());
-    m_layers[l].backwardInput(ws.delta[l], below, parallel);
-    forColumnBlocks(below.cols(), parallel, [&](Eigen::Index c0, Eigen::Index n) {
+    m_layers[l].backwardInput(ws.delta[l], below, threads);
+    forColumnBlocks(below.cols(), threads, [&](Eigen::Index c0, Eigen::Index n) {
       auto gb = below.middleCols(c0, n);
       if (ws.dropout) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
       m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
     });
   }
 
-  /// Calls f(firstColumn, count) over blocks of columns, in an OpenMP region when asked for and
-  /// not already inside one. Blocks are disjoint, so f may write its columns freely.
+  /// Calls f(firstColumn, count) over blocks of columns, in an OpenMP region of \p threads when
+  /// that is more than one and no region is open. Blocks are disjoint, so f may write its columns
+  /// freely.
   template <class F>
-  static void forColumnBlocks(Eigen::Index cols, bool parallel, F&& f) {
+  static void forColumnBlocks(Eigen::Index cols, Threads threads, F&& f) {
     constexpr Eigen::Index kBlock = 32;
     const Eigen::Index blocks = (cols + kBlock - 1) / kBlock;
-    detail::forRange(blocks, parallel, [&](Eigen::Index blk) {
+    detail::forRange(blocks, threads, [&](Eigen::Index blk) {
       const Eigen::Index c0 = blk * kBlock;
       f(c0, std::min(kBlock, cols - c0));
     });

@@ -7,8 +7,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
@@ -91,23 +92,24 @@ class SparseLinear {
   const Vector& biasVelocity() const { return m_biasVelocity; }
 
   /// \brief Y = X W^T + b. X is B x inputs(), Y is B x outputs().
+  /// \param threads team for the kernel's region (see sparseForward())
   void forward(const ConstActivationsRef<Scalar>& x, ActivationsRef<Scalar> y,
-               bool parallel = true) const {
-    sparseForward(m_w, m_b, x, y, parallel);
+               Threads threads = Threads::automatic()) const {
+    sparseForward(m_w, m_b, x, y, threads);
   }
 
   /// \brief dX = dY W.
   void backwardInput(const ConstActivationsRef<Scalar>& dy, ActivationsRef<Scalar> dx,
-                     bool parallel = true) const {
-    sparseBackwardInput(m_w, m_t, dy, dx, parallel);
+                     Threads threads = Threads::automatic()) const {
+    sparseBackwardInput(m_w, m_t, dy, dx, threads);
   }
 
   /// \brief Gradients of the loss with respect to the stored weights and the biases:
   /// gradW[k] = scale * sum_b X(b, c_k) dY(b, j_k), gradB[j] = scale * sum_b dY(b, j).
   void gradients(const ConstActivationsRef<Scalar>& x, const ConstActivationsRef<Scalar>& dy,
                  std::vector<Scalar>& gradW, Vector& gradB, Scalar scale = Scalar(1),
-                 bool parallel = true) const {
-    sparseWeightGradient(m_w, x, dy, scale, gradW, parallel);
+                 Threads threads = Threads::automatic()) const {
+    sparseWeightGradient(m_w, x, dy, scale, gradW, threads);
     gradB = dy.colwise().sum().transpose() * scale;
   }
 

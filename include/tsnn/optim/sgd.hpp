@@ -40,10 +40,13 @@ struct SgdOptions {
   }
 };
 
-/// \brief Applies one SGD step to n parameters in place.
+/// \brief Applies one SGD step to n parameters in place. Each parameter's update reads only its
+/// own w, v and g, so any split among threads gives the same bits.
+/// \param threads team for an OpenMP region over the parameters, opened only for more than
+/// 32768 of them and outside any region
 template <class Scalar>
 void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const SgdOptions& o,
-               bool parallel = true) {
+               Threads threads = Threads::automatic()) {
   const Scalar lr = static_cast<Scalar>(o.learningRate);
   const Scalar mu = static_cast<Scalar>(o.momentum);
   const Scalar wd = static_cast<Scalar>(o.weightDecay);
@@ -55,27 +58,28 @@ void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const Sg
   };
   // No region at all, rather than `if (false)`, when serial: a trainer calls this from inside
   // its own region for every layer and step.
-  if (!detail::openRegion(parallel && n > 32768)) {
+  if (n <= 32768 || !detail::openRegion(threads)) {
     for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) num_threads(threads.resolve())
 #endif
   for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
 }
 
 /// \brief One SGD step on every weight and bias of \p net with the given (already averaged)
 /// gradients, each layer's momentum aligned with its values.
+/// \param threads team for the weights' update (see sgdUpdate())
 template <class Scalar, class Index>
 void applyGradients(Network<Scalar, Index>& net, const Gradients<Scalar>& g, const SgdOptions& sgd,
-                    bool parallel = true) {
+                    Threads threads = Threads::automatic()) {
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     auto& layer = net.layer(l);
     sgdUpdate(layer.values().data(), layer.velocity().data(), g.weights[l].data(),
-              static_cast<std::ptrdiff_t>(layer.nonZeros()), sgd, parallel);
+              static_cast<std::ptrdiff_t>(layer.nonZeros()), sgd, threads);
     sgdUpdate(layer.bias().data(), layer.biasVelocity().data(), g.bias[l].data(),
-              static_cast<std::ptrdiff_t>(layer.outputs()), sgd, false);
+              static_cast<std::ptrdiff_t>(layer.outputs()), sgd, Threads::serial());
   }
 }
 

@@ -32,8 +32,11 @@
 /// every translation unit of one program that includes tsnn must be compiled for the same
 /// instruction set: the two paths are different bodies of the same inline functions.
 ///
-/// Threads. Each kernel opens an OpenMP region over neurons when it is called outside one and
-/// `parallel` is true; inside a parallel region (e.g. the data-parallel trainer) it runs serially.
+/// Threads. Each kernel opens an OpenMP region over neurons with `num_threads(threads)` when it is
+/// called outside one and allowed more than one thread (Threads, core/parallel.hpp); inside a
+/// parallel region (e.g. the data-parallel trainer's) it runs serially. Every output element is
+/// computed by one thread from the same operands in the same order, so the team size never
+/// changes a result.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -384,17 +387,18 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
 }
 
 /// Calls f(lo, hi) on contiguous blocks that partition [0, n): one block per thread of an
-/// OpenMP region when openRegion(parallel), else once on the whole range, with no region at all
-/// (an `omp parallel if (false)` would still create a team of one, about a microsecond per call,
-/// on every kernel call inside a trainer's region).
+/// OpenMP region of up to threads.resolve() threads when openRegion(threads), else once on the
+/// whole range, with no region at all (an `omp parallel if (false)` would still create a team of
+/// one, about a microsecond per call, on every kernel call inside a trainer's region). The
+/// blocks follow the team the runtime grants, which may be smaller than asked for.
 template <class Index, class F>
-void forThreadBlocks(Index n, bool parallel, F&& f) {
-  if (!openRegion(parallel)) {
+void forThreadBlocks(Index n, Threads threads, F&& f) {
+  if (!openRegion(threads)) {
     f(Index(0), n);
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel
+#pragma omp parallel num_threads(threads.resolve())
 #endif
   {
     const auto t = static_cast<long long>(threadId()), team = static_cast<long long>(teamSize());
@@ -404,8 +408,8 @@ void forThreadBlocks(Index n, bool parallel, F&& f) {
 
 /// Calls f(i) for i in [0, n), each index by exactly one thread (see forThreadBlocks()).
 template <class Index, class F>
-void forRange(Index n, bool parallel, F&& f) {
-  forThreadBlocks(n, parallel, [&](Index lo, Index hi) {
+void forRange(Index n, Threads threads, F&& f) {
+  forThreadBlocks(n, threads, [&](Index lo, Index hi) {
     for (Index i = lo; i < hi; ++i) f(i);
   });
 }
@@ -436,8 +440,8 @@ void forEachRowRunIn(const CooMatrix<Scalar, Index>& w, Index r0, Index r1, F&& 
 /// thread taking a contiguous block of rows (see forThreadBlocks()), so each row is handled by
 /// exactly one thread.
 template <template <class, class> class Storage, class Scalar, class Index, class F>
-void forEachRowRun(const Storage<Scalar, Index>& w, bool parallel, F&& f) {
-  forThreadBlocks(w.rows(), parallel, [&](Index r0, Index r1) { forEachRowRunIn(w, r0, r1, f); });
+void forEachRowRun(const Storage<Scalar, Index>& w, Threads threads, F&& f) {
+  forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) { forEachRowRunIn(w, r0, r1, f); });
 }
 
 }  // namespace detail
@@ -447,13 +451,13 @@ void forEachRowRun(const Storage<Scalar, Index>& w, bool parallel, F&& f) {
 /// \param bias  n_out biases (may be empty for no bias)
 /// \param x     B x n_in input activations
 /// \param y     B x n_out output, overwritten
-/// \param parallel open an OpenMP region over output neurons (ignored inside one)
+/// \param threads  team for an OpenMP region over output neurons (ignored inside a region)
 /// \throws InvalidArgument on mismatched shapes
 template <template <class, class> class Storage, class Scalar, class Index>
 void sparseForward(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, -1, 1>& bias,
                    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
                    typename detail::NoDeduce<ActivationsRef<Scalar>>::type y,
-                   bool parallel = true) {
+                   Threads threads = Threads::automatic()) {
   if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows() ||
       (bias.size() != 0 && bias.size() != w.rows()))
     detail::raise<InvalidArgument>("sparseForward(): input is ", x.rows(), " x ", x.cols(),
@@ -466,7 +470,7 @@ void sparseForward(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, 
   const std::ptrdiff_t ldy = y.outerStride();
   const Index* col = w.colIdx().data();
   const Scalar* val = w.values().data();
-  detail::forEachRowRun(w, parallel, [&](Index j, Index begin, Index end) {
+  detail::forEachRowRun(w, threads, [&](Index j, Index begin, Index end) {
     const Scalar b = bias.size() ? bias[j] : Scalar(0);
     detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
       constexpr int TB = decltype(tile)::value;
@@ -480,11 +484,13 @@ void sparseForward(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, 
 /// \brief Input gradient dX = dY W.
 /// \param w  n_out x n_in weights, \param t its TransposeIndex (must match w's pattern)
 /// \param dy B x n_out, \param dx B x n_in, overwritten
+/// \param threads team for an OpenMP region over input neurons (ignored inside a region)
 /// \throws InvalidArgument on mismatched shapes or a stale transpose index
 template <template <class, class> class Storage, class Scalar, class Index>
 void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<Index>& t,
-                         const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy, typename detail::NoDeduce<ActivationsRef<Scalar>>::type dx,
-                         bool parallel = true) {
+                         const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
+                         typename detail::NoDeduce<ActivationsRef<Scalar>>::type dx,
+                         Threads threads = Threads::automatic()) {
   if (dy.cols() != w.rows() || dx.cols() != w.cols() || dx.rows() != dy.rows())
     detail::raise<InvalidArgument>("sparseBackwardInput(): output gradient is ", dy.rows(), " x ",
                                    dy.cols(), ", input gradient ", dx.rows(), " x ", dx.cols(),
@@ -505,7 +511,7 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
   const Index* pos = t.valuePos.data();
   const Scalar* val = w.values().data();
   const Index cols = w.cols();
-  detail::forRange(cols, parallel, [&](Index i) {
+  detail::forRange(cols, threads, [&](Index i) {
     const Index begin = t.colPtr[static_cast<std::size_t>(i)];
     const Index end = t.colPtr[static_cast<std::size_t>(i) + 1];
     detail::forEachTile<detail::kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
@@ -562,12 +568,14 @@ void weightGradientRow(const Index* col, Index begin, Index end, Index j,
 /// \brief Weight gradient at the stored positions only (a sampled dense-dense product):
 /// grad[k] = scale * sum_b X(b, c_k) dY(b, j) for every stored k = (j, c_k).
 /// \param grad resized to nnz and overwritten; aligned with w.values()
+/// \param threads team for an OpenMP region over output neurons (ignored inside a region)
 /// \throws InvalidArgument on mismatched shapes
 template <template <class, class> class Storage, class Scalar, class Index>
 void sparseWeightGradient(const Storage<Scalar, Index>& w,
                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
-                          Scalar scale, std::vector<Scalar>& grad, bool parallel = true) {
+                          Scalar scale, std::vector<Scalar>& grad,
+                          Threads threads = Threads::automatic()) {
   if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
     detail::raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
                                    ", output gradient ", dy.rows(), " x ", dy.cols(),
@@ -575,7 +583,7 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
   grad.resize(static_cast<std::size_t>(w.nonZeros()));
   const Index* col = w.colIdx().data();
   Scalar* g = grad.data();
-  detail::forEachRowRun(w, parallel, [&](Index j, Index begin, Index end) {
+  detail::forEachRowRun(w, threads, [&](Index j, Index begin, Index end) {
     detail::weightGradientRow(col, begin, end, j, &x, &dy, 1, scale, g);
   });
 }

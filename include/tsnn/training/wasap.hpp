@@ -3,7 +3,9 @@
 /// \brief WASAP-SGD (Curci, Mocanu, Pechenizkiy 2021): asynchronous parallel training of a truly
 /// sparse network, followed by local training and weight averaging.
 ///
-/// T workers each own a contiguous partition of the (once shuffled) training set.
+/// T workers each own a contiguous partition of the (once shuffled) training set. Workers are
+/// logical: the threads the OpenMP runtime grants share them out (see trainWasap()), so every
+/// partition is trained whatever the team size.
 ///
 /// Phase 1, asynchronous (the first 1 - f of the epochs, f = wasapLocalFraction): a worker
 /// computes a minibatch gradient on its private copy of the shared model, without any lock, then
@@ -19,9 +21,9 @@
 ///
 /// Phase 2, local (the last f of the epochs): each worker copies the shared model and trains it on
 /// its own partition with its own evolution steps (no neuron pruning in this phase: the workers'
-/// models must keep equal shapes to be averaged). At the end the workers' weights are averaged over the
-/// union of their patterns (a connection missing in a worker counts as 0 there) and the result is
-/// pruned back to the shared model's connection budget by magnitude.
+/// models must keep equal shapes to be averaged). At the end the workers' weights are averaged over
+/// the union of their patterns (a connection missing in a worker counts as 0 there) and the result
+/// is pruned back to the shared model's connection budget by magnitude.
 ///
 /// Numerical guards: gradients are clipped to TrainerOptions::clipNorm on the worker; a non-finite
 /// loss or gradient always stops training with NumericalError (the SkipBatch policy of the
@@ -35,12 +37,25 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <numeric>
+#include <string>
+#include <utility>
 #include <vector>
 
-#include "tsnn/training/trainer.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/data/dataset.hpp"
+#include "tsnn/io/history.hpp"
+#include "tsnn/nn/network.hpp"
+#include "tsnn/optim/sgd.hpp"
+#include "tsnn/training/minibatch.hpp"
+#include "tsnn/training/numerical_guards.hpp"
+#include "tsnn/training/options.hpp"
+#include "tsnn/training/topology_step.hpp"
 
 namespace tsnn {
 
@@ -168,11 +183,20 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
   }
 }
 
-/// \brief WASAP-SGD training (see the file comment). options.workers workers (0: the thread
-/// count); the last round(wasapLocalFraction * epochs) epochs are local. Records: one per shared
-/// epoch in phase 1 (test accuracy of the shared model); one per local epoch in phase 2 (loss and
-/// accuracy averaged over workers, test accuracy of worker 0's model, and for the last epoch of
-/// the averaged model, which is what \p net holds at the end).
+/// \brief WASAP-SGD training (see the file comment). T = options.workerCount() logical workers
+/// (options.workers, else options.threads, else the OpenMP default), each owning one data
+/// partition; the last round(wasapLocalFraction * epochs) epochs are local. Records: one per
+/// shared epoch in phase 1 (test accuracy of the shared model); one per local epoch in phase 2
+/// (loss and accuracy averaged over workers, test accuracy of worker 0's model, and for the last
+/// epoch of the averaged model, which is what \p net holds at the end).
+///
+/// Threads: both phases ask for options.teamFor(T) threads, and thread t of the P granted plays
+/// workers t, t + P, ...: every partition is trained whatever team the runtime grants. Phase 2
+/// and a one-worker phase 1 give the same bits for every team size (each worker's training
+/// depends on its own partition and random streams only, and the averaging runs in worker order).
+/// In phase 1 a thread that plays several workers takes one minibatch of each in turn; its
+/// timing decides which shared model state each gradient was computed on, as the asynchrony of
+/// T threads does.
 /// \throws InvalidArgument, NumericalError as trainSequential()
 template <class Scalar, class Index>
 std::vector<EpochRecord> trainWasap(
@@ -185,7 +209,8 @@ std::vector<EpochRecord> trainWasap(
     detail::raise<InvalidArgument>("trainWasap(): resuming a run is not supported by the WASAP "
                                    "trainer (its workers' copies and stale gradients are not "
                                    "part of a checkpoint)");
-  const int T = options.workers > 0 ? options.workers : maxThreads();
+  const int T = options.workerCount();
+  const int team = options.teamFor(T);
   const std::int64_t n = train.size();
   if (n < T)
     detail::raise<InvalidArgument>("trainWasap(): ", T,
@@ -222,102 +247,123 @@ std::vector<EpochRecord> trainWasap(
     double lossSum = 0, stalenessSum = 0;
     long long correct = 0, applications = 0;
     auto epochStart = std::chrono::steady_clock::now();
+    // One worker's private side: its partition's order and stream, its copy of the shared model
+    // and the shared state the copy was taken at, its buffers, and where it is in its pass.
+    struct AsyncWorker {
+      AsyncWorker(int w, std::vector<std::int64_t> partition, Rng stream,
+                  const Network<Scalar, Index>& shared, std::uint64_t firstStep)
+          : id(w), order(std::move(partition)), rng(stream), local(shared), step(firstStep) {}
+      int id;
+      std::vector<std::int64_t> order;
+      Rng rng;
+      Network<Scalar, Index> local;
+      std::uint64_t step;
+      std::uint64_t copyUpdates = 0, copyTopology = 0;
+      Workspace<Scalar> ws;
+      Gradients<Scalar> grads;
+      std::vector<Scalar> moved;
+      typename Network<Scalar, Index>::Vector movedBias;
+      Activations<Scalar> x;
+      std::vector<std::int32_t> labels;
+      std::size_t first = 0;  // next minibatch of the pass; a pass starts with a shuffle
+    };
+    // One minibatch of worker \p wk: its gradient on its copy, then, under the lock, the update
+    // of the shared model, the epoch's bookkeeping and the refresh of the copy. Returns false
+    // once training is over (all asynchronous epochs done, or another worker failed).
+    auto advance = [&](AsyncWorker& wk) {
+      if (wk.first == 0) detail::shuffleOrder(wk.order, wk.rng);
+      const std::size_t first = wk.first;
+      const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
+          static_cast<std::size_t>(options.batchSize), wk.order.size() - first));
+      wk.first += static_cast<std::size_t>(options.batchSize);
+      if (wk.first >= wk.order.size()) wk.first = 0;
+      const BlockStats s =
+          detail::computeGradients(wk.local, train, wk.order, static_cast<std::int64_t>(first),
+                                   count, 0, wk.step++, Scalar(1) / static_cast<Scalar>(count),
+                                   wk.ws, wk.grads, wk.x, wk.labels, options, Threads::serial());
+      const std::string problem = detail::guardAndClip(wk.local, wk.ws, s, wk.grads, options);
+      std::lock_guard<std::mutex> lock(shared);
+      if (error || epochsDone >= asyncEpochs) return false;
+      if (!problem.empty())
+        detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", wk.id,
+                                      " at shared epoch ", epochsDone + 1);
+      Gradients<Scalar>& grads = wk.grads;
+      if (wk.copyTopology != topology)
+        for (std::size_t l = 0; l < net.numLayers(); ++l) {
+          detail::retargetGradient(wk.local, net, l, grads.weights[l], grads.bias[l], wk.moved,
+                                   wk.movedBias);
+          grads.weights[l].swap(wk.moved);
+          grads.bias[l].swap(wk.movedBias);
+        }
+      applyGradients(net, grads, options.sgd, Threads::serial());
+      stalenessSum += static_cast<double>(updates - wk.copyUpdates);
+      ++updates;
+      ++applications;
+      lossSum += s.lossSum;
+      correct += s.correct;
+      applied += count;
+      epochSamples += count;
+      if (applied >= n) {
+        ++epochsDone;
+        EpochRecord rec;
+        rec.epoch = epochsDone;
+        const auto now = std::chrono::steady_clock::now();
+        rec.epochSeconds = std::chrono::duration<double>(now - epochStart).count();
+        // The minibatch that crosses the boundary belongs wholly to this epoch, so divide
+        // by the samples actually credited, which can exceed n.
+        rec.trainLoss = lossSum / static_cast<double>(epochSamples);
+        rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(epochSamples);
+        rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
+        // Inside the region: the evaluation's kernels run serially on this thread.
+        rec.testAccuracy = test ? net.accuracy(test->features, test->labels, Threads::serial())
+                                : std::numeric_limits<double>::quiet_NaN();
+        // Pruning (when due) and evolution on the shared model; gradient regrowth ranks
+        // on the first minibatch of the once-shuffled training set.
+        if (detail::topologyStep(net, options, epochsDone, train, all, rec)) ++topology;
+        rec.nnz = net.nonZeros();
+        rec.hiddenNeurons = net.hiddenNeurons();
+        history.push_back(rec);
+        if (callbacks.onEpoch) callbacks.onEpoch(rec);
+        lossSum = stalenessSum = 0;
+        correct = applications = 0;
+        epochSamples = 0;
+        applied -= n;
+        epochStart = std::chrono::steady_clock::now();
+      } else if (callbacks.onBatch) {
+        callbacks.onBatch(epochsDone + 1, applied, n);
+      }
+      // Refresh the private copy (values always; structure only if SET changed it).
+      if (wk.copyTopology != topology) {
+        wk.local = net;
+        wk.copyTopology = topology;
+      } else {
+        for (std::size_t l = 0; l < net.numLayers(); ++l) {
+          wk.local.layer(l).values() = net.layer(l).weights().values();
+          wk.local.layer(l).bias() = net.layer(l).bias();
+        }
+      }
+      wk.copyUpdates = updates;
+      return true;
+    };
 #if defined(_OPENMP)
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(team)
 #endif
     {
       const int t = threadId();
+      const int P = teamSize();
       try {
-        const auto& mine = part[static_cast<std::size_t>(t)];
-        std::vector<std::int64_t> order(mine);
-        Rng rng(options.seed + 7919ull * static_cast<std::uint64_t>(t + 1));
-        Network<Scalar, Index> local = [&] {
+        // The workers this thread plays, each with its copy of the shared model as it is now.
+        std::vector<AsyncWorker> mine;
+        for (int w = t; w < T; w += P) {
           std::lock_guard<std::mutex> lock(shared);
-          return net;
-        }();
-        std::uint64_t copyUpdates = 0, copyTopology = 0;
-        Workspace<Scalar> ws;
-        Gradients<Scalar> grads;
-        std::vector<Scalar> moved;
-        typename Network<Scalar, Index>::Vector movedBias;
-        Activations<Scalar> x;
-        std::vector<std::int32_t> labels;
-        std::uint64_t step = static_cast<std::uint64_t>(t) << 40;
-        bool done = false;
-        while (!done) {
-          detail::shuffleOrder(order, rng);
-          for (std::size_t first = 0; first < order.size() && !done;
-               first += static_cast<std::size_t>(options.batchSize)) {
-            const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
-                static_cast<std::size_t>(options.batchSize), order.size() - first));
-            const BlockStats s = detail::computeGradients(
-                local, train, order, static_cast<std::int64_t>(first), count, 0, step++,
-                Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
-            const std::string problem = detail::guardAndClip(local, ws, s, grads, options);
-            std::lock_guard<std::mutex> lock(shared);
-            if (error || epochsDone >= asyncEpochs) {
-              done = true;
-              break;
-            }
-            if (!problem.empty())
-              detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
-                                            " at shared epoch ", epochsDone + 1);
-            if (copyTopology != topology)
-              for (std::size_t l = 0; l < net.numLayers(); ++l) {
-                detail::retargetGradient(local, net, l, grads.weights[l], grads.bias[l], moved,
-                                         movedBias);
-                grads.weights[l].swap(moved);
-                grads.bias[l].swap(movedBias);
-              }
-            applyGradients(net, grads, options.sgd, false);
-            stalenessSum += static_cast<double>(updates - copyUpdates);
-            ++updates;
-            ++applications;
-            lossSum += s.lossSum;
-            correct += s.correct;
-            applied += count;
-            epochSamples += count;
-            if (applied >= n) {
-              ++epochsDone;
-              EpochRecord rec;
-              rec.epoch = epochsDone;
-              const auto now = std::chrono::steady_clock::now();
-              rec.epochSeconds = std::chrono::duration<double>(now - epochStart).count();
-              // The minibatch that crosses the boundary belongs wholly to this epoch, so divide
-              // by the samples actually credited, which can exceed n.
-              rec.trainLoss = lossSum / static_cast<double>(epochSamples);
-              rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(epochSamples);
-              rec.meanStaleness = stalenessSum / static_cast<double>(std::max(1LL, applications));
-              rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
-                                      : std::numeric_limits<double>::quiet_NaN();
-              // Pruning (when due) and evolution on the shared model; gradient regrowth ranks
-              // on the first minibatch of the once-shuffled training set.
-              if (detail::topologyStep(net, options, epochsDone, train, all, rec)) ++topology;
-              rec.nnz = net.nonZeros();
-              rec.hiddenNeurons = net.hiddenNeurons();
-              history.push_back(rec);
-              if (callbacks.onEpoch) callbacks.onEpoch(rec);
-              lossSum = stalenessSum = 0;
-              correct = applications = 0;
-              epochSamples = 0;
-              applied -= n;
-              epochStart = std::chrono::steady_clock::now();
-            } else if (callbacks.onBatch) {
-              callbacks.onBatch(epochsDone + 1, applied, n);
-            }
-            // Refresh the private copy (values always; structure only if SET changed it).
-            if (copyTopology != topology) {
-              local = net;
-              copyTopology = topology;
-            } else {
-              for (std::size_t l = 0; l < net.numLayers(); ++l) {
-                local.layer(l).values() = net.layer(l).weights().values();
-                local.layer(l).bias() = net.layer(l).bias();
-              }
-            }
-            copyUpdates = updates;
-          }
+          mine.emplace_back(w, part[static_cast<std::size_t>(w)],
+                            Rng(options.seed + 7919ull * static_cast<std::uint64_t>(w + 1)), net,
+                            static_cast<std::uint64_t>(w) << 40);
         }
+        // One minibatch of each in turn, until training is over.
+        for (bool more = !mine.empty(); more;)
+          for (AsyncWorker& wk : mine)
+            if (!(more = advance(wk))) break;
       } catch (...) {
         fail(std::current_exception());
       }
@@ -338,43 +384,62 @@ std::vector<EpochRecord> trainWasap(
     // Workers evolve their copies but keep every neuron: averaging needs equal shapes.
     TrainerOptions localOptions = options;
     localOptions.importancePruning = false;
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(T)
-#endif
-    {
-      const int t = threadId();
-      const auto ut = static_cast<std::size_t>(t);
-      Network<Scalar, Index>& model = models[ut];
-      std::vector<std::int64_t> order(part[ut]);
-      Rng rng(options.seed + 104729ull * static_cast<std::uint64_t>(t + 1));
+    // One worker's side of phase 2: its model is models[id].
+    struct LocalWorker {
+      LocalWorker(int w, std::vector<std::int64_t> partition, Rng stream, std::uint64_t firstStep)
+          : id(w), order(std::move(partition)), rng(stream), step(firstStep) {}
+      int id;
+      std::vector<std::int64_t> order;
+      Rng rng;
+      std::uint64_t step;
       Workspace<Scalar> ws;
       Gradients<Scalar> grads;
       Activations<Scalar> x;
       std::vector<std::int32_t> labels;
-      std::uint64_t step = (static_cast<std::uint64_t>(t) << 40) + (1ull << 39);
+    };
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(team)
+#endif
+    {
+      const int t = threadId();
+      const int P = teamSize();
+      std::vector<LocalWorker> mine;
+      try {
+        for (int w = t; w < T; w += P)
+          mine.emplace_back(w, part[static_cast<std::size_t>(w)],
+                            Rng(options.seed + 104729ull * static_cast<std::uint64_t>(w + 1)),
+                            (static_cast<std::uint64_t>(w) << 40) + (1ull << 39));
+      } catch (...) {
+        fail(std::current_exception());  // the master stops the run after the first epoch
+      }
       for (int e = 0; e < localEpochs; ++e) {
         const auto t0 = std::chrono::steady_clock::now();
-        stats[ut] = BlockStats{};
+        for (const LocalWorker& wk : mine) stats[static_cast<std::size_t>(wk.id)] = BlockStats{};
         // Every thread reaches both barriers of every epoch, error or not, so none can hang.
         try {
-          if (!stop) {
-            detail::shuffleOrder(order, rng);
-            for (std::size_t first = 0; first < order.size();
-                 first += static_cast<std::size_t>(options.batchSize)) {
-              const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
-                  static_cast<std::size_t>(options.batchSize), order.size() - first));
-              const BlockStats s = detail::computeGradients(
-                  model, train, order, static_cast<std::int64_t>(first), count, 0, step++,
-                  Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
-              const std::string problem = detail::guardAndClip(model, ws, s, grads, options);
-              if (!problem.empty())
-                detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", t,
-                                              " at local epoch ", asyncEpochs + e + 1);
-              applyGradients(model, grads, options.sgd, false);
-              stats[ut].lossSum += s.lossSum;
-              stats[ut].correct += s.correct;
+          if (!stop)
+            for (LocalWorker& wk : mine) {
+              const auto uw = static_cast<std::size_t>(wk.id);
+              Network<Scalar, Index>& model = models[uw];
+              detail::shuffleOrder(wk.order, wk.rng);
+              for (std::size_t first = 0; first < wk.order.size();
+                   first += static_cast<std::size_t>(options.batchSize)) {
+                const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
+                    static_cast<std::size_t>(options.batchSize), wk.order.size() - first));
+                const BlockStats s = detail::computeGradients(
+                    model, train, wk.order, static_cast<std::int64_t>(first), count, 0, wk.step++,
+                    Scalar(1) / static_cast<Scalar>(count), wk.ws, wk.grads, wk.x, wk.labels,
+                    options, Threads::serial());
+                const std::string problem =
+                    detail::guardAndClip(model, wk.ws, s, wk.grads, options);
+                if (!problem.empty())
+                  detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", wk.id,
+                                                " at local epoch ", asyncEpochs + e + 1);
+                applyGradients(model, wk.grads, options.sgd, Threads::serial());
+                stats[uw].lossSum += s.lossSum;
+                stats[uw].correct += s.correct;
+              }
             }
-          }
         } catch (...) {
           fail(std::current_exception());
         }
@@ -397,8 +462,9 @@ std::vector<EpochRecord> trainWasap(
               rec.nnz = models[0].nonZeros();
               rec.hiddenNeurons = models[0].hiddenNeurons();
               if (e + 1 < localEpochs) {
-                rec.testAccuracy = test ? models[0].accuracy(test->features, test->labels)
-                                        : std::numeric_limits<double>::quiet_NaN();
+                rec.testAccuracy =
+                    test ? models[0].accuracy(test->features, test->labels, Threads::serial())
+                         : std::numeric_limits<double>::quiet_NaN();
                 history.push_back(rec);
                 if (callbacks.onEpoch) callbacks.onEpoch(rec);
               } else {
@@ -416,7 +482,10 @@ std::vector<EpochRecord> trainWasap(
         // SET after the epoch was recorded, so worker 0's model is evaluated as trained.
         try {
           EpochRecord unused;
-          if (!stop) detail::topologyStep(model, localOptions, asyncEpochs + e + 1, train, order, unused);
+          if (!stop)
+            for (LocalWorker& wk : mine)
+              detail::topologyStep(models[static_cast<std::size_t>(wk.id)], localOptions,
+                                   asyncEpochs + e + 1, train, wk.order, unused);
         } catch (...) {
           fail(std::current_exception());
         }
@@ -425,7 +494,7 @@ std::vector<EpochRecord> trainWasap(
     if (error) std::rethrow_exception(error);
     averageModels(models, budget, net);
     EpochRecord& last = history.back();
-    last.testAccuracy = test ? net.accuracy(test->features, test->labels)
+    last.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
                              : std::numeric_limits<double>::quiet_NaN();
     last.nnz = net.nonZeros();
     last.hiddenNeurons = net.hiddenNeurons();

@@ -1,0 +1,174 @@
+#pragma once
+/// \file
+/// \brief What a training run is given: TrainerOptions (the trainer, its hyperparameters, its
+/// threads and numerical guards), TrainerCallbacks, and the checks every trainer makes on them
+/// and on the data before it touches the network.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "tsnn/core/errors.hpp"
+#include "tsnn/core/parallel.hpp"
+#include "tsnn/data/augment.hpp"
+#include "tsnn/data/dataset.hpp"
+#include "tsnn/io/history.hpp"
+#include "tsnn/nn/network.hpp"
+#include "tsnn/optim/sgd.hpp"
+#include "tsnn/topology/gradient_regrowth.hpp"
+#include "tsnn/topology/importance.hpp"
+#include "tsnn/topology/set.hpp"
+
+namespace tsnn {
+
+/// \brief How minibatches are processed.
+enum class TrainerKind {
+  Sequential,    ///< one minibatch at a time; each kernel is parallel over neurons
+  DataParallel,  ///< each minibatch split into one shard per thread, gradients summed in a
+                 ///< fixed order and averaged, then one optimiser step
+  Wasap          ///< WASAP-SGD (training/wasap.hpp)
+};
+
+/// \brief Parses "sequential", "data-parallel" or "wasap".
+inline TrainerKind parseTrainer(const std::string& name) {
+  if (name == "sequential") return TrainerKind::Sequential;
+  if (name == "data-parallel" || name == "data_parallel") return TrainerKind::DataParallel;
+  if (name == "wasap") return TrainerKind::Wasap;
+  detail::raise<InvalidArgument>("parseTrainer(): unknown trainer '", name,
+                                 "' (expected sequential, data-parallel or wasap)");
+}
+
+/// \brief What a trainer does when a minibatch's loss or gradient is not finite.
+enum class NonFinitePolicy {
+  Throw,     ///< stop with NumericalError naming the epoch, batch and layer (the default)
+  SkipBatch  ///< drop that minibatch's update and multiply the learning rate by
+             ///< TrainerOptions::lrBackoff; after maxSkippedBatches in a row, throw as above
+};
+
+/// \brief Options of a training run.
+struct TrainerOptions {
+  TrainerKind kind = TrainerKind::Sequential;
+  /// Logical workers: data-parallel shards or WASAP workers (0: workerCount() picks). Results
+  /// depend on the worker count, never on how many threads run them.
+  int workers = 0;
+  /// WASAP: fraction of the epochs, at the end, that workers train locally before averaging.
+  double wasapLocalFraction = 0.3;
+  int epochs = 10;
+  int batchSize = 128;
+  SgdOptions sgd;
+  /// SET: fraction of the negative and of the positive weights replaced after each epoch.
+  double zeta = 0.3;
+  /// How zeta changes from epoch to epoch (scheduledZeta()).
+  ZetaSchedule zetaSchedule = ZetaSchedule::Constant;
+  /// Where the evolution step grows connections: at random (SET) or where the gradient of the
+  /// missing connections is largest on one minibatch (RigL).
+  Regrowth regrowth = Regrowth::Random;
+  /// Run the evolution step on the hidden layers after every epoch but the last.
+  bool evolve = true;
+  /// Remove unimportant hidden neurons (topology/importance.hpp) after the epochs that
+  /// `pruning` selects, before that epoch's SET step. Sequential and data-parallel trainers.
+  bool importancePruning = false;
+  ImportancePruning pruning;
+  /// Random flips and shifts of training images, drawn per (seed, step, minibatch row), so every
+  /// trainer and shard count sees the same transforms (data/augment.hpp). Off by default.
+  data::ImageAugmentation augment;
+  /// Seed of the shuffling (and of the dropout masks through the network's seed).
+  std::uint64_t seed = 1;
+  /// Threads of the run: the team of the sequential trainer's kernels and of every evaluation,
+  /// and the most threads the data-parallel and WASAP trainers give their workers; 0 takes the
+  /// OpenMP runtime's default for kernels and one thread per worker for workers. Passed to each
+  /// region's num_threads clause; the process's OpenMP settings are never changed.
+  int threads = 0;
+  /// Rescale a minibatch gradient whose global L2 norm (all weights and biases) exceeds this to
+  /// this norm; 0 disables clipping.
+  double clipNorm = 0;
+  NonFinitePolicy onNonFinite = NonFinitePolicy::Throw;
+  /// SkipBatch: factor applied to the learning rate after each skipped minibatch, in (0, 1].
+  double lrBackoff = 0.5;
+  /// SkipBatch: consecutive skipped minibatches after which training stops anyway.
+  int maxSkippedBatches = 10;
+
+  /// \throws InvalidArgument naming the first bad value.
+  void validate() const {
+    if (epochs < 0)
+      detail::raise<InvalidArgument>("TrainerOptions: epochs must be >= 0, got ", epochs);
+    if (batchSize < 1)
+      detail::raise<InvalidArgument>("TrainerOptions: batch size must be >= 1, got ", batchSize);
+    if (!(zeta >= 0 && zeta < 1))
+      detail::raise<InvalidArgument>("TrainerOptions: zeta must be in [0, 1), got ", zeta);
+    if (threads < 0)
+      detail::raise<InvalidArgument>("TrainerOptions: threads must be >= 0, got ", threads);
+    if (workers < 0)
+      detail::raise<InvalidArgument>("TrainerOptions: workers must be >= 0, got ", workers);
+    if (!(clipNorm >= 0) || !std::isfinite(clipNorm))
+      detail::raise<InvalidArgument>("TrainerOptions: clip norm must be finite and >= 0, got ",
+                                     clipNorm);
+    if (!(lrBackoff > 0 && lrBackoff <= 1))
+      detail::raise<InvalidArgument>(
+          "TrainerOptions: learning-rate backoff must be in (0, 1], got ", lrBackoff);
+    if (importancePruning) pruning.validate();
+    if (maxSkippedBatches < 1)
+      detail::raise<InvalidArgument>("TrainerOptions: max skipped batches must be >= 1, got ",
+                                     maxSkippedBatches);
+    if (!(wasapLocalFraction >= 0 && wasapLocalFraction <= 1))
+      detail::raise<InvalidArgument>("TrainerOptions: WASAP local fraction must be in [0, 1], got ",
+                                     wasapLocalFraction);
+    sgd.validate();
+  }
+
+  /// \brief The team of the kernels the sequential trainer and every evaluation run:
+  /// Threads::count(threads), automatic when threads is 0.
+  Threads kernelThreads() const { return Threads::count(threads); }
+  /// \brief Logical workers of the data-parallel and WASAP trainers: workers, else threads,
+  /// else the OpenMP runtime's default team size (1 without OpenMP).
+  int workerCount() const { return workers > 0 ? workers : threads > 0 ? threads : maxThreads(); }
+  /// \brief Threads asked for to run \p logicalWorkers workers: one per worker, capped at
+  /// threads when that is set. The runtime may grant fewer; the trainers then give each thread
+  /// several workers.
+  int teamFor(int logicalWorkers) const {
+    return threads > 0 ? std::min(threads, logicalWorkers) : logicalWorkers;
+  }
+};
+
+/// \brief Hooks a caller can set to follow training.
+struct TrainerCallbacks {
+  /// After each minibatch: epoch (1-based), samples done in the epoch, samples per epoch.
+  std::function<void(int, long long, long long)> onBatch;
+  /// After each epoch, once its record is complete.
+  std::function<void(const EpochRecord&)> onEpoch;
+};
+
+namespace detail {
+
+/// Checks that \p d is valid and fits \p net; \p which names the set in the message.
+template <class Scalar, class Index>
+void checkData(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& d,
+               const char* caller, const char* which) {
+  d.validate(caller);
+  if (d.dim() != net.inputs())
+    raise<InvalidArgument>(caller, ": ", which, " set has ", d.dim(), " features, network expects ",
+                           net.inputs());
+  if (d.numClasses > net.outputs())
+    raise<InvalidArgument>(caller, ": ", which, " set has ", d.numClasses, " classes, network has ",
+                           net.outputs(), " outputs");
+}
+
+/// The checks every trainer makes before it touches the network: the options, the training
+/// and test sets against the network, a non-empty training set, the augmentation's image shape.
+/// \throws InvalidArgument naming \p caller and the first bad value
+template <class Scalar, class Index>
+void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
+              const typename detail::NoDeduce<data::Dataset<Scalar>>::type* test,
+              const TrainerOptions& options, const char* caller) {
+  options.validate();
+  checkData(net, train, caller, "training");
+  if (test) checkData(net, *test, caller, "test");
+  if (train.size() == 0) raise<InvalidArgument>(caller, ": empty training set");
+  options.augment.validate(train.dim());
+}
+
+}  // namespace detail
+
+}  // namespace tsnn
