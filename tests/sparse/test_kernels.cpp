@@ -183,15 +183,15 @@ class SimdPathGuard {
 
 // Runs body(path) once on each SIMD path, selected with setSimdPath() and named in every
 // failure message. A path this build lacks or this CPU cannot run is skipped with a warning,
-// which Catch prints even when the test passes (and ctest reports the test as skipped, see
-// tests/CMakeLists.txt), so that a machine without AVX-512 never passes those checks silently.
+// which Catch prints even when the test passes; ctest lists the skipped paths themselves as
+// skipped tests (test_simd.cpp), so that a machine without AVX-512 never passes silently.
 template <class F>
 void onEverySimdPath(F&& body) {
   SimdPathGuard guard;
   for (tsnn::SimdPath path : kSimdPaths) {
     const char* name = tsnn::simdPathName(path);
     if (!tsnn::simdPathSupported(path)) {
-      WARN("TSNN-SIMD-SKIP: SIMD path " << name << " not tested: "
+      WARN("SIMD path " << name << " not tested: "
                                         << (tsnn::simdPathCompiled(path)
                                                 ? "this CPU cannot run it"
                                                 : "this build has no such path"));
