@@ -29,6 +29,9 @@
 /// count; it is recorded in the report context as omp_threads (and eigen_threads). Times are wall
 /// time (UseRealTime), since the work is spread over several threads.
 ///
+/// SIMD path: the best the CPU has (recorded as tsnn_simd_path); TSNN_SIMD=generic|avx2|avx512
+/// picks another, e.g. to compare them one after the other on the same build.
+///
 /// Inputs are uniform random from a fixed seed. The largest working set, the masked dense weight
 /// gradient of a 4000 x 4000 layer, holds two dense float matrices of 64 MB each.
 
@@ -218,8 +221,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("omp_threads", std::to_string(tsnn::maxThreads()));
   benchmark::AddCustomContext("eigen_threads", std::to_string(Eigen::nbThreads()));
-  benchmark::AddCustomContext("tsnn_vector_bits", std::to_string(8 * tsnn::detail::kVectorBytes));
-  benchmark::AddCustomContext("tsnn_simd_path", tsnn::detail::kSimdPath);
+  // The kernels' SIMD path: the best this CPU has unless TSNN_SIMD names another.
+  benchmark::AddCustomContext("tsnn_simd_path", tsnn::simdPathName(tsnn::simdPath()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

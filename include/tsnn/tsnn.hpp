@@ -6,7 +6,8 @@
 ///
 /// Layers, bottom to top (a header includes only its own layer or those below):
 ///   core      errors, compile-time configuration, version, batch layout, OpenMP shims, random
-///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels
+///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels and their
+///             SIMD paths (arch/), chosen at run time (simd.hpp)
 ///   nn        SparseLinear, activations, losses, dropout, Network
 ///   optim     optimisers and their per-connection state
 ///   topology  SET, gradient regrowth, density allocation, importance pruning
@@ -48,11 +49,15 @@
 #include "tsnn/nn/softmax.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/optim/sgd.hpp"
+#include "tsnn/sparse/arch/avx2.hpp"
+#include "tsnn/sparse/arch/avx512.hpp"
+#include "tsnn/sparse/arch/generic.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/kernels.hpp"
+#include "tsnn/sparse/simd.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"

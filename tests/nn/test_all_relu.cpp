@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
+#include <type_traits>
+#include <vector>
 
 #include "support/gradcheck.hpp"
 #include "tsnn/nn/all_relu.hpp"
@@ -135,4 +138,49 @@ TEMPLATE_TEST_CASE("AllReLU propagates NaN instead of hiding it", "[activations]
   tsnn::AllReLU<Scalar>(Scalar(-0.6)).forward(z, a);
   CHECK(std::isnan(a(0, 0)));
   CHECK(a(0, 1) == Scalar(1));
+}
+
+TEMPLATE_TEST_CASE("AllReLU gives the bits of `z < 0 ? s * z : z` for every kind of value",
+                   "[activations][all-relu]", float, double) {
+  // The layer computes z * f'(z) with f'(z) picked from z's bits (detail::allReluFactor): the
+  // same bits as the plain select, for signed zeros, subnormals, infinities and NaN (where only
+  // NaN-ness is compared: a signalling NaN comes out quiet).
+  using Scalar = TestType;
+  using Bits = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
+  using L = std::numeric_limits<Scalar>;
+  std::vector<Scalar> values = {Scalar(0),         -Scalar(0),       Scalar(1),
+                                Scalar(-1),        L::denorm_min(),  -L::denorm_min(),
+                                L::min(),          -L::min(),        L::max(),
+                                L::lowest(),       L::infinity(),    -L::infinity(),
+                                L::quiet_NaN(),    -L::quiet_NaN(),  L::signaling_NaN(),
+                                Scalar(-1e-30),    Scalar(3.5)};
+  std::mt19937_64 rng(0xA11);
+  for (int i = 0; i < 20000; ++i) {  // random bit patterns: every exponent, both signs, NaNs
+    const Bits b = static_cast<Bits>(rng());
+    Scalar v;
+    std::memcpy(&v, &b, sizeof v);
+    values.push_back(v);
+  }
+  const Eigen::Index n = static_cast<Eigen::Index>(values.size());
+  const Mat<Scalar> z = Eigen::Map<const Mat<Scalar>>(values.data(), 1, n);
+  Mat<Scalar> g(1, n);
+  for (Eigen::Index i = 0; i < n; ++i) g(0, i) = Scalar(0.25) * static_cast<Scalar>(i % 7 - 3);
+  const auto sameBits = [](Scalar got, Scalar want) {
+    if (std::isnan(want)) return static_cast<bool>(std::isnan(got));
+    return std::memcmp(&got, &want, sizeof got) == 0;
+  };
+  for (Scalar s : {Scalar(-0.6), Scalar(0.6), Scalar(0), -Scalar(0), Scalar(1e-30), Scalar(-7)}) {
+    INFO("slope " << s);
+    Mat<Scalar> a(1, n), grad = g;
+    tsnn::AllReLU<Scalar>(s).forward(z, a);
+    tsnn::AllReLU<Scalar>(s).backward(z, grad);
+    int wrongForward = 0, wrongBackward = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const Scalar v = z(0, i);
+      wrongForward += !sameBits(a(0, i), v < Scalar(0) ? s * v : v);
+      wrongBackward += !sameBits(grad(0, i), v < Scalar(0) ? s * g(0, i) : g(0, i));
+    }
+    CHECK(wrongForward == 0);
+    CHECK(wrongBackward == 0);
+  }
 }

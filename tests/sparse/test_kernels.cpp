@@ -1,20 +1,27 @@
 // Tests for tsnn/sparse/kernels.hpp: the forward product, the input gradient, the sampled
 // weight gradient and the transpose index, each against a dense Eigen oracle computed in double
-// from the same values (toDense), plus the determinism promises (serial vs parallel, one vs two
-// threads, inside an enclosing parallel region) and the argument checks.
+// from the same values (toDense) and against finite differences, plus the determinism promises
+// (serial vs parallel, one vs two threads, inside an enclosing parallel region) and the argument
+// checks. Every test of the kernels' arithmetic runs on each SIMD path this build has and this
+// CPU can run (onEverySimdPath()); a path the CPU lacks is skipped with a warning.
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/kernels.hpp"
+#include "tsnn/sparse/simd.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -35,9 +42,10 @@ template <class Scalar>
 using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
 // Batch sizes around every tile boundary: tiles are powers of two up to 8 vector registers
-// (128 floats or 64 doubles with AVX-512), so 3, 17 and 130 need several tile sizes and 1 the
-// smallest; 9, 48 and 100 reach every whole-register tile of the AVX-512 path (8 to 128 lanes)
-// with and without a partial tile after it.
+// (128 floats or 64 doubles with AVX-512, 64 or 32 with AVX2, 32 or 16 with SSE2), so 3, 17 and
+// 130 need several tile sizes and 1 the smallest; 9, 48 and 100 reach every whole-register tile
+// of the vector paths with and without a narrower tile after it (a masked register with
+// AVX-512, plain loops with AVX2).
 const Eigen::Index kBatches[] = {1, 3, 9, 17, 48, 64, 100, 128, 130};
 
 struct Shape {
@@ -157,6 +165,44 @@ void checkAllKernels(const Problem<Scalar, Index>& p) {
   checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(scale), grad);
 }
 
+// Every SIMD path there is.
+const tsnn::SimdPath kSimdPaths[] = {tsnn::SimdPath::Generic, tsnn::SimdPath::Avx2,
+                                     tsnn::SimdPath::Avx512};
+
+// Restores the SIMD path a test changed.
+class SimdPathGuard {
+ public:
+  SimdPathGuard() : m_saved(tsnn::simdPath()) {}
+  ~SimdPathGuard() { tsnn::setSimdPath(m_saved); }
+  SimdPathGuard(const SimdPathGuard&) = delete;
+  SimdPathGuard& operator=(const SimdPathGuard&) = delete;
+
+ private:
+  tsnn::SimdPath m_saved;
+};
+
+// Runs body(path) once on each SIMD path, selected with setSimdPath() and named in every
+// failure message. A path this build lacks or this CPU cannot run is skipped with a warning,
+// which Catch prints even when the test passes; ctest lists the skipped paths themselves as
+// skipped tests (test_simd.cpp), so that a machine without AVX-512 never passes silently.
+template <class F>
+void onEverySimdPath(F&& body) {
+  SimdPathGuard guard;
+  for (tsnn::SimdPath path : kSimdPaths) {
+    const char* name = tsnn::simdPathName(path);
+    if (!tsnn::simdPathSupported(path)) {
+      WARN("SIMD path " << name << " not tested: "
+                                        << (tsnn::simdPathCompiled(path)
+                                                ? "this CPU cannot run it"
+                                                : "this build has no such path"));
+      continue;
+    }
+    tsnn::setSimdPath(path);
+    INFO("SIMD path " << name);
+    body(path);
+  }
+}
+
 // Outputs of the three kernels for one setting, for bitwise comparison.
 template <class Scalar>
 struct Outputs {
@@ -249,15 +295,17 @@ TEMPLATE_TEST_CASE("The three kernels match the dense oracle for every shape and
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E02;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
-  for (const Shape& s : kShapes) {
-    for (Eigen::Index batch : kBatches) {
-      INFO("W is " << s.nOut << " x " << s.nIn << " at density " << s.density << ", batch "
-                   << batch);
-      const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
-      checkAllKernels(p);
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    for (const Shape& s : kShapes) {
+      for (Eigen::Index batch : kBatches) {
+        INFO("W is " << s.nOut << " x " << s.nIn << " at density " << s.density << ", batch "
+                     << batch);
+        const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+        checkAllKernels(p);
+      }
     }
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("The kernels handle empty rows, empty columns and an empty matrix",
@@ -266,30 +314,32 @@ TEMPLATE_TEST_CASE("The kernels handle empty rows, empty columns and an empty ma
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E03;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
   bool dropEverything = false;
   SECTION("some rows and columns empty") { dropEverything = false; }
   SECTION("no entries at all") { dropEverything = true; }
-  for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{17}, Eigen::Index{130}}) {
-    INFO("batch " << batch << (dropEverything ? ", no entries" : ", some empty lines"));
-    auto p = makeProblem<Scalar, Index>(rng, 24, 36, 0.3, batch);
-    if (dropEverything) {
-      std::vector<Index> allRows(24);
-      for (Index r = 0; r < 24; ++r) allRows[static_cast<std::size_t>(r)] = r;
-      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, allRows, {});
-      REQUIRE(p.w.nonZeros() == 0);
-    } else {
-      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0, 5, 6, 23}, {0, 1, 17, 35});
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{17}, Eigen::Index{130}}) {
+      INFO("batch " << batch << (dropEverything ? ", no entries" : ", some empty lines"));
+      auto p = makeProblem<Scalar, Index>(rng, 24, 36, 0.3, batch);
+      if (dropEverything) {
+        std::vector<Index> allRows(24);
+        for (Index r = 0; r < 24; ++r) allRows[static_cast<std::size_t>(r)] = r;
+        p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, allRows, {});
+        REQUIRE(p.w.nonZeros() == 0);
+      } else {
+        p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0, 5, 6, 23}, {0, 1, 17, 35});
+      }
+      p.t.build(p.w);
+      checkAllKernels(p);
+      // An empty row of W outputs exactly its bias; an empty column gets exactly zero gradient.
+      Dense<Scalar> y(batch, 24), dx(batch, 36);
+      tsnn::sparseForward(p.w, p.bias, p.x, y);
+      tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx);
+      CHECK((y.col(5).array() == p.bias[5]).all());
+      CHECK((dx.col(17).array() == Scalar(0)).all());
     }
-    p.t.build(p.w);
-    checkAllKernels(p);
-    // An empty row of W outputs exactly its bias; an empty column gets exactly zero gradient.
-    Dense<Scalar> y(batch, 24), dx(batch, 36);
-    tsnn::sparseForward(p.w, p.bias, p.x, y);
-    tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx);
-    CHECK((y.col(5).array() == p.bias[5]).all());
-    CHECK((dx.col(17).array() == Scalar(0)).all());
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("The kernels accept a batch of zero rows", "[sparse][kernels]",
@@ -313,56 +363,59 @@ TEMPLATE_TEST_CASE("The kernels read and write blocks of rows of larger matrices
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E05;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
-  const Index nOut = 21, nIn = 34;
-  const Eigen::Index total = 160;
-  const auto w = tsnn::test::randomCsr<Scalar, Index>(nOut, nIn, 0.25, rng);
-  tsnn::TransposeIndex<Index> t;
-  t.build(w);
-  const Vector<Scalar> bias = tsnn::test::randomVector<Scalar>(nOut, rng);
-  const Dense<Scalar> xBig = tsnn::test::randomDense<Scalar>(total, nIn, rng);
-  const Dense<Scalar> dyBig = tsnn::test::randomDense<Scalar>(total, nOut, rng);
-  const Scalar sentinel = Scalar(12345);
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    const Index nOut = 21, nIn = 34;
+    const Eigen::Index total = 160;
+    const auto w = tsnn::test::randomCsr<Scalar, Index>(nOut, nIn, 0.25, rng);
+    tsnn::TransposeIndex<Index> t;
+    t.build(w);
+    const Vector<Scalar> bias = tsnn::test::randomVector<Scalar>(nOut, rng);
+    const Dense<Scalar> xBig = tsnn::test::randomDense<Scalar>(total, nIn, rng);
+    const Dense<Scalar> dyBig = tsnn::test::randomDense<Scalar>(total, nOut, rng);
+    const Scalar sentinel = Scalar(12345);
 
-  // (first row, rows): blocks at the top, in the middle with odd sizes, and up to the end.
-  const std::pair<Eigen::Index, Eigen::Index> blocks[] = {
-      {0, 17}, {5, 3}, {7, 130}, {29, 131}, {159, 1}};
-  for (const auto& [first, count] : blocks) {
-    INFO("rows [" << first << ", " << first + count << ") of " << total);
-    const Dense<Scalar> x = xBig.middleRows(first, count);
-    const Dense<Scalar> dy = dyBig.middleRows(first, count);
+    // (first row, rows): blocks at the top, in the middle with odd sizes, and up to the end.
+    const std::pair<Eigen::Index, Eigen::Index> blocks[] = {
+        {0, 17}, {5, 3}, {7, 130}, {29, 131}, {159, 1}};
+    for (const auto& [first, count] : blocks) {
+      INFO("rows [" << first << ", " << first + count << ") of " << total);
+      const Dense<Scalar> x = xBig.middleRows(first, count);
+      const Dense<Scalar> dy = dyBig.middleRows(first, count);
 
-    Dense<Scalar> yBig = Dense<Scalar>::Constant(total, nOut, sentinel);
-    tsnn::sparseForward(w, bias, xBig.middleRows(first, count), yBig.middleRows(first, count));
-    checkForward(w, bias, x, yBig.middleRows(first, count));
-    CHECK((yBig.topRows(first).array() == sentinel).all());
-    CHECK((yBig.bottomRows(total - first - count).array() == sentinel).all());
+      Dense<Scalar> yBig = Dense<Scalar>::Constant(total, nOut, sentinel);
+      tsnn::sparseForward(w, bias, xBig.middleRows(first, count), yBig.middleRows(first, count));
+      checkForward(w, bias, x, yBig.middleRows(first, count));
+      CHECK((yBig.topRows(first).array() == sentinel).all());
+      CHECK((yBig.bottomRows(total - first - count).array() == sentinel).all());
 
+      Dense<Scalar> dxBig = Dense<Scalar>::Constant(total, nIn, sentinel);
+      tsnn::sparseBackwardInput(w, t, dyBig.middleRows(first, count),
+                                dxBig.middleRows(first, count));
+      checkBackwardInput(w, dy, dxBig.middleRows(first, count));
+      CHECK((dxBig.topRows(first).array() == sentinel).all());
+      CHECK((dxBig.bottomRows(total - first - count).array() == sentinel).all());
+
+      std::vector<Scalar> grad, gradCopy;
+      tsnn::sparseWeightGradient(w, xBig.middleRows(first, count), dyBig.middleRows(first, count),
+                                 Scalar(1), grad);
+      checkWeightGradient(w, x, dy, 1.0, grad);
+      // A view and a contiguous copy of the same rows give the same bits.
+      tsnn::sparseWeightGradient(w, x, dy, Scalar(1), gradCopy);
+      CHECK(tsnn::test::bitIdentical(grad, gradCopy));
+      Dense<Scalar> yCopy(count, nOut);
+      tsnn::sparseForward(w, bias, x, yCopy);
+      CHECK(tsnn::test::bitIdentical(yCopy, yBig.middleRows(first, count)));
+    }
+    // A block input may feed a full output and the other way round.
+    Dense<Scalar> y(17, nOut);
+    tsnn::sparseForward(w, bias, xBig.topRows(17), y);
+    checkForward(w, bias, Dense<Scalar>(xBig.topRows(17)), y);
     Dense<Scalar> dxBig = Dense<Scalar>::Constant(total, nIn, sentinel);
-    tsnn::sparseBackwardInput(w, t, dyBig.middleRows(first, count), dxBig.middleRows(first, count));
-    checkBackwardInput(w, dy, dxBig.middleRows(first, count));
-    CHECK((dxBig.topRows(first).array() == sentinel).all());
-    CHECK((dxBig.bottomRows(total - first - count).array() == sentinel).all());
-
-    std::vector<Scalar> grad, gradCopy;
-    tsnn::sparseWeightGradient(w, xBig.middleRows(first, count), dyBig.middleRows(first, count),
-                               Scalar(1), grad);
-    checkWeightGradient(w, x, dy, 1.0, grad);
-    // A view and a contiguous copy of the same rows give the same bits.
-    tsnn::sparseWeightGradient(w, x, dy, Scalar(1), gradCopy);
-    CHECK(tsnn::test::bitIdentical(grad, gradCopy));
-    Dense<Scalar> yCopy(count, nOut);
-    tsnn::sparseForward(w, bias, x, yCopy);
-    CHECK(tsnn::test::bitIdentical(yCopy, yBig.middleRows(first, count)));
-  }
-  // A block input may feed a full output and the other way round.
-  Dense<Scalar> y(17, nOut);
-  tsnn::sparseForward(w, bias, xBig.topRows(17), y);
-  checkForward(w, bias, Dense<Scalar>(xBig.topRows(17)), y);
-  Dense<Scalar> dxBig = Dense<Scalar>::Constant(total, nIn, sentinel);
-  tsnn::sparseBackwardInput(w, t, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
-  checkBackwardInput(w, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
-  CHECK((dxBig.bottomRows(total - 17).array() == sentinel).all());
+    tsnn::sparseBackwardInput(w, t, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
+    checkBackwardInput(w, Dense<Scalar>(dyBig.topRows(17)), dxBig.topRows(17));
+    CHECK((dxBig.bottomRows(total - 17).array() == sentinel).all());
+  });
 }
 
 TEMPLATE_TEST_CASE("Serial and parallel kernels give bit-identical results",
@@ -371,16 +424,18 @@ TEMPLATE_TEST_CASE("Serial and parallel kernels give bit-identical results",
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E06;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
-  for (Eigen::Index batch : {Eigen::Index{1}, Eigen::Index{17}, Eigen::Index{130}}) {
-    INFO("batch " << batch);
-    const auto p = makeProblem<Scalar, Index>(rng, 67, 53, 0.2, batch);
-    const auto serial = runAll(p, tsnn::Threads::serial());
-    // Two threads whatever the OpenMP default, so that the parallel path really opens a region.
-    const auto parallel = runAll(p, tsnn::Threads::count(2));
-    checkBitIdentical(serial, parallel);
-    checkForward(p.w, p.bias, p.x, parallel.y);
-  }
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    for (Eigen::Index batch : {Eigen::Index{1}, Eigen::Index{17}, Eigen::Index{130}}) {
+      INFO("batch " << batch);
+      const auto p = makeProblem<Scalar, Index>(rng, 67, 53, 0.2, batch);
+      const auto serial = runAll(p, tsnn::Threads::serial());
+      // Two threads whatever the OpenMP default, so that the parallel path really opens a region.
+      const auto parallel = runAll(p, tsnn::Threads::count(2));
+      checkBitIdentical(serial, parallel);
+      checkForward(p.w, p.bias, p.x, parallel.y);
+    }
+  });
 }
 
 TEMPLATE_TEST_CASE("Two, three and the default number of threads give bit-identical results",
@@ -389,14 +444,16 @@ TEMPLATE_TEST_CASE("Two, three and the default number of threads give bit-identi
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E07;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
-  for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{64}, Eigen::Index{130}}) {
-    INFO("batch " << batch);
-    const auto p = makeProblem<Scalar, Index>(rng, 45, 71, 0.2, batch);
-    const auto two = runAll(p, tsnn::Threads::count(2));
-    checkBitIdentical(two, runAll(p, tsnn::Threads::count(3)));
-    checkBitIdentical(two, runAll(p, tsnn::Threads::automatic()));
-  }
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{64}, Eigen::Index{130}}) {
+      INFO("batch " << batch);
+      const auto p = makeProblem<Scalar, Index>(rng, 45, 71, 0.2, batch);
+      const auto two = runAll(p, tsnn::Threads::count(2));
+      checkBitIdentical(two, runAll(p, tsnn::Threads::count(3)));
+      checkBitIdentical(two, runAll(p, tsnn::Threads::automatic()));
+    }
+  });
 }
 
 #if defined(_OPENMP)
@@ -406,25 +463,27 @@ TEMPLATE_TEST_CASE("Kernels called inside a parallel region give the serial bits
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E08;
   INFO("seed " << tsnn::test::streamSeed(stream));
-  auto rng = tsnn::test::testRng(stream);
-  const auto p = makeProblem<Scalar, Index>(rng, 33, 29, 0.3, 19);
-  const auto serial = runAll(p, tsnn::Threads::serial());
-  // Each thread of the enclosing region runs the kernels on its own outputs, as the
-  // data-parallel trainer does; the kernels must stay serial and agree bit for bit.
-  std::vector<Outputs<Scalar>> perThread(2);
-  int team = 0;
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    const auto p = makeProblem<Scalar, Index>(rng, 33, 29, 0.3, 19);
+    const auto serial = runAll(p, tsnn::Threads::serial());
+    // Each thread of the enclosing region runs the kernels on its own outputs, as the
+    // data-parallel trainer does; the kernels must stay serial and agree bit for bit.
+    std::vector<Outputs<Scalar>> perThread(2);
+    int team = 0;
 #pragma omp parallel num_threads(2)
-  {
-    const int id = omp_get_thread_num();
+    {
+      const int id = omp_get_thread_num();
 #pragma omp single
-    team = omp_get_num_threads();
-    perThread[static_cast<std::size_t>(id)] = runAll(p, tsnn::Threads::count(2));
-  }
-  REQUIRE(team >= 1);
-  for (int id = 0; id < team; ++id) {
-    INFO("thread " << id);
-    checkBitIdentical(serial, perThread[static_cast<std::size_t>(id)]);
-  }
+      team = omp_get_num_threads();
+      perThread[static_cast<std::size_t>(id)] = runAll(p, tsnn::Threads::count(2));
+    }
+    REQUIRE(team >= 1);
+    for (int id = 0; id < team; ++id) {
+      INFO("thread " << id);
+      checkBitIdentical(serial, perThread[static_cast<std::size_t>(id)]);
+    }
+  });
 }
 #endif
 
@@ -610,38 +669,40 @@ TEMPLATE_TEST_CASE("COO kernels give bit-identical results to the CSR kernels on
                    "[sparse][kernels][coo]", TSNN_KERNEL_TYPES) {
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
-  auto rng = tsnn::test::testRng(0xC00);
-  for (const Shape& s : kShapes) {
-    for (Eigen::Index batch : {Eigen::Index(3), Eigen::Index(130)}) {
-      INFO("shape " << s.nOut << " x " << s.nIn << ", batch " << batch);
-      auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
-      // Empty rows and columns exercise the COO row-run scan.
-      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {Index(s.nIn - 1)});
-      p.t.build(p.w);
-      const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
-      tsnn::TransposeIndex<Index> tc;
-      tc.build(coo);
-      CHECK(tc.rowIdx == p.t.rowIdx);
-      CHECK(tc.valuePos == p.t.valuePos);
-      for (tsnn::Threads parallel : {tsnn::Threads::serial(), tsnn::Threads::count(2)}) {
-        Dense<Scalar> y1(batch, s.nOut), y2(batch, s.nOut);
-        tsnn::sparseForward(p.w, p.bias, p.x, y1, parallel);
-        tsnn::sparseForward(coo, p.bias, p.x, y2, parallel);
-        CHECK(tsnn::test::bitIdentical(y1, y2));
-        Dense<Scalar> dx1(batch, s.nIn), dx2(batch, s.nIn);
-        tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx1, parallel);
-        tsnn::sparseBackwardInput(coo, tc, p.dy, dx2, parallel);
-        CHECK(tsnn::test::bitIdentical(dx1, dx2));
-        std::vector<Scalar> g1, g2;
-        tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), g1, parallel);
-        tsnn::sparseWeightGradient(coo, p.x, p.dy, Scalar(0.5), g2, parallel);
-        CHECK(tsnn::test::bitIdentical(g1, g2));
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(0xC00);
+    for (const Shape& s : kShapes) {
+      for (Eigen::Index batch : {Eigen::Index(3), Eigen::Index(130)}) {
+        INFO("shape " << s.nOut << " x " << s.nIn << ", batch " << batch);
+        auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+        // Empty rows and columns exercise the COO row-run scan.
+        p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {Index(s.nIn - 1)});
+        p.t.build(p.w);
+        const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
+        tsnn::TransposeIndex<Index> tc;
+        tc.build(coo);
+        CHECK(tc.rowIdx == p.t.rowIdx);
+        CHECK(tc.valuePos == p.t.valuePos);
+        for (tsnn::Threads parallel : {tsnn::Threads::serial(), tsnn::Threads::count(2)}) {
+          Dense<Scalar> y1(batch, s.nOut), y2(batch, s.nOut);
+          tsnn::sparseForward(p.w, p.bias, p.x, y1, parallel);
+          tsnn::sparseForward(coo, p.bias, p.x, y2, parallel);
+          CHECK(tsnn::test::bitIdentical(y1, y2));
+          Dense<Scalar> dx1(batch, s.nIn), dx2(batch, s.nIn);
+          tsnn::sparseBackwardInput(p.w, p.t, p.dy, dx1, parallel);
+          tsnn::sparseBackwardInput(coo, tc, p.dy, dx2, parallel);
+          CHECK(tsnn::test::bitIdentical(dx1, dx2));
+          std::vector<Scalar> g1, g2;
+          tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), g1, parallel);
+          tsnn::sparseWeightGradient(coo, p.x, p.dy, Scalar(0.5), g2, parallel);
+          CHECK(tsnn::test::bitIdentical(g1, g2));
+        }
+        // The CSR index does not pass for the COO matrix: patterns are told apart by id.
+        Dense<Scalar> dx(batch, s.nIn);
+        CHECK_THROWS_AS(tsnn::sparseBackwardInput(coo, p.t, p.dy, dx), tsnn::InvalidArgument);
       }
-      // The CSR index does not pass for the COO matrix: patterns are told apart by id.
-      Dense<Scalar> dx(batch, s.nIn);
-      CHECK_THROWS_AS(tsnn::sparseBackwardInput(coo, p.t, p.dy, dx), tsnn::InvalidArgument);
     }
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("sparseWeightGradientRows over row ranges gives sparseWeightGradient's bits",
@@ -649,31 +710,33 @@ TEMPLATE_TEST_CASE("sparseWeightGradientRows over row ranges gives sparseWeightG
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
   using Ref = tsnn::ConstActivationsRef<Scalar>;
-  auto rng = tsnn::test::testRng(0x5EC7);
-  for (const Shape& s : kShapes) {
-    for (Eigen::Index batch : {Eigen::Index(1), Eigen::Index(17), Eigen::Index(130)}) {
-      INFO("shape " << s.nOut << " x " << s.nIn << ", batch " << batch);
-      auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
-      p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {});
-      const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
-      std::vector<Scalar> whole;
-      tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), whole, tsnn::Threads::serial());
-      const Ref x(p.x), dy(p.dy);
-      // Three uneven ranges, one possibly empty, covering every row; the gradient starts as
-      // NaN, so an entry left unwritten fails the comparison.
-      const Index a = s.nOut / 3, b = s.nOut - 1;
-      const Index cuts[] = {0, a, b, s.nOut};
-      std::vector<Scalar> csr(whole.size(), std::numeric_limits<Scalar>::quiet_NaN());
-      std::vector<Scalar> cooGrad = csr;
-      for (int r = 2; r >= 0; --r) {  // out of order: ranges are independent
-        tsnn::sparseWeightGradientRows(p.w, &x, &dy, 1, Scalar(0.5), csr, cuts[r], cuts[r + 1]);
-        tsnn::sparseWeightGradientRows(coo, &x, &dy, 1, Scalar(0.5), cooGrad, cuts[r],
-                                       cuts[r + 1]);
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(0x5EC7);
+    for (const Shape& s : kShapes) {
+      for (Eigen::Index batch : {Eigen::Index(1), Eigen::Index(17), Eigen::Index(130)}) {
+        INFO("shape " << s.nOut << " x " << s.nIn << ", batch " << batch);
+        auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+        p.w = tsnn::test::withoutLines<Scalar, Index>(p.w, {0}, {});
+        const tsnn::CooMatrix<Scalar, Index> coo = tsnn::toCoo(p.w);
+        std::vector<Scalar> whole;
+        tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), whole, tsnn::Threads::serial());
+        const Ref x(p.x), dy(p.dy);
+        // Three uneven ranges, one possibly empty, covering every row; the gradient starts as
+        // NaN, so an entry left unwritten fails the comparison.
+        const Index a = s.nOut / 3, b = s.nOut - 1;
+        const Index cuts[] = {0, a, b, s.nOut};
+        std::vector<Scalar> csr(whole.size(), std::numeric_limits<Scalar>::quiet_NaN());
+        std::vector<Scalar> cooGrad = csr;
+        for (int r = 2; r >= 0; --r) {  // out of order: ranges are independent
+          tsnn::sparseWeightGradientRows(p.w, &x, &dy, 1, Scalar(0.5), csr, cuts[r], cuts[r + 1]);
+          tsnn::sparseWeightGradientRows(coo, &x, &dy, 1, Scalar(0.5), cooGrad, cuts[r],
+                                         cuts[r + 1]);
+        }
+        CHECK(tsnn::test::bitIdentical(csr, whole));
+        CHECK(tsnn::test::bitIdentical(cooGrad, whole));
       }
-      CHECK(tsnn::test::bitIdentical(csr, whole));
-      CHECK(tsnn::test::bitIdentical(cooGrad, whole));
     }
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("sparseWeightGradientRows writes only its rows and sums blocks of samples",
@@ -681,34 +744,36 @@ TEMPLATE_TEST_CASE("sparseWeightGradientRows writes only its rows and sums block
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
   using Ref = tsnn::ConstActivationsRef<Scalar>;
-  auto rng = tsnn::test::testRng(0xB10C);
-  for (const Shape& s : kShapes) {
-    INFO("shape " << s.nOut << " x " << s.nIn);
-    const Eigen::Index batch = 130;
-    const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
-    // The minibatch as three shards of rows, the way a data-parallel trainer holds it: two of
-    // equal size (summed as a pair, gatherDotTile2()) and a short one on its own.
-    const Eigen::Index cut[] = {0, 64, 128, batch};
-    std::vector<Dense<Scalar>> xs, dys;
-    for (int b = 0; b < 3; ++b) {
-      xs.push_back(p.x.middleRows(cut[b], cut[b + 1] - cut[b]));
-      dys.push_back(p.dy.middleRows(cut[b], cut[b + 1] - cut[b]));
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(0xB10C);
+    for (const Shape& s : kShapes) {
+      INFO("shape " << s.nOut << " x " << s.nIn);
+      const Eigen::Index batch = 130;
+      const auto p = makeProblem<Scalar, Index>(rng, s.nOut, s.nIn, s.density, batch);
+      // The minibatch as three shards of rows, the way a data-parallel trainer holds it: two of
+      // equal size (summed as a pair, gatherDotTile2()) and a short one on its own.
+      const Eigen::Index cut[] = {0, 64, 128, batch};
+      std::vector<Dense<Scalar>> xs, dys;
+      for (int b = 0; b < 3; ++b) {
+        xs.push_back(p.x.middleRows(cut[b], cut[b + 1] - cut[b]));
+        dys.push_back(p.dy.middleRows(cut[b], cut[b + 1] - cut[b]));
+      }
+      const std::vector<Ref> x(xs.begin(), xs.end()), dy(dys.begin(), dys.end());
+      const Scalar sentinel = Scalar(-12345);
+      std::vector<Scalar> grad(static_cast<std::size_t>(p.w.nonZeros()), sentinel);
+      const Index first = s.nOut / 2, last = s.nOut;
+      tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, first, last);
+      for (Index k = 0; k < p.w.rowBegin(first); ++k)
+        CHECK(grad[static_cast<std::size_t>(k)] == sentinel);
+      tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, Index(0),
+                                     first);
+      checkWeightGradient(p.w, p.x, p.dy, 0.25, grad);
+      // No blocks: a gradient of zero.
+      tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 0, Scalar(1), grad, Index(0),
+                                     Index(s.nOut));
+      CHECK(std::all_of(grad.begin(), grad.end(), [](Scalar g) { return g == Scalar(0); }));
     }
-    const std::vector<Ref> x(xs.begin(), xs.end()), dy(dys.begin(), dys.end());
-    const Scalar sentinel = Scalar(-12345);
-    std::vector<Scalar> grad(static_cast<std::size_t>(p.w.nonZeros()), sentinel);
-    const Index first = s.nOut / 2, last = s.nOut;
-    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, first, last);
-    for (Index k = 0; k < p.w.rowBegin(first); ++k)
-      CHECK(grad[static_cast<std::size_t>(k)] == sentinel);
-    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 3, Scalar(0.25), grad, Index(0),
-                                   first);
-    checkWeightGradient(p.w, p.x, p.dy, 0.25, grad);
-    // No blocks: a gradient of zero.
-    tsnn::sparseWeightGradientRows(p.w, x.data(), dy.data(), 0, Scalar(1), grad, Index(0),
-                                   Index(s.nOut));
-    CHECK(std::all_of(grad.begin(), grad.end(), [](Scalar g) { return g == Scalar(0); }));
-  }
+  });
 }
 
 TEMPLATE_TEST_CASE("sparseWeightGradientRows rejects bad ranges, shapes and buffers",
@@ -738,15 +803,200 @@ TEMPLATE_TEST_CASE("sparseWeightGradientRows rejects bad ranges, shapes and buff
       Contains("gradient has 2 entries"));
 }
 
-#if defined(TSNN_TEST_NATIVE) && (defined(__x86_64__) || defined(__i386__)) && \
-    (defined(__GNUC__) || defined(__clang__))
-TEST_CASE("Built for this machine, the kernels take its AVX-512 path when it has one",
-          "[sparse][kernels][simd]") {
-  // This file is also compiled with -march=native (tests/CMakeLists.txt): on a CPU with
-  // AVX-512 that build must run the intrinsic path, so the oracle tests above cover it.
-  __builtin_cpu_init();
-  const bool cpuHasAvx512 = __builtin_cpu_supports("avx512f");
-  INFO("CPU has AVX-512F: " << cpuHasAvx512 << ", kernels use " << tsnn::detail::kSimdPath);
-  CHECK(std::string(tsnn::detail::kSimdPath) == (cpuHasAvx512 ? "avx512" : "generic"));
+TEMPLATE_TEST_CASE("On every SIMD path the gradients match finite differences of sum(G .* Y)",
+                   "[sparse][kernels][gradcheck]", float, double) {
+  using Scalar = TestType;
+  using Index = std::int32_t;
+  // L(X, W) = sum_{b,j} G(b,j) Y(b,j) with Y = X W^T + 1 b^T is linear in each parameter, so
+  // the central difference has no truncation error, only the rounding of L: about eps |L| / h,
+  // with a float step large enough for that to stay near 1e-5.
+  const double h = std::is_same_v<Scalar, float> ? 1e-2 : 1e-6;
+  const double tol = std::is_same_v<Scalar, float> ? 2e-3 : 1e-6;
+  const std::uint64_t stream = 0x7E0C;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  onEverySimdPath([&](tsnn::SimdPath) {
+    auto rng = tsnn::test::testRng(stream);
+    for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{20}, Eigen::Index{130}}) {
+      INFO("batch " << batch);
+      auto p = makeProblem<Scalar, Index>(rng, 9, 13, 0.4, batch);
+      const Dense<Scalar> g = p.dy;  // dL/dY
+      Dense<Scalar> y(batch, 9);
+      auto loss = [&] {
+        tsnn::sparseForward(p.w, p.bias, p.x, y);
+        return (y.template cast<double>().array() * g.template cast<double>().array()).sum();
+      };
+      // dL/dX = G W and dL/dW_k = sum_b G(b, j) X(b, c_k).
+      Dense<Scalar> dx(batch, 13);
+      tsnn::sparseBackwardInput(p.w, p.t, g, dx);
+      std::vector<Scalar> dw;
+      tsnn::sparseWeightGradient(p.w, p.x, g, Scalar(1), dw);
+      const std::vector<double> numDx =
+          tsnn::test::numericalGradient(loss, p.x.data(), static_cast<std::size_t>(p.x.size()), h);
+      const std::vector<double> numDw =
+          tsnn::test::numericalGradient(loss, p.w.values().data(), dw.size(), h);
+      const std::vector<Scalar> dxFlat(dx.data(), dx.data() + dx.size());
+      const double errDx = tsnn::test::maxAbsDifference(dxFlat, numDx);
+      const double errDw = tsnn::test::maxAbsDifference(dw, numDw);
+      INFO("input gradient error " << errDx << ", weight gradient error " << errDw
+                                   << ", tolerance " << tol);
+      CHECK(errDx <= tol);
+      CHECK(errDw <= tol);
+    }
+  });
 }
+
+namespace {
+
+// The weight gradient computed by the loops of one path directly, without the dispatch.
+std::vector<float> weightGradientOnPath(tsnn::SimdPath path, const tsnn::CsrMatrix<float>& w,
+                                        const Dense<float>& x, const Dense<float>& dy) {
+  const tsnn::ConstActivationsRef<float> xr(x), dyr(dy);
+  std::vector<float> g(static_cast<std::size_t>(w.nonZeros()), -1.0f);
+  namespace simd = tsnn::detail::simd;
+  switch (path) {
+#if TSNN_SIMD_HAS_AVX512
+    case tsnn::SimdPath::Avx512:
+      weightGradientRows(simd::avx512::Arch{}, w, &xr, &dyr, 1, 1.0f, g.data(), 0, w.rows());
+      break;
 #endif
+#if TSNN_SIMD_HAS_AVX2
+    case tsnn::SimdPath::Avx2:
+      weightGradientRows(simd::avx2::Arch{}, w, &xr, &dyr, 1, 1.0f, g.data(), 0, w.rows());
+      break;
+#endif
+    case tsnn::SimdPath::Generic:
+      weightGradientRows(simd::generic::Arch{}, w, &xr, &dyr, 1, 1.0f, g.data(), 0, w.rows());
+      break;
+    default:
+      FAIL("no body for SIMD path " << tsnn::simdPathName(path));
+  }
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("setSimdPath() makes the kernels run that path's own loops", "[sparse][kernels][simd]") {
+  // The paths round the weight gradient's dot products differently (tile widths, reduction
+  // trees), so on this problem their bits tell them apart: each kernel call must give exactly
+  // the bits of the loops of the path that is set, and no other path's.
+  auto rng = tsnn::test::testRng(0x7E0D);
+  const auto p = makeProblem<float, std::int32_t>(rng, 70, 40, 0.3, 130);
+  std::vector<tsnn::SimdPath> ran;
+  std::vector<std::vector<float>> direct;
+  onEverySimdPath([&](tsnn::SimdPath path) {
+    std::vector<float> g;
+    tsnn::sparseWeightGradient(p.w, p.x, p.dy, 1.0f, g, tsnn::Threads::serial());
+    direct.push_back(weightGradientOnPath(path, p.w, p.x, p.dy));
+    CHECK(tsnn::test::bitIdentical(g, direct.back()));
+    checkWeightGradient(p.w, p.x, p.dy, 1.0, g);
+    ran.push_back(path);
+  });
+  for (std::size_t a = 0; a < ran.size(); ++a)
+    for (std::size_t b = a + 1; b < ran.size(); ++b) {
+      INFO(tsnn::simdPathName(ran[a]) << " against " << tsnn::simdPathName(ran[b]));
+      CHECK_FALSE(tsnn::test::bitIdentical(direct[a], direct[b]));
+    }
+}
+
+TEST_CASE("By default the kernels take the widest SIMD path this CPU has",
+          "[sparse][kernels][simd]") {
+  // An independent reading of the CPU's features: a CPU with AVX-512 must get the avx512 path
+  // in a portable build as well as in this file's -march=native build (TSNN_TEST_NATIVE).
+#if TSNN_SIMD_DISPATCH
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq");
+  const tsnn::SimdPath expected =
+      avx512 ? tsnn::SimdPath::Avx512 : avx2 ? tsnn::SimdPath::Avx2 : tsnn::SimdPath::Generic;
+#else
+  const tsnn::SimdPath expected = TSNN_SIMD_HAS_AVX512 ? tsnn::SimdPath::Avx512
+                                  : TSNN_SIMD_HAS_AVX2 ? tsnn::SimdPath::Avx2
+                                                       : tsnn::SimdPath::Generic;
+#endif
+  INFO("expected " << tsnn::simdPathName(expected) << ", best "
+                   << tsnn::simdPathName(tsnn::bestSimdPath()));
+  CHECK(tsnn::bestSimdPath() == expected);
+  if (std::getenv("TSNN_SIMD") == nullptr) {
+    const auto saved = tsnn::detail::simdPathSlot().exchange(-1);  // as if nothing chose yet
+    CHECK(tsnn::simdPath() == expected);
+    tsnn::detail::simdPathSlot().store(saved);
+  }
+#if defined(TSNN_TEST_NATIVE) && defined(__AVX512F__)
+  // Built with -march=native on an AVX-512 machine, every body is compiled with its flags.
+#define TSNN_TEST_NAME_OF(x) #x
+#define TSNN_TEST_EXPANDED_NAME_OF(x) TSNN_TEST_NAME_OF(x)
+  CHECK(std::string(TSNN_TEST_EXPANDED_NAME_OF(TSNN_SIMD_BASELINE)) == "baseline_avx512");
+#endif
+}
+
+namespace {
+
+// Values in (-1, 1) with a full mantissa, made from a hash by exact operations only (an integer
+// below 2^24, or 2^53, converted and scaled by a power of two), so that the inputs of the digest
+// below are the same bits in every build while the kernels' sums still round.
+template <class Scalar>
+Scalar hashedValue(std::uint64_t i) {
+  constexpr int kBits = std::numeric_limits<Scalar>::digits;  // 24 or 53
+  const auto m = static_cast<long long>(tsnn::mix64(i) >> (64 - kBits));
+  return static_cast<Scalar>(m - (1ll << (kBits - 1))) / static_cast<Scalar>(1ll << (kBits - 1));
+}
+
+// FNV-1a over the bytes of \p n values.
+template <class Scalar>
+std::uint64_t digestOf(const Scalar* p, std::size_t n, std::uint64_t h) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n * sizeof(Scalar); ++i) h = (h ^ bytes[i]) * 0x100000001B3ull;
+  return h;
+}
+
+// The bits of all three kernels on one path for a fixed layer, as one number.
+template <class Scalar>
+std::uint64_t kernelDigest() {
+  const std::int32_t nOut = 90, nIn = 70;
+  std::vector<std::int32_t> rowPtr{0}, colIdx;
+  std::vector<Scalar> values;
+  for (std::int32_t r = 0; r < nOut; ++r) {
+    for (std::int32_t c = 0; c < nIn; ++c)
+      if (tsnn::mix64(static_cast<std::uint64_t>(r * nIn + c)) % 5 == 0) {
+        colIdx.push_back(c);
+        values.push_back(hashedValue<Scalar>(0x1000000u + colIdx.size()));
+      }
+    rowPtr.push_back(static_cast<std::int32_t>(colIdx.size()));
+  }
+  const tsnn::CsrMatrix<Scalar> w(nOut, nIn, rowPtr, colIdx, values);
+  tsnn::TransposeIndex<std::int32_t> t;
+  t.build(w);
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  for (Eigen::Index batch : {Eigen::Index{7}, Eigen::Index{128}, Eigen::Index{130}}) {
+    Dense<Scalar> x(batch, nIn), dy(batch, nOut), y(batch, nOut), dx(batch, nIn);
+    Vector<Scalar> bias(nOut);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = hashedValue<Scalar>(0x2000000u + i);
+    for (Eigen::Index i = 0; i < dy.size(); ++i)
+      dy.data()[i] = hashedValue<Scalar>(0x3000000u + i);
+    for (Eigen::Index i = 0; i < bias.size(); ++i) bias[i] = hashedValue<Scalar>(0x4000000u + i);
+    std::vector<Scalar> g;
+    tsnn::sparseForward(w, bias, x, y);
+    tsnn::sparseBackwardInput(w, t, dy, dx);
+    tsnn::sparseWeightGradient(w, x, dy, Scalar(0.25), g);
+    h = digestOf(y.data(), static_cast<std::size_t>(y.size()), h);
+    h = digestOf(dx.data(), static_cast<std::size_t>(dx.size()), h);
+    h = digestOf(g.data(), g.size(), h);
+  }
+  return h;
+}
+
+}  // namespace
+
+// Hidden: tests/support/compare_kernel_digests.cmake runs it in the portable and the
+// -march=native build of this file and requires the same digest for each path compiled in a
+// target region: the dispatched avx2 and avx512 bodies must not depend on the unit's flags.
+TEST_CASE("Kernel digests per SIMD path, for comparing two builds", "[.digest]") {
+  onEverySimdPath([&](tsnn::SimdPath path) {
+    std::printf("TSNN-DIGEST %s float %016llx double %016llx\n", tsnn::simdPathName(path),
+                static_cast<unsigned long long>(kernelDigest<float>()),
+                static_cast<unsigned long long>(kernelDigest<double>()));
+    SUCCEED();
+  });
+}

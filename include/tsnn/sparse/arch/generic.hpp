@@ -1,0 +1,119 @@
+#pragma once
+/// \file
+/// \brief The kernels' generic path: tiles in plain C++ that the compiler vectorises for the
+/// instruction set of the translation unit (SSE2 in a portable x86-64 build, AVX-512 with
+/// -march=native on a CPU that has it). Always compiled; the tests run it on every machine.
+///
+/// A software prefetch of the input rows a few nonzeros ahead is what keeps the tile's
+/// accumulators in registers here (without it GCC 12 spills them and the loop runs 10x slower),
+/// see ../shared/PERFORMANCE.md.
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "tsnn/core/activations.hpp"
+#include "tsnn/core/config.hpp"
+#include "tsnn/sparse/coo_matrix.hpp"
+#include "tsnn/sparse/csr_matrix.hpp"
+#include "tsnn/sparse/simd.hpp"
+
+namespace tsnn::detail::simd {
+inline namespace TSNN_SIMD_BASELINE {
+namespace generic {
+
+/// Tag of this path: the kernels' entry points pick the loops of a path by passing its tag.
+struct Arch {};
+
+/// Bytes in one SIMD register of the target the compiler was asked for.
+#if defined(__AVX512F__)
+inline constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kVectorBytes = 32;
+#else
+inline constexpr int kVectorBytes = 16;
+#endif
+
+/// The largest batch tile: 8 registers of accumulators, which leaves the rest of the register
+/// file for the streamed operand and addresses.
+template <class Scalar>
+inline constexpr int kMaxTile = 8 * kVectorBytes / static_cast<int>(sizeof(Scalar));
+
+/// How many nonzeros ahead the input rows are prefetched.
+inline constexpr int kPrefetchAhead = 4;
+
+/// Prefetches the TB values of one input tile (one prefetch per 64-byte line).
+template <int TB, class Scalar>
+inline void prefetchTile(const Scalar* p) {
+  constexpr int kLine = 64 / static_cast<int>(sizeof(Scalar));
+  for (int t = 0; t < TB; t += kLine) TSNN_PREFETCH(p + t);
+}
+
+/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
+template <int TB, class Scalar, class Index, class ValueAt>
+inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           ValueAt value, const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                           Scalar init, Scalar* TSNN_RESTRICT out) {
+  Scalar acc[TB];
+  for (int t = 0; t < TB; ++t) acc[t] = init;
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end)
+      prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
+    const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+    const Scalar w = value(k);
+    for (int t = 0; t < TB; ++t) acc[t] += w * x[t];
+  }
+  for (int t = 0; t < TB; ++t) out[t] = acc[t];
+}
+
+/// grad[k] += dot(dy[0..TB), base[index[k] * ld + (0..TB)]) for k in [begin, end).
+/// The dot product goes through an Eigen fixed-size array: Eigen reduces it with a tree of
+/// vector adds, which measured about twice as fast here as a loop of per-lane partial sums that
+/// the compiler must then add up in order.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                          const Scalar* TSNN_RESTRICT dy, const Scalar* TSNN_RESTRICT base,
+                          std::ptrdiff_t ld, Scalar* TSNN_RESTRICT grad) {
+  using Tile = Eigen::Array<Scalar, TB, 1>;
+  const Tile d = Eigen::Map<const Tile>(dy);
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end)
+      prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
+    grad[k] +=
+        (d * Eigen::Map<const Tile>(base + static_cast<std::ptrdiff_t>(index[k]) * ld)).sum();
+  }
+}
+
+/// gatherDotTile() for two blocks of samples (the same tile of two shards of a minibatch):
+/// grad[k] += dot(dy0, row c_k of base0) + dot(dy1, row c_k of base1). The two products are
+/// added lane-wise before one horizontal sum, which halves the reductions and the updates of
+/// grad[k] against two gatherDotTile() calls.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           const Scalar* TSNN_RESTRICT dy0, const Scalar* TSNN_RESTRICT base0,
+                           std::ptrdiff_t ld0, const Scalar* TSNN_RESTRICT dy1,
+                           const Scalar* TSNN_RESTRICT base1, std::ptrdiff_t ld1,
+                           Scalar* TSNN_RESTRICT grad) {
+  using Tile = Eigen::Array<Scalar, TB, 1>;
+  const Tile d0 = Eigen::Map<const Tile>(dy0), d1 = Eigen::Map<const Tile>(dy1);
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end) {
+      const std::ptrdiff_t ahead = index[k + kPrefetchAhead];
+      prefetchTile<TB>(base0 + ahead * ld0);
+      prefetchTile<TB>(base1 + ahead * ld1);
+    }
+    const std::ptrdiff_t c = index[k];
+    grad[k] += (d0 * Eigen::Map<const Tile>(base0 + c * ld0) +
+                d1 * Eigen::Map<const Tile>(base1 + c * ld1))
+                   .sum();
+  }
+}
+
+// The loops of the three kernels over these tiles.
+#include "tsnn/sparse/arch/kernel_loops.inl"
+
+}  // namespace generic
+}  // namespace TSNN_SIMD_BASELINE
+}  // namespace tsnn::detail::simd

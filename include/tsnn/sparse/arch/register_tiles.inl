@@ -1,0 +1,175 @@
+// The batch tiles of the kernels on explicit vector registers, written once for the avx2 and
+// avx512 paths and included by their headers inside their namespace and target region. Not a
+// header of its own: no include guard, no includes.
+//
+// The including namespace provides kVectorBytes and the register traits Vec<Scalar> (float and
+// double; the primary template has kDefined = false): Reg, kLanes, set1, load, store, mul, fma,
+// add, sum (a horizontal sum); kMasked, and with it Mask, mask<n>(), loadMasked, storeMasked
+// (lanes outside the mask read as zero and are neither read from nor written to memory);
+// kSums4, and with it sums4 (four horizontal sums into one __m128).
+//
+// A tile of TB batch values is R = TB / kLanes whole registers, or, where TB is narrower than a
+// register and the path has masks, one masked register. Other tiles (narrow tiles on avx2, other
+// scalar types) take plain loops with explicit fused multiply-adds, summed in order: left to the
+// compiler, whether `acc += w * x` is fused depends on the unit's tuning (GCC 12 does not fuse
+// such chains when tuning for Zen, e.g. with -march=native there), and the bits of a path must
+// not depend on the unit's flags (tests/support/compare_kernel_digests.cmake).
+//
+// No software prefetch: the out-of-order core already keeps enough row loads in flight once the
+// accumulators are pinned to registers; the prefetches cost load slots and measured slower.
+
+/// The largest batch tile: 8 registers of accumulators, which leaves the rest of the register
+/// file for the streamed operand and addresses.
+template <class Scalar>
+inline constexpr int kMaxTile = 8 * kVectorBytes / static_cast<int>(sizeof(Scalar));
+
+/// True when a tile of TB values of Scalar goes through the registers.
+template <int TB, class Scalar>
+inline constexpr bool kVectorTile =
+    Vec<Scalar>::kDefined &&
+    (TB % Vec<Scalar>::kLanes == 0 || (Vec<Scalar>::kMasked && TB < Vec<Scalar>::kLanes));
+
+/// Registers in a vector tile of TB values.
+template <int TB, class Scalar>
+inline constexpr int kTileRegisters = TB < Vec<Scalar>::kLanes ? 1 : TB / Vec<Scalar>::kLanes;
+
+/// Register r of the tile at p (only the first TB lanes in a masked tile).
+template <int TB, class V, class Scalar>
+inline typename V::Reg loadTile(const Scalar* p, int r) {
+  if constexpr (TB < V::kLanes) {
+    return V::loadMasked(V::template mask<TB>(), p);
+  } else {
+    return V::load(p + r * V::kLanes);
+  }
+}
+template <int TB, class V, class Scalar>
+inline void storeTile(Scalar* p, int r, typename V::Reg v) {
+  if constexpr (TB < V::kLanes) {
+    V::storeMasked(p, V::template mask<TB>(), v);
+  } else {
+    V::store(p + r * V::kLanes, v);
+  }
+}
+
+/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
+template <int TB, class Scalar, class Index, class ValueAt>
+inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           ValueAt value, const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                           Scalar init, Scalar* TSNN_RESTRICT out) {
+  if constexpr (kVectorTile<TB, Scalar>) {
+    using V = Vec<Scalar>;
+    constexpr int R = kTileRegisters<TB, Scalar>;
+    typename V::Reg acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = V::set1(init);
+    for (Index k = begin; k < end; ++k) {
+      const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const typename V::Reg w = V::set1(value(k));
+      for (int r = 0; r < R; ++r) acc[r] = V::fma(w, loadTile<TB, V>(x, r), acc[r]);
+    }
+    for (int r = 0; r < R; ++r) storeTile<TB, V>(out, r, acc[r]);
+  } else {
+    Scalar acc[TB];
+    for (int t = 0; t < TB; ++t) acc[t] = init;
+    for (Index k = begin; k < end; ++k) {
+      const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const Scalar w = value(k);
+      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, x[t], acc[t]);
+    }
+    for (int t = 0; t < TB; ++t) out[t] = acc[t];
+  }
+}
+
+/// The lane-wise products d * x summed over the tile's R registers, in two independent chains.
+template <int TB, class V, class Scalar>
+inline typename V::Reg tileProducts(const typename V::Reg* d, const Scalar* TSNN_RESTRICT x) {
+  constexpr int R = kTileRegisters<TB, Scalar>;
+  static_assert(R == 1 || R % 2 == 0, "tiles are powers of two registers");
+  typename V::Reg a = V::mul(d[0], loadTile<TB, V>(x, 0));
+  if constexpr (R == 1) {
+    return a;
+  } else {
+    typename V::Reg b = V::mul(d[1], loadTile<TB, V>(x, 1));
+    for (int r = 2; r < R; r += 2) {
+      a = V::fma(d[r], loadTile<TB, V>(x, r), a);
+      b = V::fma(d[r + 1], loadTile<TB, V>(x, r + 1), b);
+    }
+    return V::add(a, b);
+  }
+}
+
+/// dot(d[0..TB), x[0..TB)) in order (fused), for the tiles that do not go through the registers.
+template <int TB, class Scalar>
+inline Scalar dotInOrder(const Scalar* TSNN_RESTRICT d, const Scalar* TSNN_RESTRICT x) {
+  Scalar s = Scalar(0);
+  for (int t = 0; t < TB; ++t) s = std::fma(d[t], x[t], s);
+  return s;
+}
+
+/// grad[k] += dot(dy[0..TB), base[index[k] * ld + (0..TB)]) for k in [begin, end). Where the
+/// path has sums4, the dot products are reduced four at a time with shuffles instead of one full
+/// horizontal sum each.
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                          const Scalar* TSNN_RESTRICT dy, const Scalar* TSNN_RESTRICT base,
+                          std::ptrdiff_t ld, Scalar* TSNN_RESTRICT grad) {
+  auto row = [&](Index k) { return base + static_cast<std::ptrdiff_t>(index[k]) * ld; };
+  if constexpr (kVectorTile<TB, Scalar>) {
+    using V = Vec<Scalar>;
+    constexpr int R = kTileRegisters<TB, Scalar>;
+    typename V::Reg d[R];
+    for (int r = 0; r < R; ++r) d[r] = loadTile<TB, V>(dy, r);
+    Index k = begin;
+    if constexpr (V::kSums4) {
+      for (; k + 4 <= end; k += 4) {
+        const __m128 s =
+            V::sums4(tileProducts<TB, V>(d, row(k)), tileProducts<TB, V>(d, row(k + 1)),
+                     tileProducts<TB, V>(d, row(k + 2)), tileProducts<TB, V>(d, row(k + 3)));
+        _mm_storeu_ps(grad + k, _mm_add_ps(_mm_loadu_ps(grad + k), s));
+      }
+    }
+    for (; k < end; ++k) grad[k] += V::sum(tileProducts<TB, V>(d, row(k)));
+  } else {
+    for (Index k = begin; k < end; ++k) grad[k] += dotInOrder<TB>(dy, row(k));
+  }
+}
+
+/// gatherDotTile() for two blocks of samples (the same tile of two shards of a minibatch):
+/// grad[k] += dot(dy0, row c_k of base0) + dot(dy1, row c_k of base1). The two products are
+/// added lane-wise before one horizontal sum, which halves the reductions and the updates of
+/// grad[k] against two gatherDotTile() calls (measured on a 1000x1000 layer at density 0.04 with
+/// AVX-512: two 64-row shards 368 us as a pair, 403 us one after the other, one 128-row block
+/// 316 us; BENCHMARKS.md).
+template <int TB, class Scalar, class Index>
+inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index end,
+                           const Scalar* TSNN_RESTRICT dy0, const Scalar* TSNN_RESTRICT base0,
+                           std::ptrdiff_t ld0, const Scalar* TSNN_RESTRICT dy1,
+                           const Scalar* TSNN_RESTRICT base1, std::ptrdiff_t ld1,
+                           Scalar* TSNN_RESTRICT grad) {
+  if constexpr (kVectorTile<TB, Scalar>) {
+    using V = Vec<Scalar>;
+    constexpr int R = kTileRegisters<TB, Scalar>;
+    typename V::Reg d0[R], d1[R];
+    for (int r = 0; r < R; ++r) {
+      d0[r] = loadTile<TB, V>(dy0, r);
+      d1[r] = loadTile<TB, V>(dy1, r);
+    }
+    auto both = [&](Index k) {
+      const std::ptrdiff_t c = index[k];
+      return V::add(tileProducts<TB, V>(d0, base0 + c * ld0),
+                    tileProducts<TB, V>(d1, base1 + c * ld1));
+    };
+    Index k = begin;
+    if constexpr (V::kSums4) {
+      for (; k + 4 <= end; k += 4) {
+        const __m128 s = V::sums4(both(k), both(k + 1), both(k + 2), both(k + 3));
+        _mm_storeu_ps(grad + k, _mm_add_ps(_mm_loadu_ps(grad + k), s));
+      }
+    }
+    for (; k < end; ++k) grad[k] += V::sum(both(k));
+  } else {
+    for (Index k = begin; k < end; ++k) {
+      const std::ptrdiff_t c = index[k];
+      grad[k] += dotInOrder<TB>(dy0, base0 + c * ld0) + dotInOrder<TB>(dy1, base1 + c * ld1);
+    }
+  }
+}
