@@ -6,9 +6,9 @@
 ///
 /// Layers, bottom to top (a header includes only its own layer or those below):
 ///   core      errors, compile-time configuration, version, batch layout, OpenMP shims, random
-///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels
+///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels, pattern remaps
 ///   nn        SparseLinear, activations, losses, dropout, Network
-///   optim     optimisers and their per-connection state
+///   optim     optimisers (SGD, Adam/AdamW), which own their per-connection state
 ///   topology  SET, gradient regrowth, density allocation, importance pruning
 ///   io        atomic files, checkpoints, training records, metrics writers
 ///   data      datasets and their loaders, scaling, augmentation
@@ -40,12 +40,17 @@
 #include "tsnn/nn/network.hpp"
 #include "tsnn/nn/softmax.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/optim/adam.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
+#include "tsnn/optim/optimizer.hpp"
+#include "tsnn/optim/optimizer_state.hpp"
 #include "tsnn/optim/sgd.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/coo_matrix.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/kernels.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"

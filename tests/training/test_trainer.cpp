@@ -4,7 +4,7 @@
 // piece, is the whole minibatch's gradient (with dropout on); its shards and gradient pieces
 // cover everything once; data-parallel runs are bit-identical for a fixed worker count (also
 // with more workers than rows), equal the sequential trainer with one worker and stay close to
-// it with two; gatherBatch's blocked
+// it with two, with SGD and with Adam (the optimiser's state compared too); gatherBatch's blocked
 // transposition; option and data checking; divergence reported as NumericalError; train()
 // dispatch and parseTrainer().
 
@@ -30,6 +30,8 @@
 
 namespace {
 
+bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
 using tsnn::EpochRecord;
 using tsnn::TrainerKind;
 using tsnn::TrainerOptions;
@@ -53,9 +55,12 @@ tsnn::NetworkOptions netOptions(double dropout = 0.1, std::uint64_t seed = 17) {
 template <class Scalar>
 constexpr const Dataset<Scalar>* kNoTest = nullptr;
 
-TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int batch) {
+TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int batch,
+                              tsnn::OptimizerKind optimizer = tsnn::OptimizerKind::Sgd) {
   TrainerOptions o;
   o.kind = kind;
+  o.optimizer = optimizer;
+  o.adam.learningRate = 0.01;
   o.workers = workers;
   o.epochs = epochs;
   o.batchSize = batch;
@@ -67,7 +72,7 @@ TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int bat
   return o;
 }
 
-// Every parameter and every piece of optimiser state, bit for bit.
+// Every parameter, bit for bit (optimiser state: sameState()).
 template <class Scalar>
 bool sameNetwork(const tsnn::Network<Scalar>& a, const tsnn::Network<Scalar>& b) {
   if (a.numLayers() != b.numLayers()) return false;
@@ -79,14 +84,44 @@ bool sameNetwork(const tsnn::Network<Scalar>& a, const tsnn::Network<Scalar>& b)
     if (x.weights().rowPtr() != y.weights().rowPtr()) return false;
     if (x.weights().colIdx() != y.weights().colIdx()) return false;
     if (!tsnn::test::bitIdentical(x.weights().values(), y.weights().values())) return false;
-    if (!tsnn::test::bitIdentical(x.velocity(), y.velocity())) return false;
     if (!tsnn::test::bitIdentical(x.bias(), y.bias())) return false;
-    if (!tsnn::test::bitIdentical(x.biasVelocity(), y.biasVelocity())) return false;
   }
   return true;
 }
 
-bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+// Every piece of optimiser state two runs left in their TrainingStates, bit for bit.
+template <class Scalar>
+bool sameState(const tsnn::TrainingState& a, const tsnn::TrainingState& b) {
+  if (a.optimizer.kind != b.optimizer.kind || a.optimizer.steps != b.optimizer.steps ||
+      !sameBits(a.learningRate, b.learningRate) || a.optimizer.empty())
+    return false;
+  const auto& x = a.optimizer.layersOf<Scalar>();
+  const auto& y = b.optimizer.layersOf<Scalar>();
+  if (x.size() != y.size()) return false;
+  for (std::size_t l = 0; l < x.size(); ++l) {
+    if (x[l].entries.size() != y[l].entries.size()) return false;
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i)
+      if (!tsnn::test::bitIdentical(x[l].entries[i], y[l].entries[i]) ||
+          !tsnn::test::bitIdentical(x[l].rows[i], y[l].rows[i]))
+        return false;
+  }
+  return true;
+}
+
+// Largest |a - b| / max(1, |b|) over the optimiser state of two runs (+inf if the shapes differ).
+template <class Scalar>
+double maxStateDifference(const tsnn::TrainingState& a, const tsnn::TrainingState& b) {
+  const auto& x = a.optimizer.layersOf<Scalar>();
+  const auto& y = b.optimizer.layersOf<Scalar>();
+  if (x.size() != y.size() || x.empty()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (std::size_t l = 0; l < x.size(); ++l)
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i) {
+      worst = std::max(worst, tsnn::test::maxMixedDifference(x[l].entries[i], y[l].entries[i]));
+      worst = std::max(worst, tsnn::test::maxMixedDifference(x[l].rows[i], y[l].rows[i]));
+    }
+  return worst;
+}
 
 // Histories equal in everything but the two wall-clock fields.
 bool sameHistory(const std::vector<EpochRecord>& a, const std::vector<EpochRecord>& b) {
@@ -104,8 +139,8 @@ bool sameHistory(const std::vector<EpochRecord>& a, const std::vector<EpochRecor
   return true;
 }
 
-// Largest |a - b| / max(1, |b|) over the weights, momenta and biases of two networks with the
-// same pattern (+inf if the patterns differ).
+// Largest |a - b| / max(1, |b|) over the weights and biases of two networks with the same
+// pattern (+inf if the patterns differ).
 template <class Scalar>
 double maxParameterDifference(const tsnn::Network<Scalar>& a, const tsnn::Network<Scalar>& b) {
   double worst = 0;
@@ -117,9 +152,7 @@ double maxParameterDifference(const tsnn::Network<Scalar>& a, const tsnn::Networ
       return std::numeric_limits<double>::infinity();
     worst =
         std::max(worst, tsnn::test::maxMixedDifference(x.weights().values(), y.weights().values()));
-    worst = std::max(worst, tsnn::test::maxMixedDifference(x.velocity(), y.velocity()));
     worst = std::max(worst, tsnn::test::maxMixedDifference(x.bias(), y.bias()));
-    worst = std::max(worst, tsnn::test::maxMixedDifference(x.biasVelocity(), y.biasVelocity()));
   }
   return worst;
 }
@@ -311,14 +344,18 @@ TEMPLATE_TEST_CASE("trainDataParallel is bit-identical from run to run for a fix
   using Scalar = TestType;
   const auto train = makeProblem<Scalar>(203, 106);  // last minibatch of each epoch is partial
   const auto test = makeProblem<Scalar>(60, 107);
+  for (const auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam})
   for (int workers : {1, 2, 3}) {
-    INFO("workers " << workers);
-    auto o = trainerOptions(TrainerKind::DataParallel, workers, 3, 25);  // SET runs twice
+    INFO("workers " << workers << ", " << tsnn::optimizerName(optimizer));
+    // SET runs twice.
+    auto o = trainerOptions(TrainerKind::DataParallel, workers, 3, 25, optimizer);
     tsnn::Network<Scalar> a(netOptions(0.3)), b(netOptions(0.3));
-    const auto ha = tsnn::trainDataParallel(a, train, &test, o);
-    const auto hb = tsnn::trainDataParallel(b, train, &test, o);
+    tsnn::TrainingState sa, sb;
+    const auto ha = tsnn::trainDataParallel(a, train, &test, o, {}, &sa);
+    const auto hb = tsnn::trainDataParallel(b, train, &test, o, {}, &sb);
     REQUIRE(ha.size() == 3);
     CHECK(sameNetwork(a, b));
+    CHECK(sameState<Scalar>(sa, sb));
     CHECK(sameHistory(ha, hb));
     for (const auto& r : ha) {
       CHECK(std::isfinite(r.trainLoss));
@@ -415,13 +452,19 @@ TEMPLATE_TEST_CASE("trainDataParallel with one worker reproduces trainSequential
   using Scalar = TestType;
   const auto train = makeProblem<Scalar>(203, 108);
   const auto test = makeProblem<Scalar>(60, 109);
-  tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
-  const auto hs =
-      tsnn::trainSequential(seq, train, &test, trainerOptions(TrainerKind::Sequential, 0, 3, 25));
-  const auto hp = tsnn::trainDataParallel(par, train, &test,
-                                          trainerOptions(TrainerKind::DataParallel, 1, 3, 25));
-  CHECK(sameNetwork(seq, par));
-  CHECK(sameHistory(hs, hp));
+  for (const auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam}) {
+    INFO(tsnn::optimizerName(optimizer));
+    tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
+    tsnn::TrainingState ss, sp;
+    const auto hs = tsnn::trainSequential(
+        seq, train, &test, trainerOptions(TrainerKind::Sequential, 0, 3, 25, optimizer), {}, &ss);
+    const auto hp = tsnn::trainDataParallel(
+        par, train, &test, trainerOptions(TrainerKind::DataParallel, 1, 3, 25, optimizer), {},
+        &sp);
+    CHECK(sameNetwork(seq, par));
+    CHECK(sameState<Scalar>(ss, sp));
+    CHECK(sameHistory(hs, hp));
+  }
 }
 
 // Augmentation transforms depend only on (seed, step, row in the minibatch), so sharding does
@@ -467,20 +510,27 @@ TEMPLATE_TEST_CASE("trainDataParallel with two workers stays close to trainSeque
                    "[training][trainer][data-parallel]", float, double) {
   using Scalar = TestType;
   const auto train = makeProblem<Scalar>(128, 110);
-  tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
-  const auto hs = tsnn::trainSequential(seq, train, kNoTest<Scalar>,
-                                        trainerOptions(TrainerKind::Sequential, 0, 1, 32));
-  const auto hp = tsnn::trainDataParallel(par, train, kNoTest<Scalar>,
-                                          trainerOptions(TrainerKind::DataParallel, 2, 1, 32));
-  REQUIRE(hs.size() == 1);
-  REQUIRE(hp.size() == 1);
-  const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-10;
-  const double d = maxParameterDifference(seq, par);
-  INFO("largest relative parameter difference " << d);
-  CHECK(d <= tol);
-  CHECK(hp[0].trainLoss == Approx(hs[0].trainLoss).epsilon(tol));
-  // And the parameters did move: the comparison is not between two untouched networks.
-  CHECK(maxParameterDifference(seq, tsnn::Network<Scalar>(netOptions(0.3))) > 1e-3);
+  for (const auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam}) {
+    INFO(tsnn::optimizerName(optimizer));
+    tsnn::Network<Scalar> seq(netOptions(0.3)), par(netOptions(0.3));
+    tsnn::TrainingState ss, sp;
+    const auto hs = tsnn::trainSequential(
+        seq, train, kNoTest<Scalar>, trainerOptions(TrainerKind::Sequential, 0, 1, 32, optimizer),
+        {}, &ss);
+    const auto hp = tsnn::trainDataParallel(
+        par, train, kNoTest<Scalar>,
+        trainerOptions(TrainerKind::DataParallel, 2, 1, 32, optimizer), {}, &sp);
+    REQUIRE(hs.size() == 1);
+    REQUIRE(hp.size() == 1);
+    const double tol = std::is_same<Scalar, float>::value ? 1e-4 : 1e-10;
+    const double d = maxParameterDifference(seq, par);
+    INFO("largest relative parameter difference " << d);
+    CHECK(d <= tol);
+    CHECK(maxStateDifference<Scalar>(ss, sp) <= tol);
+    CHECK(hp[0].trainLoss == Approx(hs[0].trainLoss).epsilon(tol));
+    // And the parameters did move: the comparison is not between two untouched networks.
+    CHECK(maxParameterDifference(seq, tsnn::Network<Scalar>(netOptions(0.3))) > 1e-3);
+  }
 }
 
 TEMPLATE_TEST_CASE("gatherBatch transposes any block of shuffled samples into batch-major columns",
@@ -574,6 +624,16 @@ TEST_CASE("Trainers reject invalid options before touching the network", "[train
       {"learning rate must be positive and finite, got 0",
        [](TrainerOptions& o) { o.sgd.learningRate = 0; }},
       {"momentum must be in [0, 1), got 1", [](TrainerOptions& o) { o.sgd.momentum = 1; }},
+      {"AdamOptions: beta1 must be in [0, 1), got 1",
+       [](TrainerOptions& o) {
+         o.optimizer = tsnn::OptimizerKind::Adam;
+         o.adam.beta1 = 1;
+       }},
+      {"AdamOptions: learning rate must be positive and finite, got -1",
+       [](TrainerOptions& o) {
+         o.optimizer = tsnn::OptimizerKind::Adam;
+         o.adam.learningRate = -1;
+       }},
   };
   for (TrainerKind kind : {TrainerKind::Sequential, TrainerKind::DataParallel, TrainerKind::Wasap})
     for (const Bad& b : bad) {

@@ -21,7 +21,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"
@@ -63,7 +63,10 @@ struct TrainerOptions {
   double wasapLocalFraction = 0.3;
   int epochs = 10;
   int batchSize = 128;
+  /// The optimiser, and the options of each (only the selected one is read).
+  OptimizerKind optimizer = OptimizerKind::Sgd;
   SgdOptions sgd;
+  AdamOptions adam;
   /// SET: fraction of the negative and of the positive weights replaced after each epoch.
   double zeta = 0.3;
   /// How zeta changes from epoch to epoch (scheduledZeta()).
@@ -118,7 +121,15 @@ struct TrainerOptions {
     if (!(wasapLocalFraction >= 0 && wasapLocalFraction <= 1))
       detail::raise<InvalidArgument>("TrainerOptions: WASAP local fraction must be in [0, 1], got ",
                                      wasapLocalFraction);
-    sgd.validate();
+    if (optimizer == OptimizerKind::Adam)
+      adam.validate();
+    else
+      sgd.validate();
+  }
+
+  /// \brief The learning rate the selected optimiser starts with.
+  double learningRate() const {
+    return optimizer == OptimizerKind::Adam ? adam.learningRate : sgd.learningRate;
   }
 };
 
@@ -186,21 +197,30 @@ void checkData(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& d
 }  // namespace detail
 
 /// \brief Applies SET to every hidden layer (all but the output layer).
+/// \param remap if not null, receives every layer's change (for Optimizer::remap())
 template <class Scalar, class Index>
-void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta) {
-  for (std::size_t l = 0; l + 1 < net.numLayers(); ++l)
-    evolveSet(net.layer(l), zeta, net.rng(), net.options().init);
+void evolveHiddenLayers(Network<Scalar, Index>& net, double zeta,
+                        NetworkRemap<Index>* remap = nullptr) {
+  NetworkRemap<Index> all(net.numLayers());
+  for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
+    PatternRemap<Index> r;
+    evolveSet(net.layer(l), zeta, net.rng(), net.options().init, &r);
+    all.add(l, std::move(r));
+  }
+  if (remap) *remap = std::move(all);
 }
 
 /// \brief Applies SET's removal with gradient regrowth (evolveSetGradient()) to every hidden
 /// layer, the gradients taken on the minibatch \p x (B x inputs) with \p labels, without
 /// dropout. All layers are ranked on the gradients of the network as it was before the step.
+/// \param remap if not null, receives every layer's change (for Optimizer::remap())
 /// \throws InvalidArgument if x does not fit the network or a label is out of range (the loss
 /// checks the labels before any layer changes)
 template <class Scalar, class Index>
 void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
                                   const Activations<Scalar>& x,
-                                  const std::vector<std::int32_t>& labels) {
+                                  const std::vector<std::int32_t>& labels,
+                                  NetworkRemap<Index>* remap = nullptr) {
   if (static_cast<Eigen::Index>(labels.size()) != x.rows())
     detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): ", x.rows(), " samples but ",
                                    labels.size(), " labels");
@@ -208,8 +228,13 @@ void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
   Gradients<Scalar> g = net.makeGradients();
   net.forward(x, ws, false);
   net.backward(x, labels.data(), ws, g, Scalar(1) / static_cast<Scalar>(x.rows()));
-  for (std::size_t l = 0; l + 1 < net.numLayers(); ++l)
-    evolveSetGradient(net.layer(l), zeta, l == 0 ? x : ws.a[l - 1], ws.delta[l]);
+  NetworkRemap<Index> all(net.numLayers());
+  for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
+    PatternRemap<Index> r;
+    evolveSetGradient(net.layer(l), zeta, l == 0 ? x : ws.a[l - 1], ws.delta[l], &r);
+    all.add(l, std::move(r));
+  }
+  if (remap) *remap = std::move(all);
 }
 
 namespace detail {
@@ -318,19 +343,24 @@ std::string guardAndClip(const Network<Scalar, Index>& net, const Workspace<Scal
 
 /// The topology change after epoch \p epoch (none after the last): importance pruning when
 /// due, then evolution with the scheduled zeta, as the reference code orders them (SET then works
-/// on what is left). Gradient regrowth ranks on the first minibatch of \p order. Fills
-/// rec.neuronsRemoved and rec.evolveSeconds; returns whether anything ran.
+/// on what is left). Gradient regrowth ranks on the first minibatch of \p order. The optimiser's
+/// state follows every change. Fills rec.neuronsRemoved and rec.evolveSeconds; returns whether
+/// anything ran.
 template <class Scalar, class Index>
 bool topologyStep(Network<Scalar, Index>& net, const TrainerOptions& options, int epoch,
                   const data::Dataset<Scalar>& train, const std::vector<std::int64_t>& order,
-                  EpochRecord& rec) {
+                  EpochRecord& rec, Optimizer<Scalar, Index>& optimizer) {
   if (epoch >= options.epochs) return false;
   const bool prune = options.importancePruning && options.pruning.due(epoch);
   const double zeta = scheduledZeta(options.zeta, options.zetaSchedule, epoch, options.epochs);
   const bool evolve = options.evolve && zeta > 0;
   if (!prune && !evolve) return false;
   const auto t0 = std::chrono::steady_clock::now();
-  if (prune) rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile);
+  NetworkRemap<Index> remap;
+  if (prune) {
+    rec.neuronsRemoved = pruneUnimportantNeurons(net, options.pruning.percentile, &remap);
+    optimizer.remap(remap, net);
+  }
   if (evolve) {
     if (options.regrowth == Regrowth::Gradient) {
       Activations<Scalar> x;
@@ -338,10 +368,11 @@ bool topologyStep(Network<Scalar, Index>& net, const TrainerOptions& options, in
       const auto count = static_cast<Eigen::Index>(
           std::min<std::int64_t>(options.batchSize, static_cast<std::int64_t>(order.size())));
       gatherBatch(train.features, order, 0, count, x, labels, train.labels);
-      evolveHiddenLayersByGradient(net, zeta, x, labels);
+      evolveHiddenLayersByGradient(net, zeta, x, labels, &remap);
     } else {
-      evolveHiddenLayers(net, zeta);
+      evolveHiddenLayers(net, zeta, &remap);
     }
+    optimizer.remap(remap, net);
   }
   rec.evolveSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return true;
@@ -371,12 +402,18 @@ inline void resumeState(const TrainingState& state, std::int64_t n, const Traine
                            " history records for ", state.epoch, " epochs");
   if (!(state.learningRate > 0) || !std::isfinite(state.learningRate))
     raise<InvalidArgument>(caller, ": the state's learning rate is ", state.learningRate);
+  if (state.optimizer.empty())
+    raise<InvalidArgument>(caller, ": the state has no optimizer state");
+  if (state.optimizer.kind != options.optimizer)
+    raise<InvalidArgument>(caller, ": the state holds ", optimizerName(state.optimizer.kind),
+                           " state, the options select ", optimizerName(options.optimizer));
 }
 
 /// The epoch loop shared by the synchronous trainers: shuffling, timing, SET, evaluation and
-/// callbacks, and the non-finite policy. \p step(first, count, stepIndex, sgd) trains one
-/// minibatch made of order[first, first + count) with the current optimiser settings and reports
-/// its loss sum, correct count and whether the update was applied.
+/// callbacks, and the non-finite policy. It owns the optimiser (TrainerOptions::optimizer; on
+/// resume, with the state's arrays and learning rate). \p step(first, count, stepIndex,
+/// optimizer) trains one minibatch made of order[first, first + count) with \p optimizer and
+/// reports its loss sum, correct count and whether the update was applied.
 template <class Scalar, class Index, class Step>
 std::vector<EpochRecord> runEpochs(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
@@ -389,7 +426,9 @@ std::vector<EpochRecord> runEpochs(
   std::iota(order.begin(), order.end(), std::int64_t{0});
   std::vector<EpochRecord> history;
   std::uint64_t stepIndex = 0;
-  SgdOptions sgd = options.sgd;  // the SkipBatch policy lowers its learning rate
+  // The SkipBatch policy lowers its learning rate.
+  const std::unique_ptr<Optimizer<Scalar, Index>> optimizer =
+      makeOptimizer<Scalar, Index>(options.optimizer, options.sgd, options.adam);
   int skippedInARow = 0;
   int firstEpoch = 1;
   if (state && state->epoch > 0) {
@@ -397,7 +436,12 @@ std::vector<EpochRecord> runEpochs(
     shuffleRng.setState(state->shuffleRng);
     order = state->order;
     stepIndex = state->step;
-    sgd.learningRate = state->learningRate;
+    try {
+      optimizer->setState(state->optimizer, net);
+    } catch (const InvalidArgument& e) {
+      raise<InvalidArgument>(caller, ": cannot continue from the state: ", e.what());
+    }
+    optimizer->setLearningRate(state->learningRate);
     skippedInARow = state->skippedInARow;
     history = state->history;
     firstEpoch = state->epoch + 1;
@@ -405,7 +449,7 @@ std::vector<EpochRecord> runEpochs(
     // step; a longer run takes it now, as the uninterrupted run would have.
     if (state->topologyPending && state->epoch < options.epochs) {
       EpochRecord& last = history.back();
-      topologyStep(net, options, state->epoch, train, order, last);
+      topologyStep(net, options, state->epoch, train, order, last, *optimizer);
       last.nnz = net.nonZeros();
       last.hiddenNeurons = net.hiddenNeurons();
     }
@@ -418,7 +462,7 @@ std::vector<EpochRecord> runEpochs(
     long long skipped = 0, clipped = 0;
     for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
       const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
-      const StepReport r = step(first, count, stepIndex, sgd);
+      const StepReport r = step(first, count, stepIndex, *optimizer);
       ++stepIndex;
       if (!r.problem.empty()) {
         if (options.onNonFinite == NonFinitePolicy::Throw ||
@@ -428,7 +472,7 @@ std::vector<EpochRecord> runEpochs(
                                 skippedInARow > 1 ? std::to_string(skippedInARow - 1) : "",
                                 skippedInARow > 1 ? " skipped batches in a row)" : "");
         ++skipped;
-        sgd.learningRate *= options.lrBackoff;
+        optimizer->setLearningRate(optimizer->learningRate() * options.lrBackoff);
         if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
         continue;
       }
@@ -450,7 +494,7 @@ std::vector<EpochRecord> runEpochs(
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels)
                             : std::numeric_limits<double>::quiet_NaN();
-    topologyStep(net, options, epoch, train, order, rec);
+    topologyStep(net, options, epoch, train, order, rec, *optimizer);
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);
@@ -459,7 +503,8 @@ std::vector<EpochRecord> runEpochs(
       state->shuffleRng = shuffleRng.state();
       state->order = order;
       state->step = stepIndex;
-      state->learningRate = sgd.learningRate;
+      state->learningRate = optimizer->learningRate();
+      state->optimizer = optimizer->state();
       state->skippedInARow = skippedInARow;
       state->topologyPending = epoch == options.epochs;
       state->history = history;
@@ -547,13 +592,14 @@ std::vector<EpochRecord> trainSequential(
   std::vector<std::int64_t> order;
   return detail::runEpochs(
       net, train, test, options, callbacks, state, order, "trainSequential()",
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step,
+          Optimizer<Scalar, Index>& optimizer) {
         detail::StepReport r;
         r.stats =
             detail::computeGradients(net, train, order, first, count, 0, step,
                                      Scalar(1) / static_cast<Scalar>(count), ws, grads, x, labels, options);
         r.problem = detail::guardAndClip(net, ws, r.stats, grads, options, &r.clipped);
-        if (r.problem.empty()) applyGradients(net, grads, sgd);
+        if (r.problem.empty()) optimizer.step(net, grads);
         return r;
       });
 }
@@ -670,7 +716,8 @@ std::vector<EpochRecord> trainDataParallel(
   std::atomic<bool> abandon{false};
   return detail::runEpochs(
       net, train, test, options, callbacks, state, order, "trainDataParallel()",
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step,
+          Optimizer<Scalar, Index>& optimizer) {
         const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
         const auto rows = static_cast<Eigen::Index>(count);
         detail::fitGradients(net, grads);
@@ -764,6 +811,7 @@ std::vector<EpochRecord> trainDataParallel(
             try {
               report.problem = detail::guardGradient(net, ws.data(), shards, report.stats.lossSum,
                                                      layerSq, options, factor);
+              if (report.problem.empty()) optimizer.beginStep(net, grads);
             } catch (...) {
               error = std::current_exception();
             }
@@ -774,17 +822,15 @@ std::vector<EpochRecord> trainDataParallel(
           if (!error && report.problem.empty()) {
             const auto f = static_cast<Scalar>(factor);
             for (std::size_t l = 0; l < L; ++l) {
-              auto& layer = net.layer(l);
-              auto update = [&](Scalar* w, Scalar* v, Scalar* g, std::size_t size) {
+              auto update = [&](Parameters part, Scalar* g, std::size_t size) {
                 const auto [a, b] = slice(size);
                 if (factor < 1)
                   for (std::size_t k = a; k < b; ++k) g[k] *= f;
-                sgdUpdate(w + a, v + a, g + a, static_cast<std::ptrdiff_t>(b - a), sgd, false);
+                optimizer.updateSlice(net, grads, l, part, a, b);
               };
-              update(layer.values().data(), layer.velocity().data(), grads.weights[l].data(),
-                     static_cast<std::size_t>(layer.nonZeros()));
-              update(layer.bias().data(), layer.biasVelocity().data(), grads.bias[l].data(),
-                     static_cast<std::size_t>(layer.outputs()));
+              update(Parameters::Weights, grads.weights[l].data(), grads.weights[l].size());
+              update(Parameters::Biases, grads.bias[l].data(),
+                     static_cast<std::size_t>(grads.bias[l].size()));
             }
           }
         }
