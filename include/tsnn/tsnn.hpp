@@ -10,7 +10,8 @@
 ///   nn        SparseLinear, activations, losses, dropout, Network
 ///   optim     optimisers (SGD, Adam/AdamW), which own their per-connection state
 ///   topology  SET, gradient regrowth, density allocation, importance pruning
-///   io        atomic files, checkpoints, training records, metrics writers
+///   io        byte reader/writer, CRC-32, whole-file reads, atomic files, checkpoints (format
+///             and API), training records, metrics writers
 ///   data      datasets and their loaders, scaling, augmentation
 ///   training  the trainers
 
@@ -29,7 +30,12 @@
 #include "tsnn/data/libsvm.hpp"
 #include "tsnn/data/standard_scaler.hpp"
 #include "tsnn/io/atomic_file.hpp"
+#include "tsnn/io/byte_io.hpp"
 #include "tsnn/io/checkpoint.hpp"
+#include "tsnn/io/checkpoint_codec.hpp"
+#include "tsnn/io/checkpoint_format.hpp"
+#include "tsnn/io/crc32.hpp"
+#include "tsnn/io/file.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/io/metrics_csv.hpp"
 #include "tsnn/io/metrics_json.hpp"

@@ -771,3 +771,83 @@ TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("preprocessing for 5 features, but the network has 20 inputs"));
 }
+
+namespace {
+
+// Saves makeNetwork<Scalar, Index>(variant, stream) and compares what readCheckpointInfo reports
+// with what loadCheckpoint loads.
+template <class Scalar, class Index>
+void checkInfoAgreesWithLoad(const std::string& path, int variant, std::uint64_t stream) {
+  tsnn::saveCheckpoint(path, makeNetwork<Scalar, Index>(variant, stream), makeState());
+  const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
+  tsnn::TrainingState state;
+  const auto loaded = tsnn::loadCheckpoint<Scalar, Index>(path, &state);
+  CHECK(info.formatVersion == tsnn::kCheckpointVersion);
+  CHECK(info.scalarBytes == sizeof(Scalar));
+  CHECK(info.indexBytes == sizeof(Index));
+  CHECK(info.fileBytes == fs::file_size(path));
+  const tsnn::NetworkOptions &a = info.options, &b = loaded.options();
+  CHECK(a.sizes == b.sizes);
+  CHECK(bitsOf(a.epsilon) == bitsOf(b.epsilon));
+  CHECK(a.init == b.init);
+  CHECK(a.hiddenActivation == b.hiddenActivation);
+  CHECK(bitsOf(a.alpha) == bitsOf(b.alpha));
+  CHECK(a.loss == b.loss);
+  CHECK(a.outputActivation == b.outputActivation);
+  CHECK(bitsOf(a.dropout) == bitsOf(b.dropout));
+  CHECK(a.seed == b.seed);
+  CHECK(a.allocation == b.allocation);
+  CHECK(info.epoch == state.epoch);
+  CHECK(info.step == state.step);
+}
+
+}  // namespace
+
+TEST_CASE("readCheckpointInfo agrees with loadCheckpoint on every field", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  checkInfoAgreesWithLoad<float, std::int32_t>(path, 0, 0xB0);
+  checkInfoAgreesWithLoad<double, std::int64_t>(path, 1, 0xB1);
+  checkInfoAgreesWithLoad<double, std::int32_t>(path, 1, 0xB2);
+}
+
+TEST_CASE("readCheckpointInfo refuses a damaged file exactly as loading does", "[io]") {
+  TempDir dir;
+  const std::string good = savedBytes(dir, 0xB3);
+  const std::string path = dir.file("damaged.ckpt");
+  const auto sec = sectionsOf(good, nullptr);
+  const std::size_t opts = sec.at("OPTS").payload, rng = sec.at("NRNG").payload;
+  const std::size_t trst = sec.at("TRST").payload + sec.at("TRST").size;
+  const auto set = [](std::size_t at, std::uint64_t value, std::size_t bytes) {
+    return [=](std::string& b) {
+      putLe(b, at, value, bytes);
+      fixChecksum(b);
+    };
+  };
+  const std::vector<std::pair<const char*, std::function<void(std::string&)>>> cases = {
+      // A bit flipped in the layers, which readCheckpointInfo reads but does not decode.
+      {"checksum", [&](std::string& b) { b[sec.at("LAYR").payload + 40] ^= 0x01; }},
+      {"unknown loss", set(opts + 64, 2, 4)},
+      {"section longer than its contents", set(opts - 8, 100, 8)},
+      {"topology-pending flag", set(trst - 4, 2, 4)},
+      {"all-zero generator state",
+       [&](std::string& b) {
+         for (std::size_t i = 0; i < 4; ++i) putLe(b, rng + 8 * i, 0, 8);
+         fixChecksum(b);
+       }},
+      {"truncated", [&](std::string& b) { b.resize(b.size() / 3); }},
+  };
+  const std::string loadPrefix = "tsnn: loadCheckpoint(): ";
+  const std::string infoPrefix = "tsnn: readCheckpointInfo(): ";
+  for (const auto& [what, patch] : cases) {
+    INFO(what);
+    std::string b = good;
+    patch(b);
+    writeString(path, b);
+    const std::string load = formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); });
+    const std::string info = formatErrorOf([&] { tsnn::readCheckpointInfo(path); });
+    REQUIRE(load.rfind(loadPrefix, 0) == 0);
+    REQUIRE(info.rfind(infoPrefix, 0) == 0);
+    CHECK(info.substr(infoPrefix.size()) == load.substr(loadPrefix.size()));
+  }
+}

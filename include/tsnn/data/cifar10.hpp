@@ -18,10 +18,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -31,6 +28,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/atomic_file.hpp"
+#include "tsnn/io/file.hpp"
 
 namespace tsnn::data {
 
@@ -59,33 +57,15 @@ template <class Scalar = float>
 Dataset<Scalar> loadCifar10Batch(const std::string& path) {
   using tsnn::detail::raise;
   constexpr const char* kCaller = "loadCifar10Batch()";
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) raise<IoError>(kCaller, ": cannot open '", path, "': ", std::strerror(errno));
   // Read everything first: the record count, and so the matrix size, follows from the length.
-  std::vector<std::uint8_t> bytes;
-  for (std::size_t chunk = std::size_t{1} << 20;;) {
-    const std::size_t old = bytes.size();
-    bytes.resize(old + chunk);
-    errno = 0;
-    const std::size_t got = std::fread(bytes.data() + old, 1, chunk, f);
-    bytes.resize(old + got);
-    if (got < chunk) {
-      if (std::ferror(f)) {
-        const int err = errno;
-        std::fclose(f);
-        raise<IoError>(kCaller, ": cannot read '", path, "': ", std::strerror(err));
-      }
-      break;
-    }
-    chunk = std::min<std::size_t>(bytes.size(), std::size_t{1} << 26);
-  }
-  std::fclose(f);
+  const std::string file = tsnn::readFile(path, kCaller);
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(file.data());
+  const std::size_t size = file.size();
 
-  const std::size_t records = bytes.size() / kCifar10RecordBytes;
-  const std::size_t leftover = bytes.size() % kCifar10RecordBytes;
+  const std::size_t records = size / kCifar10RecordBytes;
+  const std::size_t leftover = size % kCifar10RecordBytes;
   if (records == 0 || leftover != 0) {
-    raise<FormatError>(kCaller, ": '", path, "' has ", bytes.size(),
+    raise<FormatError>(kCaller, ": '", path, "' has ", size,
                        " bytes, which is not a positive multiple of the ", kCifar10RecordBytes,
                        "-byte CIFAR-10 record (", records, " whole records and ", leftover,
                        " leftover bytes)");
@@ -100,7 +80,7 @@ Dataset<Scalar> loadCifar10Batch(const std::string& path) {
   ds.features.resize(static_cast<Eigen::Index>(records),
                      static_cast<Eigen::Index>(kCifar10ImageBytes));
   for (std::size_t r = 0; r < records; ++r) {
-    const std::uint8_t* rec = bytes.data() + r * kCifar10RecordBytes;
+    const std::uint8_t* rec = bytes + r * kCifar10RecordBytes;
     if (rec[0] >= kCifar10Classes) {
       raise<FormatError>(kCaller, ": '", path, "' record ", r, " has label ",
                          static_cast<int>(rec[0]), ", expected 0..", kCifar10Classes - 1);
@@ -172,8 +152,8 @@ std::pair<Dataset<Scalar>, Dataset<Scalar>> loadCifar10(const std::string& dir) 
   return sets;
 }
 
-/// \brief Writes a CIFAR-10 batch file atomically (via writeFileAtomically), e.g. to make test
-/// data or a subset in the real format.
+/// \brief Writes a CIFAR-10 batch file atomically and durably (via writeFileAtomically), e.g. to
+/// make test data or a subset in the real format.
 /// \param path destination file.
 /// \param labels one label per image, each 0..9.
 /// \param pixels labels.size() x 3072 bytes: each image's red, green and blue 32 x 32 planes.
@@ -204,7 +184,7 @@ inline void writeCifar10Batch(const std::string& path, const std::vector<std::ui
                     static_cast<std::streamsize>(kCifar10ImageBytes));
         }
       },
-      std::ios::out | std::ios::binary);
+      kCaller);
 }
 
 }  // namespace tsnn::data

@@ -30,11 +30,9 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -45,6 +43,7 @@
 
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/io/file.hpp"
 
 namespace tsnn::data {
 
@@ -65,32 +64,6 @@ struct CsvOptions {
 }  // namespace tsnn::data
 
 namespace tsnn::detail {
-
-/// Reads the whole file into a string (binary mode: line ends are left as they are).
-/// \throws IoError naming \p caller, the path and strerror when it cannot be opened or read
-/// (reading a directory fails here with EISDIR).
-inline std::string readWholeFile(const std::string& path, const char* caller) {
-  errno = 0;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) raise<IoError>(caller, ": cannot open '", path, "': ", std::strerror(errno));
-  std::string text;
-  char buf[1 << 16];
-  for (;;) {
-    errno = 0;
-    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
-    text.append(buf, n);
-    if (n < sizeof buf) {
-      if (std::ferror(f)) {
-        const int err = errno;
-        std::fclose(f);
-        raise<IoError>(caller, ": cannot read '", path, "': ", std::strerror(err));
-      }
-      break;
-    }
-  }
-  std::fclose(f);
-  return text;
-}
 
 /// Outcome of parseDecimal.
 enum class NumberParse { kOk, kNotANumber, kNotFinite, kOutOfRange };
@@ -229,7 +202,7 @@ Dataset<Scalar> loadCsv(const std::string& path, const CsvOptions& options = {})
                            "' needs header = true to be looked up");
   }
 
-  const std::string text = tsnn::detail::readWholeFile(path, kCaller);
+  const std::string text = tsnn::readFile(path, kCaller);
   std::string_view rest(text);
   if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // UTF-8 byte order mark
 

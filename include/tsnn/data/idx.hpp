@@ -36,8 +36,10 @@
 #include <zlib.h>
 #endif
 
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/dataset.hpp"
+#include "tsnn/io/atomic_file.hpp"
+#include "tsnn/io/byte_io.hpp"
 
 namespace tsnn::data {
 
@@ -261,21 +263,47 @@ inline std::string idxTruncationSuffix(const IdxInput& in) {
   return in.truncationNote().empty() ? std::string() : " (" + in.truncationNote() + ")";
 }
 
-/// Removes a temporary file on scope exit unless release() was called.
-class IdxTempFileGuard {
- public:
-  explicit IdxTempFileGuard(std::string path) : m_path(std::move(path)) {}
-  IdxTempFileGuard(const IdxTempFileGuard&) = delete;
-  IdxTempFileGuard& operator=(const IdxTempFileGuard&) = delete;
-  ~IdxTempFileGuard() {
-    if (m_active) std::remove(m_path.c_str());
-  }
-  void release() { m_active = false; }
-
- private:
-  std::string m_path;
-  bool m_active = true;
-};
+#if defined(TSNN_HAS_ZLIB)
+/// \brief Writes the gzip stream (RFC 1952, as gzip -n writes it: no name, time 0) of \p head
+/// followed by \p data to \p file, deflating at zlib's default level.
+/// \throws IoError naming the temporary file if zlib or a write fails
+inline void idxDeflateTo(AtomicFile& file, const unsigned char* head, std::size_t headBytes,
+                         const std::uint8_t* data, std::size_t dataBytes) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: a gzip wrapper around a deflate stream with the largest window.
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK)
+    raise<IoError>(file.caller(), ": cannot initialise zlib to write '", file.tempPath(), "'");
+  struct End {
+    z_stream* zs;
+    ~End() { deflateEnd(zs); }
+  } end{&zs};
+  std::vector<unsigned char> out(std::size_t{1} << 17);
+  // Deflates n bytes at p (flush: Z_NO_FLUSH, or Z_FINISH for the last call) and writes what
+  // comes out; zlib takes unsigned lengths, so the input goes in pieces of at most 2^30 bytes.
+  const auto pump = [&](const unsigned char* p, std::size_t n, int flush) {
+    do {
+      const std::size_t piece = std::min<std::size_t>(n, std::size_t{1} << 30);
+      zs.next_in = const_cast<unsigned char*>(p);  // zlib's API is not const-correct
+      zs.avail_in = static_cast<uInt>(piece);
+      p += piece;
+      n -= piece;
+      const int f = n == 0 ? flush : Z_NO_FLUSH;
+      int rc;
+      do {
+        zs.next_out = out.data();
+        zs.avail_out = static_cast<uInt>(out.size());
+        rc = deflate(&zs, f);
+        if (rc == Z_STREAM_ERROR)
+          raise<IoError>(file.caller(), ": zlib failed while compressing '", file.tempPath(), "'");
+        file.write(out.data(), out.size() - zs.avail_out);
+      } while (zs.avail_out == 0 || (f == Z_FINISH && rc != Z_STREAM_END));
+    } while (n > 0);
+  };
+  pump(head, headBytes, Z_NO_FLUSH);
+  pump(data, dataBytes, Z_FINISH);
+}
+#endif
 
 /// Returns dir/base if it exists, else dir/base.gz if that exists, else throws IoError naming
 /// both candidates. The uncompressed file wins when both exist because it reads faster.
@@ -340,10 +368,9 @@ inline IdxArray readIdx(const std::string& path) {
   }
   IdxArray out;
   out.dims.resize(ndims);
+  tsnn::detail::ByteReader dims(header.data(), header.size(), 4, path, kCaller);
   for (std::size_t i = 0; i < ndims; ++i) {
-    const std::uint8_t* b = &header[4 * i];
-    out.dims[i] = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-                  (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+    out.dims[i] = dims.u32be("dimension size");
     if (out.dims[i] == 0) {
       raise<FormatError>(kCaller, ": '", path, "' has dimension ", i, " of size 0 (dimensions ",
                          tsnn::detail::idxDimsString(out.dims), "), expected sizes >= 1");
@@ -389,15 +416,15 @@ inline IdxArray readIdx(const std::string& path) {
   return out;
 }
 
-/// \brief Writes an IDX file of unsigned bytes atomically: the bytes go to path + ".tmp", which
-/// is flushed, closed and then renamed over path, so readers never see a half-written file.
+/// \brief Writes an IDX file of unsigned bytes atomically and durably (see AtomicFile): readers
+/// never see a half-written file, and a failed write leaves the old one as it was.
 /// \param path destination file.
 /// \param array dimensions and elements to write.
 /// \param gzip true to compress the file with gzip (requires TSNN_HAS_ZLIB).
 /// \throws InvalidArgument if array breaks the IdxArray invariant (no dims, more than 255 dims, a
 ///   zero dimension, more than 2^31 elements, or data.size() differing from the product of dims).
-/// \throws IoError if gzip is requested without zlib support, or creating, writing, closing or
-///   renaming the file fails; the temporary file is removed first.
+/// \throws IoError if gzip is requested without zlib support, or creating, writing, flushing or
+///   renaming the file fails; the temporary file is removed and the old file kept.
 inline void writeIdx(const std::string& path, const IdxArray& array, bool gzip) {
   using tsnn::detail::raise;
   constexpr const char* kCaller = "writeIdx()";
@@ -429,73 +456,25 @@ inline void writeIdx(const std::string& path, const IdxArray& array, bool gzip) 
   }
 #endif
 
-  std::vector<std::uint8_t> header;
+  tsnn::detail::ByteWriter header;
   header.reserve(4 + 4 * array.dims.size());
-  header.insert(header.end(),
-                {0x00, 0x00, kIdxUnsignedByte, static_cast<std::uint8_t>(array.dims.size())});
-  for (std::uint32_t d : array.dims) {
-    header.push_back(static_cast<std::uint8_t>(d >> 24));
-    header.push_back(static_cast<std::uint8_t>(d >> 16));
-    header.push_back(static_cast<std::uint8_t>(d >> 8));
-    header.push_back(static_cast<std::uint8_t>(d));
-  }
+  header.u8(0x00);
+  header.u8(0x00);
+  header.u8(kIdxUnsignedByte);
+  header.u8(static_cast<std::uint8_t>(array.dims.size()));
+  for (std::uint32_t d : array.dims) header.u32be(d);
 
-  const std::string tmp = path + ".tmp";
-  tsnn::detail::IdxTempFileGuard guard(tmp);
+  AtomicFile file(path, kCaller);
   if (gzip) {
 #if defined(TSNN_HAS_ZLIB)
-    errno = 0;
-    gzFile gz = gzopen(tmp.c_str(), "wb");
-    if (gz == nullptr) {
-      raise<IoError>(kCaller, ": cannot create '", tmp, "': ", tsnn::detail::idxErrno(errno));
-    }
-    // gzwrite takes an unsigned length and returns 0 on error: write in chunks of at most 2^30.
-    const auto put = [&](const std::uint8_t* p, std::size_t n) {
-      while (n > 0) {
-        const unsigned len = static_cast<unsigned>(std::min<std::size_t>(n, std::size_t{1} << 30));
-        if (gzwrite(gz, p, len) != static_cast<int>(len)) return false;
-        p += len;
-        n -= len;
-      }
-      return true;
-    };
-    const bool ok = put(header.data(), header.size()) && put(array.data.data(), array.data.size());
-    int code = Z_OK;
-    const std::string msg = ok ? std::string() : std::string(gzerror(gz, &code));
-    const int saved = errno;
-    const int closed = gzclose(gz);  // flushes the deflate stream and writes the gzip trailer
-    if (!ok || closed != Z_OK) {
-      raise<IoError>(
-          kCaller, ": cannot write '", tmp, "': ", !ok ? msg : std::string("gzclose failed"),
-          (code == Z_ERRNO || closed == Z_ERRNO) ? " (" + tsnn::detail::idxErrno(saved) + ")"
-                                                 : std::string());
-    }
+    tsnn::detail::idxDeflateTo(file, header.data(), header.size(), array.data.data(),
+                               array.data.size());
 #endif
   } else {
-    errno = 0;
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (f == nullptr) {
-      raise<IoError>(kCaller, ": cannot create '", tmp, "': ", tsnn::detail::idxErrno(errno));
-    }
-    errno = 0;
-    bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-              std::fwrite(array.data.data(), 1, array.data.size(), f) == array.data.size() &&
-              std::fflush(f) == 0;
-    int saved = errno;
-    if (std::fclose(f) != 0 && ok) {
-      ok = false;
-      saved = errno;
-    }
-    if (!ok) {
-      raise<IoError>(kCaller, ": cannot write '", tmp, "': ", tsnn::detail::idxErrno(saved));
-    }
+    file.write(header.data(), header.size());
+    file.write(array.data.data(), array.data.size());
   }
-  errno = 0;
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    raise<IoError>(kCaller, ": cannot rename '", tmp, "' to '", path,
-                   "': ", tsnn::detail::idxErrno(errno));
-  }
-  guard.release();
+  file.commit();
 }
 
 /// \brief Reads an IDX image file alone (e.g. unlabelled data to classify) as an N x d feature

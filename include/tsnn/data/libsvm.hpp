@@ -34,9 +34,10 @@
 #include <system_error>
 #include <vector>
 
-#include "tsnn/data/csv.hpp"  // readWholeFile and parseDecimal, shared with the CSV loader
+#include "tsnn/data/csv.hpp"  // parseDecimal, shared with the CSV loader
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/io/file.hpp"
 
 namespace tsnn::data {
 
@@ -66,7 +67,7 @@ Dataset<Scalar> loadLibsvm(const std::string& path, long long dim = 0) {
     raise<InvalidArgument>(kCaller, ": dim is ", dim, ", expected 0 (infer from the file) to ",
                            kLibsvmMaxIndex);
   }
-  const std::string text = tsnn::detail::readWholeFile(path, kCaller);
+  const std::string text = tsnn::readFile(path, kCaller);
   std::string_view rest(text);
 
   struct Entry {

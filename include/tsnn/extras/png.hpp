@@ -266,13 +266,7 @@ inline std::vector<std::uint8_t> encodePngRaw(const char* caller, int width, int
 }
 
 inline void writeBytesAtomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  writeFileAtomically(
-      path,
-      [&](std::ostream& os) {
-        os.write(reinterpret_cast<const char*>(bytes.data()),
-                 static_cast<std::streamsize>(bytes.size()));
-      },
-      std::ios::out | std::ios::binary);
+  tsnn::writeBytesAtomically(path, bytes.data(), bytes.size(), "writePng()");
 }
 
 }  // namespace detail

@@ -26,7 +26,8 @@ inline void writeMetricsCsv(std::ostream& os, const std::vector<EpochRecord>& hi
 /// \brief Replaces \p path atomically with the CSV of \p history (see writeFileAtomically), so
 /// the file on disk always holds every epoch finished so far and is never half-written.
 inline void saveMetricsCsv(const std::string& path, const std::vector<EpochRecord>& history) {
-  writeFileAtomically(path, [&](std::ostream& os) { writeMetricsCsv(os, history); });
+  writeFileAtomically(
+      path, [&](std::ostream& os) { writeMetricsCsv(os, history); }, "saveMetricsCsv()");
 }
 
 }  // namespace tsnn

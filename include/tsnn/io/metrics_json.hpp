@@ -52,7 +52,8 @@ inline void writeMetricsJson(std::ostream& os, const std::vector<EpochRecord>& h
 
 /// \brief Replaces \p path atomically with the JSON Lines of \p history.
 inline void saveMetricsJson(const std::string& path, const std::vector<EpochRecord>& history) {
-  writeFileAtomically(path, [&](std::ostream& os) { writeMetricsJson(os, history); });
+  writeFileAtomically(
+      path, [&](std::ostream& os) { writeMetricsJson(os, history); }, "saveMetricsJson()");
 }
 
 }  // namespace tsnn
