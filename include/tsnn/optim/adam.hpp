@@ -109,7 +109,8 @@ class Adam final : public Optimizer<Scalar, Index> {
  public:
   /// \throws InvalidArgument naming the first bad option (AdamOptions::validate())
   explicit Adam(const AdamOptions& options = {})
-      : Base((options.validate(), options.learningRate), 2), m_options(options) {}
+      : Base((options.validate(), options.learningRate), optimizerSlots(OptimizerKind::Adam)),
+        m_options(options) {}
 
   OptimizerKind kind() const override { return OptimizerKind::Adam; }
   std::string name() const override {
@@ -120,6 +121,13 @@ class Adam final : public Optimizer<Scalar, Index> {
   const AdamOptions& options() const { return m_options; }
 
  protected:
+  void checkState(const typename Base::LayerState& s, std::size_t l) const override {
+    for (const auto* a : {&s.entries[1], &s.rows[1]})
+      for (std::size_t k = 0; k < a->size(); ++k)
+        if ((*a)[k] < 0)
+          detail::raise<InvalidArgument>("Optimizer::setState(): Adam's second moment of layer ",
+                                         l, " is ", (*a)[k], " at ", k, " (a mean of squares)");
+  }
   void prepareStep(std::uint64_t t) override { m_t = t; }
   void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,
               bool parallel) const override {

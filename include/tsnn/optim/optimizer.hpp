@@ -128,7 +128,9 @@ class Optimizer {
   /// state whose pattern id is set must be aligned with the layer's current pattern; one read
   /// from a file (id 0) must have the layer's sizes. The learning rate is not part of it.
   /// \throws InvalidArgument if the kind, the scalar type, the layer count, the number of arrays
-  /// or an array's size does not fit, or a layer's pattern changed since the state was taken
+  /// or an array's size does not fit, a layer's pattern changed since the state was taken, or a
+  /// value is not finite or not one this optimiser can hold (Adam's second moment is >= 0);
+  /// the state is then unchanged
   void setState(const OptimizerState& s, const Net& net) {
     constexpr const char* caller = "Optimizer::setState()";
     if (s.empty()) {
@@ -139,6 +141,10 @@ class Optimizer {
     if (s.kind != kind())
       detail::raise<InvalidArgument>(caller, ": the state is ", optimizerName(s.kind),
                                      " state, this optimizer is ", optimizerName(kind()));
+    if (!s.holds<Scalar>())
+      detail::raise<InvalidArgument>(caller, ": the state holds ",
+                                     sizeof(Scalar) == 4 ? "double" : "float", " arrays, not ",
+                                     sizeof(Scalar) == 4 ? "float" : "double");
     const std::vector<LayerState>& layers = s.layersOf<Scalar>();
     if (layers.size() != net.numLayers())
       detail::raise<InvalidArgument>(caller, ": the state has ", layers.size(),
@@ -163,6 +169,13 @@ class Optimizer {
                                          ls.rows[i].size(), " neuron entries, the layer has ",
                                          layer.nonZeros(), " connections and ", layer.outputs(),
                                          " outputs");
+      for (std::size_t i = 0; i < m_slots; ++i)
+        for (const auto* a : {&ls.entries[i], &ls.rows[i]})
+          for (std::size_t k = 0; k < a->size(); ++k)
+            if (!std::isfinite(static_cast<double>((*a)[k])))
+              detail::raise<InvalidArgument>(caller, ": state array ", i, " of layer ", l,
+                                             " holds ", (*a)[k], " at ", k);
+      checkState(ls, l);
     }
     m_layers = layers;
     for (std::size_t l = 0; l < m_layers.size(); ++l)
@@ -378,6 +391,9 @@ class Optimizer {
   Optimizer(const Optimizer&) = default;
   Optimizer& operator=(const Optimizer&) = default;
 
+  /// Refuses (InvalidArgument) layer \p l's finite state arrays if this optimiser cannot hold
+  /// them.
+  virtual void checkState(const LayerState& s, std::size_t l) const { (void)s, (void)l; }
   /// Fixes the coefficients of step \p t (1-based) before its updates.
   virtual void prepareStep(std::uint64_t t) { (void)t; }
   /// Updates n parameters \p w from gradients \p g with state arrays s[0 .. slots()) aligned

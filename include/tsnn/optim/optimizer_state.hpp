@@ -31,6 +31,18 @@ inline const char* optimizerName(OptimizerKind kind) {
   return "unknown";
 }
 
+/// \brief State arrays an optimiser of \p kind keeps per parameter: SGD 1 (momentum), Adam 2
+/// (first and second moment); 0 for an unknown kind.
+inline std::size_t optimizerSlots(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::Sgd:
+      return 1;
+    case OptimizerKind::Adam:
+      return 2;
+  }
+  return 0;
+}
+
 /// \brief Parses "sgd" or "adam".
 /// \throws InvalidArgument naming the unknown name
 inline OptimizerKind parseOptimizer(const std::string& name) {

@@ -79,7 +79,8 @@ class Sgd final : public Optimizer<Scalar, Index> {
  public:
   /// \throws InvalidArgument naming the first bad option (SgdOptions::validate())
   explicit Sgd(const SgdOptions& options = {})
-      : Base((options.validate(), options.learningRate), 1), m_options(options) {}
+      : Base((options.validate(), options.learningRate), optimizerSlots(OptimizerKind::Sgd)),
+        m_options(options) {}
 
   OptimizerKind kind() const override { return OptimizerKind::Sgd; }
   std::string name() const override { return "sgd"; }

@@ -439,7 +439,9 @@ std::vector<EpochRecord> runEpochs(
     try {
       optimizer->setState(state->optimizer, net);
     } catch (const InvalidArgument& e) {
-      raise<InvalidArgument>(caller, ": cannot continue from the state: ", e.what());
+      std::string why = e.what();
+      if (why.rfind("tsnn: ", 0) == 0) why.erase(0, 6);
+      raise<InvalidArgument>(caller, ": cannot continue from the state: ", why);
     }
     optimizer->setLearningRate(state->learningRate);
     skippedInARow = state->skippedInARow;
