@@ -9,11 +9,15 @@
 // with "tsnn: loadCheckpoint(): 'fuzz.ckpt'". Anything else is reported and aborts: another
 // exception type, a sanitizer report, an allocation beyond libFuzzer's limit, or a decoded
 // network that does not re-encode to exactly the input (the format is canonical: one network,
-// state and preprocessing have one encoding) or cannot run a forward pass.
+// state and preprocessing have one encoding) or cannot run a forward pass. An input of an older
+// format version is written in the current one instead, so it must decode from that encoding to
+// the same network and state, which must encode to the same bytes again.
 //
-// Seeds (fuzz/corpus/checkpoint/): two checkpoints written by saveCheckpoint, a float/int32
-// network with a removed neuron, a training state and preprocessing, and a double/int64 ERK
-// network with default state. Inputs are the file's bytes as they are.
+// Seeds (fuzz/corpus/checkpoint/): checkpoints written by saveCheckpoint: in format 1, a
+// float/int32 network with a removed neuron, a training state and preprocessing, and a
+// double/int64 ERK network with default state; in format 2, a float/int32 network after a
+// neuron removal with SGD state and preprocessing, and a double/int64 ERK network with Adam state.
+// Inputs are the file's bytes as they are.
 
 #include <cstddef>
 #include <cstdint>
@@ -45,7 +49,19 @@ void decode(const std::string& bytes) {
     const tsnn::Network<Scalar, Index> net = tsnn::detail::decodeCheckpoint<Scalar, Index>(
         data, bytes.size(), "fuzz.ckpt", &state, &prep);
     const std::string again = tsnn::detail::encodeCheckpoint(net, state, prep);
-    if (again != bytes) fail("round trip", "the decoded checkpoint encodes to other bytes");
+    const bool current = bytes[8] == static_cast<char>(tsnn::kCheckpointVersion);
+    if (current && again != bytes)
+      fail("round trip", "the decoded checkpoint encodes to other bytes");
+    if (!current) {
+      // An older version: its current encoding must be a fixed point of decode and encode.
+      tsnn::TrainingState state2;
+      tsnn::Preprocessing prep2;
+      const auto net2 = tsnn::detail::decodeCheckpoint<Scalar, Index>(
+          reinterpret_cast<const unsigned char*>(again.data()), again.size(), "fuzz.ckpt",
+          &state2, &prep2);
+      if (tsnn::detail::encodeCheckpoint(net2, state2, prep2) != again)
+        fail("round trip", "an older checkpoint's current encoding does not round-trip");
+    }
     typename tsnn::Network<Scalar, Index>::Features x =
         tsnn::Network<Scalar, Index>::Features::Zero(2, net.inputs());
     (void)net.predict(x);

@@ -6,10 +6,10 @@
 ///
 /// Layers, bottom to top (a header includes only its own layer or those below):
 ///   core      errors, compile-time configuration, version, batch layout, OpenMP shims, random
-///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels and their
+///   sparse    CSR/COO storage, conversion, Erdos-Renyi initialisation, kernels, pattern remaps and
 ///             SIMD paths (arch/), chosen at run time (simd.hpp)
 ///   nn        SparseLinear, activations, losses, dropout, Network
-///   optim     optimisers and their per-connection state
+///   optim     optimisers (SGD, Adam/AdamW), which own their per-connection state
 ///   topology  SET, gradient regrowth, density allocation, importance pruning
 ///   io        byte reader/writer, CRC-32, whole-file reads, atomic files, checkpoints (format
 ///             and API), training records, metrics writers
@@ -48,6 +48,10 @@
 #include "tsnn/nn/pass_options.hpp"
 #include "tsnn/nn/softmax.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/optim/adam.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
+#include "tsnn/optim/optimizer.hpp"
+#include "tsnn/optim/optimizer_state.hpp"
 #include "tsnn/optim/sgd.hpp"
 #include "tsnn/sparse/arch/avx2.hpp"
 #include "tsnn/sparse/arch/avx512.hpp"
@@ -58,6 +62,7 @@
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/kernels.hpp"
 #include "tsnn/sparse/simd.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
 #include "tsnn/topology/set.hpp"

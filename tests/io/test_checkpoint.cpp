@@ -1,6 +1,8 @@
 // Tests for tsnn/io/checkpoint.hpp: bit-exact round trips of networks (after neuron removal, with
-// momentum and an advanced random stream) and training states, for float and double and two index
-// widths; the documented byte layout; readCheckpointInfo; and the refusal, with FormatError or
+// an advanced random stream) and training states with SGD, Adam or no optimiser state, for float
+// and double and two index widths, and a resumed step from the loaded state; format-1 files
+// (fixtures written by the format-1 writer) loading with their momentum as SGD state; the
+// documented byte layout; readCheckpointInfo; and the refusal, with FormatError or
 // IoError naming the path, of every kind of damaged, foreign or inconsistent file, including
 // corrupt counts that must be refused before anything large is allocated; and atomic saving.
 //
@@ -33,11 +35,12 @@
 #include <zlib.h>
 #endif
 
+#include "support/optimizers.hpp"
 #include "support/oracle.hpp"
 #include "support/files.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/checkpoint.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
 
@@ -166,19 +169,16 @@ tsnn::NetworkOptions makeOptions(int variant) {
   return o;
 }
 
-// A network with nonzero biases and momentum, neurons removed from both hidden layers and its
-// random stream advanced: nothing a freshly built network would reproduce by chance.
+// A network with nonzero biases, neurons removed from both hidden layers and its random stream
+// advanced: nothing a freshly built network would reproduce by chance.
 template <class Scalar, class Index>
 tsnn::Network<Scalar, Index> makeNetwork(int variant, std::uint64_t stream) {
   tsnn::Network<Scalar, Index> net(makeOptions(variant));
   tsnn::Rng rng = tsnn::test::testRng(stream);
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     auto& layer = net.layer(l);
-    for (auto& v : layer.velocity()) v = static_cast<Scalar>(rng.uniform(-0.1, 0.1));
-    for (Eigen::Index j = 0; j < layer.bias().size(); ++j) {
+    for (Eigen::Index j = 0; j < layer.bias().size(); ++j)
       layer.bias()[j] = static_cast<Scalar>(rng.uniform(-0.3, 0.3));
-      layer.biasVelocity()[j] = static_cast<Scalar>(rng.uniform(-0.05, 0.05));
-    }
   }
   net.removeHiddenNeurons(0, {9, 1, 4});
   net.removeHiddenNeurons(1, {0, 11, 5});
@@ -216,6 +216,19 @@ tsnn::TrainingState makeState() {
   return s;
 }
 
+// makeState() with an optimiser state of \p kind for \p net: distinct random values in every
+// array (Adam's second moment positive) and a step count.
+template <class Scalar, class Index>
+tsnn::TrainingState makeStateFor(const tsnn::Network<Scalar, Index>& net, tsnn::OptimizerKind kind,
+                                 std::uint64_t stream) {
+  tsnn::TrainingState s = makeState();
+  auto opt = tsnn::makeOptimizer<Scalar, Index>(kind, {}, {});
+  tsnn::test::fillRandomState(*opt, net, tsnn::test::streamSeed(stream));
+  s.optimizer = opt->state();
+  s.optimizer.steps = 1000 + stream;
+  return s;
+}
+
 template <class Scalar, class Index>
 void requireSameNetwork(const tsnn::Network<Scalar, Index>& a,
                         const tsnn::Network<Scalar, Index>& b) {
@@ -238,15 +251,33 @@ void requireSameNetwork(const tsnn::Network<Scalar, Index>& a,
     CHECK(la.weights().rowPtr() == lb.weights().rowPtr());
     CHECK(la.weights().colIdx() == lb.weights().colIdx());
     CHECK(tsnn::test::bitIdentical(la.weights().values(), lb.weights().values()));
-    CHECK(tsnn::test::bitIdentical(la.velocity(), lb.velocity()));
     CHECK(tsnn::test::bitIdentical(la.bias(), lb.bias()));
-    CHECK(tsnn::test::bitIdentical(la.biasVelocity(), lb.biasVelocity()));
     CHECK(lb.weights().check().empty());
   }
   for (std::size_t l = 0; l + 1 < a.numLayers(); ++l) CHECK(a.neuronIds(l) == b.neuronIds(l));
   CHECK(a.rng().state() == b.rng().state());
   tsnn::Rng ra = a.rng(), rb = b.rng();
   for (int i = 0; i < 16; ++i) CHECK(ra() == rb());
+}
+
+// The optimiser states of \p a and \p b hold the same kind, steps and arrays, bit for bit.
+template <class Scalar>
+void requireSameOptimizerState(const tsnn::OptimizerState& a, const tsnn::OptimizerState& b) {
+  CHECK(a.kind == b.kind);
+  CHECK(a.steps == b.steps);
+  REQUIRE(a.numLayers() == b.numLayers());
+  if (a.empty()) return;
+  const auto& x = a.layersOf<Scalar>();
+  const auto& y = b.layersOf<Scalar>();
+  for (std::size_t l = 0; l < x.size(); ++l) {
+    INFO("optimizer state of layer " << l);
+    REQUIRE(x[l].entries.size() == y[l].entries.size());
+    REQUIRE(x[l].rows.size() == y[l].rows.size());
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i) {
+      CHECK(tsnn::test::bitIdentical(x[l].entries[i], y[l].entries[i]));
+      CHECK(tsnn::test::bitIdentical(x[l].rows[i], y[l].rows[i]));
+    }
+  }
 }
 
 void requireSameState(const tsnn::TrainingState& a, const tsnn::TrainingState& b) {
@@ -282,11 +313,32 @@ std::string formatErrorOf(F&& f) {
   return tsnn::test::messageOf<tsnn::FormatError>(std::forward<F>(f));
 }
 
-// A float / int32 checkpoint of makeNetwork(0, stream) with makeState(), as bytes.
-std::string savedBytes(const TempDir& dir, std::uint64_t stream) {
+// A float / int32 checkpoint of makeNetwork(0, stream) with makeState() and optimiser state of
+// \p kind, as bytes.
+std::string savedBytes(const TempDir& dir, std::uint64_t stream,
+                       tsnn::OptimizerKind kind = tsnn::OptimizerKind::Sgd) {
   const std::string path = dir.file("source.ckpt");
-  tsnn::saveCheckpoint(path, makeNetwork<float, std::int32_t>(0, stream), makeState());
+  const auto net = makeNetwork<float, std::int32_t>(0, stream);
+  tsnn::saveCheckpoint(path, net, makeStateFor(net, kind, stream));
   return readBytes(path);
+}
+
+// The format-1 fixtures (tests/io/data/README.md) and what they were made from.
+fs::path fixture(const char* name) { return fs::path(__FILE__).parent_path() / "data" / name; }
+
+template <class Scalar, class Index>
+tsnn::Network<Scalar, Index> fixtureNetwork() {
+  tsnn::NetworkOptions o;
+  o.sizes = {6, 5, 4, 3};
+  o.epsilon = 2;
+  o.seed = 42;
+  tsnn::Network<Scalar, Index> net(o);
+  net.removeHiddenNeurons(0, {1});
+  for (std::size_t l = 0; l < net.numLayers(); ++l)
+    for (Eigen::Index j = 0; j < net.layer(l).bias().size(); ++j)
+      net.layer(l).bias()[j] = static_cast<Scalar>(0.5 * static_cast<double>(j) - 0.75);
+  net.rng()();
+  return net;
 }
 
 }  // namespace
@@ -320,8 +372,12 @@ TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training sta
   const std::string path = dir.file("net.ckpt");
   const int variant = GENERATE(0, 1);
   INFO("options variant " << variant);
+  const int optimizer = GENERATE(0, 1, 2);  // SGD state, Adam state, none
+  INFO("options variant " << variant << ", optimizer state " << optimizer);
   auto net = makeNetwork<Scalar, Index>(variant, 0xC0 + static_cast<std::uint64_t>(variant));
-  const tsnn::TrainingState state = makeState();
+  const tsnn::OptimizerKind kind =
+      optimizer == 1 ? tsnn::OptimizerKind::Adam : tsnn::OptimizerKind::Sgd;
+  const tsnn::TrainingState state = optimizer == 2 ? makeState() : makeStateFor(net, kind, 0xC2);
   // The removals took effect, so the ids have gaps that a fresh network would not have.
   REQUIRE(net.neuronIds(0) == std::vector<long long>{0, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15});
   REQUIRE(net.neuronIds(1) == std::vector<long long>{1, 2, 3, 4, 6, 7, 8, 9, 10});
@@ -331,7 +387,12 @@ TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training sta
   auto back = tsnn::loadCheckpoint<Scalar, Index>(path, &loaded);
   requireSameNetwork(net, back);
   requireSameState(state, loaded);
+  requireSameOptimizerState<Scalar>(state.optimizer, loaded.optimizer);
   REQUIRE(std::isnan(loaded.history[1].testAccuracy));
+  // The loaded state is aligned with the loaded network.
+  if (optimizer != 2)
+    for (std::size_t l = 0; l < back.numLayers(); ++l)
+      CHECK(loaded.optimizer.layersOf<Scalar>()[l].pattern == back.layer(l).weights().patternId());
 
   // Saving the loaded network again reproduces the file byte for byte.
   const std::string again = dir.file("again.ckpt");
@@ -347,22 +408,25 @@ TEMPLATE_TEST_CASE("A saved network loads back bit for bit with its training sta
     for (Eigen::Index j = 0; j < x.cols(); ++j) x(i, j) = static_cast<Scalar>(rng.uniform(-2, 2));
   CHECK(tsnn::test::bitIdentical(net.predictScores(x), back.predictScores(x)));
 
-  // One training step with dropout and momentum: it reads the momentum, the pattern and the
-  // options, so the two networks stay identical only if all of them were restored.
+  // One training step with dropout, continuing from the optimiser state: it reads the state, the
+  // pattern and the options, so the two networks stay identical only if all were restored.
   const auto batch = tsnn::test::randomDense<Scalar>(8, 20, rng);
   std::vector<std::int32_t> labels(8);
   for (auto& y : labels) y = static_cast<std::int32_t>(rng.below(5));
-  tsnn::SgdOptions sgd;
-  sgd.learningRate = 0.05;
-  sgd.momentum = 0.9;
-  for (auto* n : {&net, &back}) {
+  std::vector<tsnn::OptimizerState> after;
+  using Pair = std::pair<tsnn::Network<Scalar, Index>*, const tsnn::TrainingState*>;
+  for (auto [n, s] : {Pair(&net, &state), Pair(&back, &loaded)}) {
+    auto opt = tsnn::makeOptimizer<Scalar, Index>(kind, {}, {});
+    opt->setState(s->optimizer, *n);
     tsnn::Workspace<Scalar> ws;
     auto g = n->makeGradients();
     n->forward(batch, ws, tsnn::PassOptions::training(17).serial());
     n->backward(batch, labels.data(), ws, g, Scalar(1) / Scalar(8), tsnn::Threads::serial());
-    applyGradients(*n, g, sgd, tsnn::Threads::serial());
+    opt->step(*n, g, tsnn::Threads::serial());
+    after.push_back(opt->state());
   }
   requireSameNetwork(net, back);
+  requireSameOptimizerState<Scalar>(after[0], after[1]);
 }
 
 TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
@@ -372,11 +436,12 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   TempDir dir;
   const std::string path = dir.file("net.ckpt");
   const auto net = makeNetwork<Scalar, Index>(0, 0xD0);
-  tsnn::saveCheckpoint(path, net, makeState());
+  const tsnn::TrainingState state = makeStateFor(net, tsnn::OptimizerKind::Adam, 0xD1);
+  tsnn::saveCheckpoint(path, net, state);
   const std::string b = readBytes(path);
 
   CHECK(b.substr(0, 8) == "TSNNCKPT");
-  CHECK(b.substr(8, 4) == std::string("\x01\x00\x00\x00", 4));
+  CHECK(b.substr(8, 4) == std::string("\x02\x00\x00\x00", 4));
   CHECK(getLe(b, 12, 8) == b.size());
   CHECK(getLe(b, 20, 4) == sizeof(Scalar));
   CHECK(getLe(b, 24, 4) == sizeof(Index));
@@ -384,7 +449,8 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
 
   std::vector<std::string> order;
   const auto sec = sectionsOf(b, &order);
-  CHECK(order == std::vector<std::string>{"OPTS", "NRNG", "TRST", "LAYR", "NIDS", "PREP"});
+  CHECK(order ==
+        std::vector<std::string>{"OPTS", "NRNG", "TRST", "LAYR", "OPTM", "NIDS", "PREP"});
 
   const std::size_t o = sec.at("OPTS").payload;
   REQUIRE(getLe(b, o, 8) == 4);
@@ -422,6 +488,29 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
         static_cast<std::uint64_t>(w.nonZeros()));
   CHECK(getLe(b, col, sizeof(Index)) == static_cast<std::uint64_t>(w.colIdx()[0]));
   CHECK(getLe(b, val, sizeof(Scalar)) == bitsOf(w.values()[0]));
+  // The bias follows the values directly (no momentum in the layers since version 2).
+  const std::size_t bias = val + static_cast<std::size_t>(w.nonZeros()) * sizeof(Scalar);
+  CHECK(getLe(b, bias, sizeof(Scalar)) == bitsOf(net.layer(0).bias()[0]));
+  CHECK(getLe(b, bias + 13 * sizeof(Scalar), 8) == 9);        // layer 1's rows
+  CHECK(getLe(b, bias + 13 * sizeof(Scalar) + 8, 8) == 13);  // and columns
+
+  // "OPTM": kind (Adam 1), steps, 2 arrays per parameter, 3 layers, then layer 0's m, v, and
+  // its biases' m, v; its size is exactly that.
+  const std::size_t m = sec.at("OPTM").payload;
+  const auto& s0 = state.optimizer.layersOf<Scalar>()[0];
+  CHECK(getLe(b, m, 4) == 1);
+  CHECK(getLe(b, m + 4, 8) == state.optimizer.steps);
+  CHECK(getLe(b, m + 12, 4) == 2);
+  CHECK(getLe(b, m + 16, 8) == 3);
+  const std::size_t nnz = static_cast<std::size_t>(w.nonZeros());
+  CHECK(getLe(b, m + 24, sizeof(Scalar)) == bitsOf(s0.entries[0][0]));
+  CHECK(getLe(b, m + 24 + nnz * sizeof(Scalar), sizeof(Scalar)) == bitsOf(s0.entries[1][0]));
+  CHECK(getLe(b, m + 24 + 2 * nnz * sizeof(Scalar), sizeof(Scalar)) == bitsOf(s0.rows[0][0]));
+  CHECK(getLe(b, m + 24 + (2 * nnz + 13) * sizeof(Scalar), sizeof(Scalar)) ==
+        bitsOf(s0.rows[1][0]));
+  CHECK(sec.at("OPTM").size ==
+        24 + 2 * static_cast<std::uint64_t>(net.nonZeros() + net.hiddenNeurons() + 5) *
+                 sizeof(Scalar));
 
   const std::size_t n = sec.at("NIDS").payload;
   CHECK(getLe(b, n, 8) == 13);
@@ -434,7 +523,7 @@ TEST_CASE("readCheckpointInfo reports the header, options and epoch of any check
   const auto net = makeNetwork<double, std::int64_t>(1, 0xE0);
   tsnn::saveCheckpoint(path, net, makeState());
   const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
-  CHECK(info.formatVersion == 1);
+  CHECK(info.formatVersion == 2);
   CHECK(info.scalarBytes == 8);
   CHECK(info.indexBytes == 8);
   CHECK(info.fileBytes == fs::file_size(path));
@@ -517,13 +606,18 @@ TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
   TempDir dir;
   const std::string path = dir.file("future.ckpt");
   std::string b = savedBytes(dir, 0xF4);
-  putLe(b, 8, 2, 4);
-  fixChecksum(b);
-  writeString(path, b);
-  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
-             Catch::Contains("format version 2 is not supported") && Catch::Contains(path));
-  CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
-             Catch::Contains("format version 2"));
+  for (const std::uint32_t version : {3u, 0u}) {
+    INFO("version " << version);
+    putLe(b, 8, version, 4);
+    fixChecksum(b);
+    writeString(path, b);
+    CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+               Catch::Contains("format version " + std::to_string(version) +
+                               " is not supported (this build of tsnn reads versions 1 to 2)") &&
+                   Catch::Contains(path));
+    CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
+               Catch::Contains("format version " + std::to_string(version)));
+  }
 }
 
 TEST_CASE("Loading into other scalar or index types is refused naming both", "[io]") {
@@ -565,6 +659,8 @@ TEST_CASE("Corrupt counts are refused before anything large is allocated", "[io]
       {"cols of layer 0", layr + 16},
       {"nonzeros of layer 0", layr + 24},
       {"neuron ids of hidden layer 0", sec.at("NIDS").payload},
+      {"section OPTM size", sec.at("OPTM").payload - 8},
+      {"optimizer layers", sec.at("OPTM").payload + 16},
   };
   // Anything the loader legitimately allocates is bounded by the file size.
   const std::size_t bound = 2 * good.size() + (std::size_t{1} << 16);
@@ -603,9 +699,8 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
   const std::size_t opts = sec.at("OPTS").payload, layr = sec.at("LAYR").payload;
   const std::size_t rows = getLe(good, layr + 8, 8), nnz = getLe(good, layr + 24, 8);
   const std::size_t rowPtr = layr + 32, colIdx = rowPtr + 4 * (rows + 1);
-  const std::size_t values = colIdx + 4 * nnz, velocity = values + 4 * nnz;
-  const std::size_t bias = velocity + 4 * nnz;
-  const std::size_t ids = sec.at("NIDS").payload;
+  const std::size_t values = colIdx + 4 * nnz, bias = values + 4 * nnz;
+  const std::size_t ids = sec.at("NIDS").payload, optm = sec.at("OPTM").payload;
   REQUIRE(rows == 13);
   REQUIRE(nnz > 2);
   const std::uint32_t nanBits = bitsOf(std::numeric_limits<float>::quiet_NaN());
@@ -626,7 +721,14 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
       {"nonzero count not matching rowPtr", set(layr + 24, nnz - 1, 8),
        "invalid sparsity pattern: rowPtr[rows]"},
       {"NaN weight", set(values + 4, nanBits, 4), "layer 0 weight 1 is not finite"},
-      {"infinite momentum", set(velocity, infBits, 4), "layer 0 momentum 0 is not finite"},
+      {"infinite momentum", set(optm + 24 + 4, infBits, 4),
+       "optimizer state array 0 of layer 0 holds inf at 1 (not finite)"},
+      {"unknown optimizer kind", set(optm, 2, 4), "unknown optimizer kind 2"},
+      {"arrays not matching the kind", set(optm + 12, 2, 4),
+       "sgd keeps 1 state arrays per parameter, the file has 2"},
+      {"optimizer layers not matching the network", set(optm + 16, 2, 8),
+       "optimizer state for 2 layers"},
+      {"optimizer state cut short", set(optm - 8, 30, 8), "optimizer state value count"},
       {"NaN bias", set(bias + 8, nanBits, 4), "layer 0 bias 2 is not finite"},
       {"ids not increasing", set(ids + 16, 0, 8), "negative or not increasing"},
       {"negative id", set(ids + 8, ~std::uint64_t{0}, 8), "neuron id -1 at position 0"},
@@ -719,11 +821,138 @@ TEST_CASE("Saving refuses non-finite parameters and keeps the old file", "[io]")
   auto net = makeNetwork<float, std::int32_t>(0, 0xA3);
   tsnn::saveCheckpoint(path, net);
   const std::string before = readBytes(path);
+  auto state = makeStateFor(net, tsnn::OptimizerKind::Adam, 0xA4);
+  state.optimizer.layersOf<float>()[2].rows[1][3] = std::numeric_limits<float>::infinity();
+  std::string msg =
+      tsnn::test::messageOf<tsnn::NumericalError>([&] { tsnn::saveCheckpoint(path, net, state); });
+  CHECK_THAT(msg, Catch::Contains("optimizer state array 1 of layer 2 is inf at 3"));
   net.layer(1).values()[0] = std::numeric_limits<float>::quiet_NaN();
-  const std::string msg =
-      tsnn::test::messageOf<tsnn::NumericalError>([&] { tsnn::saveCheckpoint(path, net); });
+  msg = tsnn::test::messageOf<tsnn::NumericalError>([&] { tsnn::saveCheckpoint(path, net); });
   CHECK_THAT(msg, Catch::Contains("layer 1 weight 0"));
   CHECK(readBytes(path) == before);
+}
+
+TEST_CASE("Saving refuses optimiser state that does not fit the network and keeps the old file",
+          "[io][optim]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  auto net = makeNetwork<float, std::int32_t>(0, 0xA5);
+  tsnn::saveCheckpoint(path, net);
+  const std::string before = readBytes(path);
+  const auto good = makeStateFor(net, tsnn::OptimizerKind::Sgd, 0xA6);
+  struct Case {
+    const char* what;
+    std::function<void(tsnn::TrainingState&)> change;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"a layer too few", [](auto& s) { s.optimizer.template layersOf<float>().pop_back(); },
+       "the optimizer state has 2 layers, the network 3"},
+      {"an array too short",
+       [](auto& s) { s.optimizer.template layersOf<float>()[1].entries[0].pop_back(); },
+       "optimizer state array 0 of layer 1 has"},
+      {"arrays of another kind",
+       [](auto& s) { s.optimizer.kind = tsnn::OptimizerKind::Adam; },
+       "adam keeps 2 of each"},
+      {"another scalar type",
+       [](auto& s) {
+         s.optimizer.layers = std::vector<tsnn::LayerOptimizerState<double>>(3);
+       },
+       "holds double arrays for a float network"},
+      {"another pattern",
+       [](auto& s) { s.optimizer.template layersOf<float>()[0].pattern += 1000; },
+       "another pattern than the layer's"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    auto s = good;
+    c.change(s);
+    CHECK_THROWS_WITH(tsnn::saveCheckpoint(path, net, s),
+                      Catch::StartsWith("tsnn: saveCheckpoint(): ") && Catch::Contains(c.expected));
+  }
+  CHECK(readBytes(path) == before);
+  // A negative second moment of Adam is refused when the file is read.
+  std::string b = savedBytes(dir, 0xA7, tsnn::OptimizerKind::Adam);
+  const auto sec = sectionsOf(b, nullptr);
+  const std::size_t nnz0 = getLe(b, sec.at("LAYR").payload + 24, 8);
+  putLe(b, sec.at("OPTM").payload + 24 + 4 * nnz0, bitsOf(-0.5f), 4);
+  fixChecksum(b);
+  writeString(path, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
+             Catch::Contains("optimizer state array 1 of layer 0 holds -0.5 at 0 (Adam's second "
+                             "moment is >= 0)"));
+}
+
+TEMPLATE_TEST_CASE("A format-1 checkpoint loads, its momentum becoming SGD state", "[io][optim]",
+                   (Types<float, std::int32_t>), (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const fs::path path = fixture(sizeof(Scalar) == 4 ? "checkpoint_v1_float_int32.ckpt"
+                                                    : "checkpoint_v1_double_int64.ckpt");
+  REQUIRE(fs::exists(path));
+  CHECK(tsnn::readCheckpointInfo(path.string()).formatVersion == 1);
+  tsnn::TrainingState state;
+  const auto net = tsnn::loadCheckpoint<Scalar, Index>(path.string(), &state);
+  // The network the fixture was made from, rebuilt by this build.
+  const auto expected = fixtureNetwork<Scalar, Index>();
+  requireSameNetwork(expected, net);
+  REQUIRE(net.nonZeros() == 43);
+  CHECK(state.epoch == 2);
+  CHECK(state.shuffleRng == std::array<std::uint64_t, 4>{1, 2, 3, 4});
+  CHECK(state.order == std::vector<std::int64_t>{3, 1, 0, 2});
+  CHECK(state.step == 17);
+  CHECK(state.learningRate == 0.005);
+  CHECK(state.skippedInARow == 1);
+  CHECK(!state.topologyPending);
+  REQUIRE(state.history.size() == 2);
+  CHECK(state.history[1].epoch == 2);
+  CHECK(state.history[0].trainLoss == 1.5);
+  CHECK(state.config == "v1 fixture");
+  // The momentum of every connection and bias, exactly as the fixture's README gives it.
+  CHECK(state.optimizer.kind == tsnn::OptimizerKind::Sgd);
+  CHECK(state.optimizer.steps == 17);
+  const auto& layers = state.optimizer.layersOf<Scalar>();
+  REQUIRE(layers.size() == 3);
+  for (std::size_t l = 0; l < 3; ++l) {
+    INFO("layer " << l);
+    REQUIRE(layers[l].entries.size() == 1);
+    REQUIRE(layers[l].rows.size() == 1);
+    CHECK(layers[l].pattern == net.layer(l).weights().patternId());
+    const auto& v = layers[l].entries[0];
+    REQUIRE(v.size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
+    for (std::size_t k = 0; k < v.size(); ++k)
+      CHECK(v[k] == static_cast<Scalar>((static_cast<double>(l) + 1) * 0.125 *
+                                            static_cast<double>(k % 7) -
+                                        0.25));
+    const auto& bv = layers[l].rows[0];
+    REQUIRE(bv.size() == static_cast<std::size_t>(net.layer(l).outputs()));
+    for (std::size_t j = 0; j < bv.size(); ++j)
+      CHECK(bv[j] == static_cast<Scalar>(0.0625 * static_cast<double>(j + 1) * (l % 2 ? -1 : 1)));
+  }
+  // An SGD optimiser takes the state; the file saves again in version 2 and loads back equal.
+  tsnn::Sgd<Scalar, Index> sgd;
+  CHECK_NOTHROW(sgd.setState(state.optimizer, net));
+  TempDir dir;
+  const std::string again = dir.file("again.ckpt");
+  tsnn::saveCheckpoint(again, net, state);
+  CHECK(tsnn::readCheckpointInfo(again).formatVersion == 2);
+  tsnn::TrainingState state2;
+  requireSameNetwork(net, tsnn::loadCheckpoint<Scalar, Index>(again, &state2));
+  requireSameState(state, state2);
+  requireSameOptimizerState<Scalar>(state.optimizer, state2.optimizer);
+
+  // Format 1's layer layout is checked as before: a non-finite momentum is refused.
+  std::string b = readBytes(path.string());
+  const auto sec = sectionsOf(b, nullptr);
+  const std::size_t layr = sec.at("LAYR").payload;
+  const std::size_t rows = getLe(b, layr + 8, 8), nnz = getLe(b, layr + 24, 8);
+  const std::size_t velocity = layr + 32 + (rows + 1 + nnz) * sizeof(Index) + nnz * sizeof(Scalar);
+  putLe(b, velocity + sizeof(Scalar), bitsOf(std::numeric_limits<Scalar>::quiet_NaN()),
+        sizeof(Scalar));
+  fixChecksum(b);
+  writeString(again, b);
+  CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<Scalar, Index>(again); }),
+             Catch::Contains("layer 0 momentum 1 is not finite"));
 }
 
 TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]") {

@@ -459,47 +459,6 @@ TEST_CASE("Serial and parallel forward/backward give the same gradient",
   }
 }
 
-TEST_CASE("applyGradients performs one SGD step on every weight and bias",
-          "[training][network][sgd]") {
-  const auto seed = tsnn::test::testSeed(9908);
-  tsnn::Network<double> net(makeOptions({5, 4, 3}, ActivationKind::Tanh,
-                                        LossKind::SoftmaxCrossEntropy, ActivationKind::Identity,
-                                        0.0, seed));
-  randomizeBiases(net, seed + 1);
-  auto g = net.makeGradients();
-  std::mt19937_64 rng(seed + 2);
-  std::uniform_real_distribution<double> u(-1, 1);
-  for (auto& w : g.weights)
-    for (auto& v : w) v = u(rng);
-  for (auto& b : g.bias)
-    for (Eigen::Index j = 0; j < b.size(); ++j) b(j) = u(rng);
-  std::vector<std::vector<double>> w0;
-  std::vector<Eigen::VectorXd> b0;
-  for (std::size_t l = 0; l < net.numLayers(); ++l) {
-    w0.push_back(net.layer(l).values());
-    b0.push_back(net.layer(l).bias());
-  }
-  tsnn::SgdOptions sgd;
-  sgd.learningRate = 0.1;
-  sgd.momentum = 0.5;
-  sgd.weightDecay = 0.01;
-  applyGradients(net, g, sgd);
-  for (std::size_t l = 0; l < net.numLayers(); ++l) {
-    // From zero momentum: v = -lr g and w = w0 - lr g - wd w0.
-    std::vector<double> wantW(w0[l].size()), wantV(w0[l].size());
-    for (std::size_t k = 0; k < w0[l].size(); ++k) {
-      wantV[k] = -0.1 * g.weights[l][k];
-      wantW[k] = w0[l][k] + wantV[k] - 0.01 * w0[l][k];
-    }
-    CHECK(tsnn::test::maxAbsDifference(net.layer(l).values(), wantW) <= 1e-15);
-    CHECK(tsnn::test::maxAbsDifference(net.layer(l).velocity(), wantV) <= 1e-15);
-    const Eigen::VectorXd wantB = b0[l] - 0.1 * g.bias[l] - 0.01 * b0[l];
-    CHECK(tsnn::test::maxAbsDifference(net.layer(l).bias(), wantB) <= 1e-15);
-    CHECK(tsnn::test::maxAbsDifference(net.layer(l).biasVelocity(),
-                                       Eigen::VectorXd(-0.1 * g.bias[l])) <= 1e-15);
-  }
-}
-
 TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred SGD steps",
                    "[training][network][learning]", float, double) {
   using Scalar = TestType;
@@ -527,6 +486,7 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
   sgd.learningRate = 0.05;
   sgd.momentum = 0.9;
   sgd.weightDecay = 0;
+  tsnn::Sgd<Scalar> optimizer(sgd);
   const Eigen::Index batch = 30;
   tsnn::Workspace<Scalar> ws;
   auto grads = net.makeGradients();
@@ -539,7 +499,7 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
                                     Scalar(1) / static_cast<Scalar>(batch), kSerial);
     if (step < 10) firstLoss += stats.lossSum;
     if (step >= 290) lastLoss += stats.lossSum;
-    applyGradients(net, grads, sgd, kSerial);
+    optimizer.step(net, grads, kSerial);
   }
   const double after = net.accuracy(features, labels);
   INFO("accuracy before " << before << ", after " << after);

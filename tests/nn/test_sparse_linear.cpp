@@ -209,7 +209,7 @@ TEMPLATE_TEST_CASE("SparseLinear gives bit-identical results serially and on thr
   CHECK(b1 == b2);
 }
 
-TEMPLATE_TEST_CASE("SparseLinear built from given weights keeps them, with zero momentum",
+TEMPLATE_TEST_CASE("SparseLinear built from given weights keeps them",
                    "[layers][sparse-linear]", float, double) {
   using Scalar = TestType;
   Vec<Scalar> bias(3);
@@ -220,8 +220,6 @@ TEMPLATE_TEST_CASE("SparseLinear built from given weights keeps them, with zero 
   CHECK(layer.nonZeros() == 4);
   CHECK(layer.density() == Approx(4.0 / 12.0));
   CHECK(layer.bias() == bias);
-  CHECK(layer.velocity() == std::vector<Scalar>(4, Scalar(0)));
-  CHECK(layer.biasVelocity() == Vec<Scalar>::Zero(3));
   Mat<Scalar> x(1, 4);
   x << 1, 10, 100, 1000;
   Mat<Scalar> y(1, 3);
@@ -302,17 +300,16 @@ TEST_CASE("SparseLinear::gradientsRows writes only its neurons and checks the bi
 }
 
 TEMPLATE_TEST_CASE(
-    "setTopology installs a new pattern with its momentum and rebuilds the column "
-    "index",
+    "setTopology installs a new pattern, keeps the biases and rebuilds the column index",
     "[layers][sparse-linear][topology]", float, double) {
   using Scalar = TestType;
   const auto seed = tsnn::test::testSeed(7706);
   auto layer = randomLayer<Scalar, std::int32_t>(4, 3, 0.5, seed);
   const Vec<Scalar> biasBefore = layer.bias();
-  const std::vector<Scalar> velocity{Scalar(0.1), Scalar(0.2), Scalar(0.3), Scalar(0.4)};
-  layer.setTopology(smallMatrix<Scalar, std::int32_t>(), velocity);
+  const std::uint64_t patternBefore = layer.weights().patternId();
+  layer.setTopology(smallMatrix<Scalar, std::int32_t>());
   CHECK(layer.nonZeros() == 4);
-  CHECK(layer.velocity() == velocity);
+  CHECK(layer.weights().patternId() != patternBefore);
   CHECK(layer.bias() == biasBefore);
   const Mat<Scalar> dy = randomMatrix<Scalar>(5, 3, seed + 1);
   Mat<Scalar> dx(5, 4);
@@ -326,8 +323,7 @@ TEMPLATE_TEST_CASE(
 
   // The input size may change (a neuron removed upstream).
   layer.setTopology(
-      tsnn::CsrMatrix<Scalar, std::int32_t>(3, 2, {0, 1, 1, 2}, {1, 0}, {Scalar(5), Scalar(6)}),
-      {Scalar(0), Scalar(0)});
+      tsnn::CsrMatrix<Scalar, std::int32_t>(3, 2, {0, 1, 1, 2}, {1, 0}, {Scalar(5), Scalar(6)}));
   CHECK(layer.inputs() == 2);
   Mat<Scalar> x(1, 2);
   x << 1, 2;
@@ -339,34 +335,35 @@ TEMPLATE_TEST_CASE(
 }
 
 TEST_CASE(
-    "setTopology rejects misaligned momentum, a wrong row count or an invalid matrix and "
-    "leaves the layer unchanged",
+    "setTopology and reshape reject a wrong row count or an invalid matrix and leave the layer "
+    "unchanged",
     "[layers][sparse-linear][topology][errors]") {
   auto layer = randomLayer<double, std::int32_t>(4, 3, 0.5, tsnn::test::testSeed(7707));
   const auto before = layer.weights().values();
   const auto beforeCols = layer.weights().colIdx();
-  CHECK_THROWS_AS(layer.setTopology(smallMatrix<double, std::int32_t>(), {0.0, 0.0, 0.0}),
-                  tsnn::InvalidArgument);
-  CHECK_THROWS_WITH(layer.setTopology(smallMatrix<double, std::int32_t>(), {0.0}),
-                    Catch::Contains("SparseLinear::setTopology()") && Catch::Contains("momentum"));
-  CHECK_THROWS_AS(layer.setTopology(smallMatrix<double, std::int32_t>(), std::vector<double>(5)),
-                  tsnn::InvalidArgument);
+  const Vec<double> biasBefore = layer.bias();
   // 2 rows, layer has 3 outputs.
   tsnn::CsrMatrix<double, std::int32_t> twoRows(2, 4, {0, 1, 2}, {0, 3}, {1.0, 2.0});
-  CHECK_THROWS_AS(layer.setTopology(twoRows, {0.0, 0.0}), tsnn::InvalidArgument);
-  CHECK_THROWS_WITH(layer.setTopology(twoRows, {0.0, 0.0}), Catch::Contains("rows"));
+  CHECK_THROWS_AS(layer.setTopology(twoRows), tsnn::InvalidArgument);
+  CHECK_THROWS_WITH(layer.setTopology(twoRows),
+                    Catch::Contains("SparseLinear::setTopology()") && Catch::Contains("rows"));
   // Duplicate column in a row.
   tsnn::CsrMatrix<double, std::int32_t> dup;
   dup.assignUnchecked(3, 4, {0, 2, 2, 2}, {1, 1}, {1.0, 2.0});
-  CHECK_THROWS_AS(layer.setTopology(dup, {0.0, 0.0}), tsnn::InvalidArgument);
+  CHECK_THROWS_AS(layer.setTopology(dup), tsnn::InvalidArgument);
   // Column out of range.
   tsnn::CsrMatrix<double, std::int32_t> outOfRange;
   outOfRange.assignUnchecked(3, 4, {0, 1, 1, 1}, {4}, {1.0});
-  CHECK_THROWS_AS(layer.setTopology(outOfRange, {0.0}), tsnn::InvalidArgument);
+  CHECK_THROWS_AS(layer.setTopology(outOfRange), tsnn::InvalidArgument);
+  // reshape: the bias must have one entry per row.
+  CHECK_THROWS_WITH(layer.reshape(twoRows, Vec<double>::Zero(3)),
+                    Catch::Contains("SparseLinear::reshape()") &&
+                        Catch::Contains("bias has 3 entries"));
+  CHECK_THROWS_AS(layer.reshape(dup, Vec<double>::Zero(3)), tsnn::InvalidArgument);
 
   CHECK(layer.weights().values() == before);
   CHECK(layer.weights().colIdx() == beforeCols);
-  CHECK(layer.velocity().size() == before.size());
+  CHECK(layer.bias() == biasBefore);
   Mat<double> dy = Mat<double>::Ones(2, 3), dx(2, 4);
   CHECK_NOTHROW(layer.backwardInput(dy, dx));
 }
@@ -399,7 +396,6 @@ TEST_CASE("A COO-backed SparseLinear computes exactly what the CSR layer compute
   // An Erdos-Renyi COO layer is canonical.
   tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> er(100, 50, 0.1, rng);
   CHECK(er.weights().check().empty());
-  CHECK(er.velocity().size() == static_cast<std::size_t>(er.nonZeros()));
   // Unsorted COO is refused.
   tsnn::CooMatrix<double> bad(2, 2);
   bad.push(1, 0, 1.0);

@@ -1,5 +1,7 @@
 // Tests for tsnn/optim/sgd.hpp: sgdUpdate against the header's formulas worked out by hand and
-// iterated independently in long double, and SgdOptions::validate.
+// iterated independently in long double, SgdOptions::validate, and the Sgd optimiser: its steps
+// over a network are sgdUpdate on every layer bit for bit (whole or in the data-parallel
+// trainer's slices), with the momentum it holds, and it refuses state that is out of step.
 //
 //   v <- mu v - lr g
 //   w <- w + v - wd w                (classical)
@@ -15,8 +17,12 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/oracle.hpp"
+#include "support/optimizers.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/optim/sgd.hpp"
+#include "tsnn/topology/set.hpp"
 
 namespace {
 
@@ -38,6 +44,30 @@ void referenceStep(long double& w, long double& v, long double g, const tsnn::Sg
     w = wOld + mu * v - lr * g - wd * wOld;
   else
     w = wOld + v - wd * wOld;
+}
+
+template <class Scalar>
+tsnn::Network<Scalar> smallNetwork(std::uint64_t seed) {
+  tsnn::NetworkOptions o;
+  o.sizes = {9, 7, 6, 4};
+  o.epsilon = 3;
+  o.seed = seed;
+  tsnn::Network<Scalar> net(o);
+  std::mt19937_64 rng(seed + 1);
+  std::uniform_real_distribution<double> u(-0.5, 0.5);
+  for (std::size_t l = 0; l < net.numLayers(); ++l)
+    for (Eigen::Index j = 0; j < net.layer(l).bias().size(); ++j)
+      net.layer(l).bias()[j] = static_cast<Scalar>(u(rng));
+  return net;
+}
+
+template <class Scalar>
+void randomGradients(tsnn::Gradients<Scalar>& g, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (auto& w : g.weights)
+    for (auto& v : w) v = static_cast<Scalar>(u(rng));
+  for (auto& b : g.bias)
+    for (Eigen::Index j = 0; j < b.size(); ++j) b[j] = static_cast<Scalar>(u(rng));
 }
 
 template <class Scalar>
@@ -180,4 +210,163 @@ TEST_CASE("SgdOptions::validate rejects bad learning rates, momenta and decays",
                         Catch::Contains("-0.1"));
   CHECK_THROWS_WITH(options(0.1, 1.0, 0.0, false).validate(), Catch::Contains("momentum"));
   CHECK_THROWS_WITH(options(0.1, 0.9, -1.0, false).validate(), Catch::Contains("weight decay"));
+}
+
+TEST_CASE("Sgd::step performs one SGD step on every weight and bias, its momentum in the optimizer",
+          "[optim][sgd]") {
+  const auto seed = tsnn::test::testSeed(9908);
+  auto net = smallNetwork<double>(seed);
+  auto g = net.makeGradients();
+  std::mt19937_64 rng(seed + 2);
+  randomGradients(g, rng);
+  std::vector<std::vector<double>> w0;
+  std::vector<Eigen::VectorXd> b0;
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    w0.push_back(net.layer(l).values());
+    b0.push_back(net.layer(l).bias());
+  }
+  tsnn::Sgd<double> sgd(options(0.1, 0.5, 0.01, false));
+  CHECK(sgd.numLayers() == 0);  // no state before the first step
+  sgd.step(net, g);
+  REQUIRE(sgd.numLayers() == net.numLayers());
+  CHECK(sgd.steps() == 1);
+  CHECK(sgd.slots() == 1);
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    // From zero momentum: v = -lr g and w = w0 - lr g - wd w0.
+    std::vector<double> wantW(w0[l].size()), wantV(w0[l].size());
+    for (std::size_t k = 0; k < w0[l].size(); ++k) {
+      wantV[k] = -0.1 * g.weights[l][k];
+      wantW[k] = w0[l][k] + wantV[k] - 0.01 * w0[l][k];
+    }
+    CHECK(tsnn::test::maxAbsDifference(net.layer(l).values(), wantW) <= 1e-15);
+    CHECK(tsnn::test::maxAbsDifference(sgd.layerState(l).entries[0], wantV) <= 1e-15);
+    const Eigen::VectorXd wantB = b0[l] - 0.1 * g.bias[l] - 0.01 * b0[l];
+    CHECK(tsnn::test::maxAbsDifference(net.layer(l).bias(), wantB) <= 1e-15);
+    CHECK(tsnn::test::maxAbsDifference(sgd.layerState(l).rows[0],
+                                       Eigen::VectorXd(-0.1 * g.bias[l])) <= 1e-15);
+  }
+}
+
+TEMPLATE_TEST_CASE("Sgd's steps are sgdUpdate on each layer's weights and biases, bit for bit",
+                   "[optim][sgd]", float, double) {
+  // The update the trainers made before optimisers owned their state: sgdUpdate on the values
+  // with the layer's momentum (in parallel), then on the biases (serially).
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(6603);
+  for (const bool nesterov : {false, true}) {
+    auto net = smallNetwork<Scalar>(seed);
+    auto manual = net;
+    const auto o = options(0.05, 0.9, 0.0002, nesterov);
+    tsnn::Sgd<Scalar> sgd(o);
+    std::vector<std::vector<Scalar>> v(net.numLayers());
+    std::vector<std::vector<Scalar>> bv(net.numLayers());
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      v[l].assign(static_cast<std::size_t>(net.layer(l).nonZeros()), Scalar(0));
+      bv[l].assign(static_cast<std::size_t>(net.layer(l).outputs()), Scalar(0));
+    }
+    auto g = net.makeGradients();
+    std::mt19937_64 rng(seed + 1);
+    for (int step = 0; step < 4; ++step) {
+      randomGradients(g, rng);
+      sgd.step(net, g);
+      for (std::size_t l = 0; l < manual.numLayers(); ++l) {
+        auto& layer = manual.layer(l);
+        tsnn::sgdUpdate(layer.values().data(), v[l].data(), g.weights[l].data(),
+                        static_cast<std::ptrdiff_t>(layer.nonZeros()), o, true);
+        tsnn::sgdUpdate(layer.bias().data(), bv[l].data(), g.bias[l].data(),
+                        static_cast<std::ptrdiff_t>(layer.outputs()), o, false);
+      }
+    }
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      CHECK(tsnn::test::bitIdentical(net.layer(l).values(), manual.layer(l).values()));
+      CHECK(tsnn::test::bitIdentical(net.layer(l).bias(), manual.layer(l).bias()));
+      CHECK(tsnn::test::bitIdentical(sgd.layerState(l).entries[0], v[l]));
+      CHECK(tsnn::test::bitIdentical(sgd.layerState(l).rows[0], bv[l]));
+    }
+    CHECK(sgd.steps() == 4);
+  }
+}
+
+TEMPLATE_TEST_CASE("Updating slices in any order after beginStep equals one whole step",
+                   "[optim][sgd][slices]", float, double) {
+  using Scalar = TestType;
+  const auto seed = tsnn::test::testSeed(6604);
+  auto whole = smallNetwork<Scalar>(seed);
+  auto sliced = whole;
+  tsnn::Sgd<Scalar> a(options(0.05, 0.9, 0.0002, true)), b(options(0.05, 0.9, 0.0002, true));
+  auto g = whole.makeGradients();
+  std::mt19937_64 rng(seed + 1);
+  for (int step = 0; step < 3; ++step) {
+    randomGradients(g, rng);
+    a.step(whole, g);
+    b.beginStep(sliced, g);
+    // Three slices per parameter array, last first, as threads may finish in any order.
+    for (std::size_t l = sliced.numLayers(); l-- > 0;)
+      for (const auto part : {tsnn::Parameters::Biases, tsnn::Parameters::Weights}) {
+        const std::size_t n = part == tsnn::Parameters::Weights
+                                  ? static_cast<std::size_t>(sliced.layer(l).nonZeros())
+                                  : static_cast<std::size_t>(sliced.layer(l).outputs());
+        for (std::size_t t = 3; t-- > 0;) b.updateSlice(sliced, g, l, part, n * t / 3, n * (t + 1) / 3);
+      }
+  }
+  for (std::size_t l = 0; l < whole.numLayers(); ++l) {
+    CHECK(tsnn::test::bitIdentical(whole.layer(l).values(), sliced.layer(l).values()));
+    CHECK(tsnn::test::bitIdentical(whole.layer(l).bias(), sliced.layer(l).bias()));
+    CHECK(tsnn::test::bitIdentical(a.layerState(l).entries[0], b.layerState(l).entries[0]));
+    CHECK(tsnn::test::bitIdentical(a.layerState(l).rows[0], b.layerState(l).rows[0]));
+  }
+  CHECK(a.steps() == b.steps());
+}
+
+TEST_CASE("setLearningRate changes the rate of later steps and refuses bad rates",
+          "[optim][sgd][errors]") {
+  auto net = smallNetwork<double>(tsnn::test::testSeed(6605));
+  tsnn::Sgd<double> sgd(options(0.1, 0.9, 0.0, false));
+  CHECK(sgd.learningRate() == 0.1);
+  sgd.setLearningRate(0.025);
+  CHECK(sgd.learningRate() == 0.025);
+  CHECK(sgd.options().learningRate == 0.1);
+  auto g = net.makeGradients();
+  std::mt19937_64 rng(1);
+  randomGradients(g, rng);
+  sgd.step(net, g);
+  for (std::size_t k = 0; k < g.weights[0].size(); ++k)
+    CHECK(sgd.layerState(0).entries[0][k] == -0.025 * g.weights[0][k]);
+  for (const double bad : {0.0, -0.5, std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::infinity()})
+    CHECK_THROWS_WITH(sgd.setLearningRate(bad),
+                      Catch::StartsWith("tsnn: Optimizer::setLearningRate()") &&
+                          Catch::Contains("positive and finite"));
+  CHECK(sgd.learningRate() == 0.025);
+  CHECK_THROWS_WITH(tsnn::Sgd<double>(options(0.1, 1.5, 0.0, false)),
+                    Catch::StartsWith("tsnn: SgdOptions") && Catch::Contains("1.5"));
+}
+
+TEST_CASE("A step refuses a layer whose pattern changed without a remap, or gradients of another "
+          "shape, and leaves everything unchanged",
+          "[optim][sgd][errors]") {
+  auto net = smallNetwork<double>(tsnn::test::testSeed(6606));
+  tsnn::Sgd<double> sgd;
+  auto g = net.makeGradients();
+  std::mt19937_64 rng(2);
+  randomGradients(g, rng);
+  sgd.step(net, g);
+  // SET changes layer 1's pattern; its remap is not passed to the optimizer.
+  tsnn::evolveSet(net.layer(1), 0.3, net.rng());
+  const auto values = net.layer(0).values();
+  const auto state = sgd.layerState(0).entries[0];
+  CHECK_THROWS_WITH(sgd.step(net, g), Catch::StartsWith("tsnn: Optimizer::step(): layer 1") &&
+                                          Catch::Contains("Optimizer::remap()"));
+  CHECK(net.layer(0).values() == values);
+  CHECK(sgd.layerState(0).entries[0] == state);
+  CHECK(sgd.steps() == 1);
+  // With the remap applied it steps again; a gradient of another shape is refused.
+  tsnn::PatternRemap<std::int32_t> r;
+  tsnn::evolveSet(net.layer(1), 0.3, net.rng(), tsnn::WeightInit::HeUniform, &r);
+  CHECK_THROWS_AS(sgd.remap(1, r, net), tsnn::InvalidArgument);  // starts at the unseen pattern
+  sgd.reset(net);
+  CHECK_NOTHROW(sgd.step(net, g));
+  g.weights[2].pop_back();
+  CHECK_THROWS_WITH(sgd.step(net, g),
+                    Catch::Contains("gradient of layer 2") && Catch::Contains("weights"));
 }

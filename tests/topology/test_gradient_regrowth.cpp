@@ -1,8 +1,10 @@
 // Tests for tsnn/topology/gradient_regrowth.hpp and the rest of the evolution toolbox: the
 // gradient ranking against a dense Eigen oracle, the full step's invariants (exact budget, valid
-// storage, zero weights and momentum where grown, survivors untouched), CSR and COO agreement,
-// errors; zeta schedules (set.hpp); ERK density allocation (sparse/init.hpp); and the trainers
-// running each method with the budget kept after every epoch.
+// storage, zero weights where grown, survivors untouched) and its remap (state carried through it
+// follows its connection, grown connections get zero), both optimisers' state through the
+// network-level step, CSR and COO agreement, errors; zeta schedules (set.hpp); ERK density
+// allocation (sparse/init.hpp); and the trainers running each method, with either optimiser,
+// keeping the budget after every epoch.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -10,11 +12,13 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <set>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "support/optimizers.hpp"
 #include "support/oracle.hpp"
 #include "support/synthetic.hpp"
 #include "tsnn/sparse/convert.hpp"
@@ -103,9 +107,10 @@ TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights wh
   using Index = std::int32_t;
   tsnn::Rng rng = tsnn::test::testRng(902);
   tsnn::SparseLinear<Scalar, Index> layer(40, 30, 0.15, rng);
-  for (auto& v : layer.velocity()) v = static_cast<Scalar>(rng.uniform(-1, 1));
+  // The test's own per-connection state, nonzero everywhere, carried through the remap.
+  std::vector<Scalar> velBefore(static_cast<std::size_t>(layer.nonZeros()));
+  for (auto& v : velBefore) v = static_cast<Scalar>(rng.uniform(0.5, 1));
   const auto before = layer.weights();
-  const auto velBefore = layer.velocity();
   const Dense<Scalar> x = tsnn::test::randomDense<Scalar>(16, 40, rng);
   const Dense<Scalar> delta = tsnn::test::randomDense<Scalar>(16, 30, rng);
 
@@ -114,28 +119,33 @@ TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights wh
   std::vector<Index> keptPtr, keptCol;
   {
     tsnn::CsrMatrix<Scalar, Index> next;
-    std::vector<Scalar> vel;
+    std::vector<Index> source;
     tsnn::detail::evolveCsr(
-        before, velBefore, 0.3,
+        before, 0.3,
         [&](const std::vector<Index>& p, const std::vector<Index>& c, long long count) {
           keptPtr = p;
           keptCol = c;
           return tsnn::detail::drawEmptyPositions<Index>(30, 40, p, c, count, rng);
         },
-        [] { return Scalar(1); }, next, vel);
+        [] { return Scalar(1); }, next, source);
   }
   const tsnn::CsrMatrix<Scalar, Index> kept(30, 40, keptPtr, keptCol,
                                             std::vector<Scalar>(keptCol.size(), Scalar(1)));
   const auto grown = before.nonZeros() - kept.nonZeros();
   REQUIRE(grown > 0);
 
-  const auto stats = tsnn::evolveSetGradient(layer, 0.3, x, delta);
+  tsnn::PatternRemap<Index> remap;
+  const auto stats = tsnn::evolveSetGradient(layer, 0.3, x, delta, &remap);
   CHECK(stats.removed == grown);
   CHECK(stats.added == grown);
   const auto& w = layer.weights();
   CHECK(w.check().empty());
   CHECK(w.nonZeros() == before.nonZeros());
-  REQUIRE(layer.velocity().size() == static_cast<std::size_t>(w.nonZeros()));
+  CHECK(remap.from == before.patternId());
+  CHECK(remap.to == w.patternId());
+  CHECK(!remap.rows);
+  REQUIRE(remap.entries.size() == static_cast<std::size_t>(w.nonZeros()));
+  const std::vector<Scalar> velAfter = tsnn::remapped(velBefore, remap.entries);
   const auto expected = denseTopK<Scalar, Index>(x, delta, kept, static_cast<std::size_t>(grown));
   const Dense<Scalar> oldDense = tsnn::toDense(before);
   long long newCount = 0;
@@ -145,10 +155,10 @@ TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights wh
       const bool survivor = std::binary_search(keptCol.begin() + keptPtr[r],
                                                keptCol.begin() + keptPtr[r + 1], c);
       const Scalar v = w.values()[static_cast<std::size_t>(k)];
-      const Scalar m = layer.velocity()[static_cast<std::size_t>(k)];
+      const Scalar m = velAfter[static_cast<std::size_t>(k)];
       if (survivor) {
         CHECK(v == oldDense(r, c));  // survivors keep their weight
-        // ... and their momentum: find it in the old storage.
+        // ... and their state: find it in the old storage.
         for (Index q = before.rowBegin(r); q < before.rowEnd(r); ++q)
           if (before.colIdx()[static_cast<std::size_t>(q)] == c)
             CHECK(m == velBefore[static_cast<std::size_t>(q)]);
@@ -160,6 +170,60 @@ TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights wh
       }
     }
   CHECK(newCount == grown);
+}
+
+TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through gradient regrowth",
+                   "[topology][regrowth][optim]", tsnn::test::SgdOf<float>,
+                   tsnn::test::SgdOf<double>, tsnn::test::AdamOf<float>,
+                   tsnn::test::AdamOf<double>) {
+  using Optimizer = typename TestType::Type;
+  using Scalar = typename TestType::ScalarType;
+  tsnn::Rng rng = tsnn::test::testRng(909);
+  tsnn::NetworkOptions o;
+  o.sizes = {20, 16, 12, 3};
+  o.epsilon = 3;
+  o.dropout = 0;
+  o.seed = tsnn::test::streamSeed(910);
+  tsnn::Network<Scalar> net(o);
+  Optimizer opt = TestType::make();
+  tsnn::test::fillRandomState(opt, net, tsnn::test::streamSeed(911));
+  std::vector<std::map<std::pair<std::int32_t, std::int32_t>, std::vector<Scalar>>> before;
+  std::vector<std::vector<std::vector<Scalar>>> neurons;
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    before.push_back(tsnn::test::stateByConnection(opt, net, l));
+    neurons.push_back(tsnn::test::stateByNeuron(opt, l));
+  }
+  const tsnn::Activations<Scalar> x = tsnn::test::randomDense<Scalar>(24, 20, rng);
+  std::vector<std::int32_t> labels(24);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 3);
+  tsnn::NetworkRemap<std::int32_t> remap;
+  tsnn::evolveHiddenLayersByGradient(net, 0.3, x, labels, &remap);
+  REQUIRE(remap.layers.size() == net.numLayers());
+  CHECK(!remap.layers.back());  // the output layer does not evolve
+  opt.remap(remap, net);
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    INFO("layer " << l);
+    const auto after = tsnn::test::stateByConnection(opt, net, l);
+    long long kept = 0, grown = 0, wrong = 0;
+    const auto& w = net.layer(l).weights();
+    for (std::int32_t r = 0; r < w.rows(); ++r)
+      for (std::int32_t k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
+        const std::pair<std::int32_t, std::int32_t> pos{r, w.colIdx()[static_cast<std::size_t>(k)]};
+        const auto& s = after.at(pos);
+        const auto it = before[l].find(pos);
+        if (it != before[l].end() && s == it->second)
+          ++kept;  // a survivor: its exact state (never zero: fillRandomState drew it)
+        else if (std::all_of(s.begin(), s.end(), [](Scalar v) { return v == 0; }) &&
+                 w.values()[static_cast<std::size_t>(k)] == Scalar(0))
+          ++grown;  // grown at weight 0 with zero state
+        else
+          ++wrong;
+      }
+    CHECK(wrong == 0);
+    CHECK(kept + grown == w.nonZeros());
+    if (l + 1 < net.numLayers()) CHECK(grown > 0);
+    CHECK(tsnn::test::stateByNeuron(opt, l) == neurons[l]);
+  }
 }
 
 TEST_CASE("evolveSetGradient on COO storage makes exactly the CSR step", "[topology][regrowth]") {
@@ -291,25 +355,37 @@ TEST_CASE("Every evolution method trains and keeps the connection budget after e
     tsnn::Regrowth regrowth;
     tsnn::ZetaSchedule schedule;
     tsnn::TrainerKind kind;
+    tsnn::OptimizerKind optimizer;
   };
+  using K = tsnn::TrainerKind;
+  using O = tsnn::OptimizerKind;
   for (const Method m : {Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                tsnn::TrainerKind::Sequential},
+                                K::Sequential, O::Sgd},
                          Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine,
-                                tsnn::TrainerKind::DataParallel},
+                                K::DataParallel, O::Sgd},
                          Method{tsnn::Regrowth::Random, tsnn::ZetaSchedule::Linear,
-                                tsnn::TrainerKind::Sequential},
+                                K::Sequential, O::Sgd},
                          Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                tsnn::TrainerKind::Wasap}}) {
+                                K::Wasap, O::Sgd},
+                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
+                                K::Sequential, O::Adam},
+                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine,
+                                K::DataParallel, O::Adam},
+                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
+                                K::Wasap, O::Adam}}) {
     INFO("regrowth " << static_cast<int>(m.regrowth) << " schedule "
-                     << static_cast<int>(m.schedule) << " trainer " << static_cast<int>(m.kind));
+                     << static_cast<int>(m.schedule) << " trainer " << static_cast<int>(m.kind)
+                     << " optimizer " << tsnn::optimizerName(m.optimizer));
     tsnn::Network<double> net(no);
     const long long budget = net.nonZeros();
     tsnn::TrainerOptions t;
+    t.optimizer = m.optimizer;
     t.kind = m.kind;
     t.workers = 2;
     t.epochs = 8;
     t.batchSize = 20;
     t.sgd.learningRate = 0.05;
+    t.adam.learningRate = 0.01;
     t.zeta = 0.3;
     t.regrowth = m.regrowth;
     t.zetaSchedule = m.schedule;

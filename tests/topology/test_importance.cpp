@@ -1,9 +1,13 @@
-// Neuron importance and neuron removal (topology/importance.hpp, Network::removeHiddenNeurons).
+// Neuron importance and neuron removal (topology/importance.hpp, Network::removeHiddenNeurons),
+// with the remaps they report: both optimisers' state follows its connections and neurons under
+// the new indices.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <vector>
 
+#include "support/optimizers.hpp"
 #include "support/oracle.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/topology/importance.hpp"
@@ -22,25 +26,43 @@ tsnn::Network<double> makeNet(std::uint64_t seed, tsnn::ActivationKind act) {
   tsnn::Rng rng(seed + 1);
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     for (auto& b : net.layer(l).bias()) b = rng.uniform(-0.5, 0.5);
-    for (auto& v : net.layer(l).velocity()) v = rng.uniform(-1, 1);
   }
   return net;
 }
 
-// Empties the incoming row of the given neurons of hidden layer h (momentum stays aligned).
+// Empties the incoming row of the given neurons of hidden layer h.
 void clearRows(tsnn::Network<double>& net, std::size_t h, const std::vector<int>& rows) {
   auto& layer = net.layer(h);
   const auto& w = layer.weights();
   tsnn::CooMatrix<double> coo(w.rows(), w.cols());
-  std::vector<double> vel;
   for (int r = 0; r < w.rows(); ++r) {
     if (std::find(rows.begin(), rows.end(), r) != rows.end()) continue;
-    for (int k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
+    for (int k = w.rowBegin(r); k < w.rowEnd(r); ++k)
       coo.push(r, w.colIdx()[static_cast<std::size_t>(k)], w.values()[static_cast<std::size_t>(k)]);
-      vel.push_back(layer.velocity()[static_cast<std::size_t>(k)]);
-    }
   }
-  layer.setTopology(tsnn::toCsr(coo), vel);
+  layer.setTopology(tsnn::toCsr(coo));
+}
+
+// Optimiser state of every connection and neuron of \p net keyed by original neuron ids:
+// (layer, original row, original column) and (layer, original row).
+template <class Scalar>
+struct StateByIds {
+  std::map<std::tuple<std::size_t, long long, long long>, std::vector<Scalar>> connections;
+  std::map<std::pair<std::size_t, long long>, std::vector<Scalar>> neurons;
+};
+template <class Scalar, class Optimizer>
+StateByIds<Scalar> stateByIds(const Optimizer& opt, const tsnn::Network<Scalar>& net) {
+  StateByIds<Scalar> out;
+  auto id = [&](std::size_t hidden, long long i) {
+    return hidden + 1 < net.numLayers() ? net.neuronIds(hidden)[static_cast<std::size_t>(i)] : i;
+  };
+  for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    for (const auto& [pos, s] : tsnn::test::stateByConnection(opt, net, l))
+      out.connections[{l, id(l, pos.first), l == 0 ? pos.second : id(l - 1, pos.second)}] = s;
+    const auto n = tsnn::test::stateByNeuron(opt, l);
+    for (std::size_t j = 0; j < n.size(); ++j) out.neurons[{l, id(l, static_cast<long long>(j))}] = n[j];
+  }
+  return out;
 }
 
 }  // namespace
@@ -83,8 +105,8 @@ TEST_CASE("Removing neurons without incoming weights leaves the network's functi
     for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = rng.normal();
     const auto before = net.predictScores(x);
     const long long nnz = net.nonZeros();
-    net.removeHiddenNeurons(0, {13, 2, 5});
-    net.removeHiddenNeurons(1, {10, 0});
+    const auto r0 = net.removeHiddenNeurons(0, {13, 2, 5});
+    const auto r1 = net.removeHiddenNeurons(1, {10, 0});
     const auto after = net.predictScores(x);
     CHECK((before - after).cwiseAbs().maxCoeff() < 1e-12);
     CHECK(net.sizes() == std::vector<long long>{9, 11, 9, 4});
@@ -93,28 +115,53 @@ TEST_CASE("Removing neurons without incoming weights leaves the network's functi
     CHECK(net.neuronIds(0) == std::vector<long long>{0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 12});
     CHECK(net.neuronIds(1) == std::vector<long long>{1, 2, 3, 4, 5, 6, 7, 8, 9});
     CHECK(net.nonZeros() < nnz);  // the outgoing connections went too
-    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+    for (std::size_t l = 0; l < net.numLayers(); ++l)
       CHECK(net.layer(l).weights().check().empty());
-      CHECK(net.layer(l).velocity().size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
-      CHECK(net.layer(l).biasVelocity().size() == net.layer(l).outputs());
-    }
+    // Each removal changed its layer (rows too) and the next one (columns only).
+    REQUIRE(r0.layers.size() == 3);
+    REQUIRE((r0.layers[0] && r0.layers[1] && !r0.layers[2]));
+    CHECK(r0.layers[0]->rows == std::vector<int>{0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 12});
+    CHECK(!r0.layers[1]->rows);
+    REQUIRE((!r1.layers[0] && r1.layers[1] && r1.layers[2]));
+    CHECK(r1.layers[1]->rows == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(r1.layers[1]->from == r0.layers[1]->to);
+    CHECK(r1.layers[2]->to == net.layer(2).weights().patternId());
+    CHECK(r1.layers[1]->entries.size() == static_cast<std::size_t>(net.layer(1).nonZeros()));
+    // Nothing removed, nothing changed.
+    const auto none = net.removeHiddenNeurons(0, {});
+    CHECK((!none.layers[0] && !none.layers[1] && !none.layers[2]));
   }
 }
 
-TEST_CASE("Surviving connections keep their weight and momentum under the new indices",
-          "[topology][importance]") {
+TEMPLATE_TEST_CASE("Surviving connections and neurons keep their weight and optimiser state under "
+                   "the new indices",
+                   "[topology][importance][optim]", tsnn::test::SgdOf<double>,
+                   tsnn::test::AdamOf<double>) {
   auto net = makeNet(5, tsnn::ActivationKind::AllReLU);
-  // (original row, original col) -> (weight, momentum) of layer 1, whose rows and columns both
-  // shrink when neurons of hidden layers 1 and 0 go.
-  std::map<std::pair<long long, long long>, std::pair<double, double>> was;
+  auto opt = TestType::make();
+  tsnn::test::fillRandomState(opt, net, 55);
+  const StateByIds<double> stateBefore = stateByIds(opt, net);
+  // (original row, original col) -> weight of layer 1, whose rows and columns both shrink when
+  // neurons of hidden layers 1 and 0 go.
+  std::map<std::pair<long long, long long>, double> was;
   const auto& w = net.layer(1).weights();
   for (int r = 0; r < w.rows(); ++r)
     for (int k = w.rowBegin(r); k < w.rowEnd(r); ++k)
-      was[{r, w.colIdx()[static_cast<std::size_t>(k)]}] = {
-          w.values()[static_cast<std::size_t>(k)],
-          net.layer(1).velocity()[static_cast<std::size_t>(k)]};
-  net.removeHiddenNeurons(0, {0, 7});
-  net.removeHiddenNeurons(1, {3});
+      was[{r, w.colIdx()[static_cast<std::size_t>(k)]}] = w.values()[static_cast<std::size_t>(k)];
+  opt.remap(net.removeHiddenNeurons(0, {0, 7}), net);
+  opt.remap(net.removeHiddenNeurons(1, {3}), net);
+  // Every connection and neuron left has its old state, found by original ids.
+  const StateByIds<double> stateAfter = stateByIds(opt, net);
+  std::size_t found = 0;
+  for (const auto& [key, s] : stateAfter.connections) {
+    const auto it = stateBefore.connections.find(key);
+    REQUIRE(it != stateBefore.connections.end());
+    CHECK(s == it->second);
+    ++found;
+  }
+  CHECK(found == static_cast<std::size_t>(net.nonZeros()));
+  for (const auto& [key, s] : stateAfter.neurons) CHECK(s == stateBefore.neurons.at(key));
+  CHECK(stateAfter.neurons.size() == stateBefore.neurons.size() - 3);
   const auto& v = net.layer(1).weights();
   std::size_t seen = 0;
   for (int r = 0; r < v.rows(); ++r)
@@ -124,22 +171,36 @@ TEST_CASE("Surviving connections keep their weight and momentum under the new in
           net.neuronIds(0)[static_cast<std::size_t>(v.colIdx()[static_cast<std::size_t>(k)])];
       const auto it = was.find({orow, ocol});
       REQUIRE(it != was.end());
-      CHECK(v.values()[static_cast<std::size_t>(k)] == it->second.first);
-      CHECK(net.layer(1).velocity()[static_cast<std::size_t>(k)] == it->second.second);
+      CHECK(v.values()[static_cast<std::size_t>(k)] == it->second);
       ++seen;
     }
   std::size_t expected = 0;
   for (const auto& e : was)
     if (e.first.first != 3 && e.first.second != 0 && e.first.second != 7) ++expected;
   CHECK(seen == expected);
+  // The optimiser steps on the narrower network.
+  auto g = net.makeGradients();
+  CHECK_NOTHROW(opt.step(net, g));
 }
 
-TEST_CASE("pruneUnimportantNeurons narrows every hidden layer and the network still trains",
-          "[topology][importance]") {
+TEMPLATE_TEST_CASE("pruneUnimportantNeurons narrows every hidden layer, its remap carries the "
+                   "optimiser state, and the network still trains",
+                   "[topology][importance][optim]", tsnn::test::SgdOf<double>,
+                   tsnn::test::AdamOf<double>) {
   auto net = makeNet(8, tsnn::ActivationKind::AllReLU);
-  const long long removed = tsnn::pruneUnimportantNeurons(net, 20);
+  auto opt = TestType::make();
+  tsnn::test::fillRandomState(opt, net, 88);
+  const StateByIds<double> stateBefore = stateByIds(opt, net);
+  tsnn::NetworkRemap<int> remap;
+  const long long removed = tsnn::pruneUnimportantNeurons(net, 20, &remap);
   CHECK(removed >= 2);
   CHECK(net.hiddenNeurons() == 25 - removed);
+  // Layer 1 changed twice (columns, then rows): one composed remap takes the state there.
+  opt.remap(remap, net);
+  const StateByIds<double> stateAfter = stateByIds(opt, net);
+  CHECK(stateAfter.connections.size() == static_cast<std::size_t>(net.nonZeros()));
+  for (const auto& [key, s] : stateAfter.connections) CHECK(s == stateBefore.connections.at(key));
+  for (const auto& [key, s] : stateAfter.neurons) CHECK(s == stateBefore.neurons.at(key));
   // A forward and backward pass still fit together after the change.
   tsnn::Activations<double> x = tsnn::Activations<double>::Random(6, 9);
   std::vector<std::int32_t> y{0, 1, 2, 3, 0, 1};
@@ -148,6 +209,7 @@ TEST_CASE("pruneUnimportantNeurons narrows every hidden layer and the network st
   net.forward(x, ws, tsnn::PassOptions::training(0));
   const auto s = net.backward(x, y.data(), ws, g, 1.0 / 6);
   CHECK(std::isfinite(s.lossSum));
+  CHECK_NOTHROW(opt.step(net, g));
 }
 
 TEST_CASE("removeHiddenNeurons and ImportancePruning reject bad arguments",
@@ -192,6 +254,9 @@ TEST_CASE("Trainers prune neurons at the epochs the policy selects, before SET",
   t.pruning.startEpoch = 2;
   t.pruning.period = 3;
   t.pruning.percentile = 10;
+  for (const auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam}) {
+  INFO("optimizer " << tsnn::optimizerName(optimizer));
+  t.optimizer = optimizer;
   std::vector<std::vector<tsnn::EpochRecord>> runs;
   std::vector<tsnn::Network<double>> nets;
   for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
@@ -215,4 +280,5 @@ TEST_CASE("Trainers prune neurons at the epochs the policy selects, before SET",
   CHECK(nets[1].sizes() == nets[0].sizes());
   for (std::size_t l = 0; l < nets[0].numLayers(); ++l)
     CHECK(nets[1].layer(l).weights().values() == nets[0].layer(l).weights().values());
+  }
 }

@@ -1,6 +1,7 @@
 // Tests for tsnn/topology/set.hpp: one SET step compared position by position with an oracle
-// that works out which connections must go, plus the storage invariants, the momentum alignment
-// and the column index after the step.
+// that works out which connections must go, plus the storage invariants, the remap it reports
+// (state carried through it follows its connection; grown connections get zero) and the column
+// index after the step; and both optimisers' state following its connections through SET.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -16,11 +17,14 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/optimizers.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/topology/set.hpp"
 
 namespace {
@@ -33,21 +37,52 @@ using Position = std::pair<std::int64_t, std::int64_t>;
 template <class Scalar>
 struct Connection {
   Scalar value;
-  Scalar velocity;
+  Scalar state;         // the test's own per-connection state, carried through the remaps
   std::size_t storage;  // position in values()
 };
 
-// (row, col) -> value, momentum and storage position.
+// (row, col) -> value, state and storage position.
 template <class Scalar, class Index>
-std::map<Position, Connection<Scalar>> snapshot(const tsnn::SparseLinear<Scalar, Index>& layer) {
+std::map<Position, Connection<Scalar>> snapshot(const tsnn::SparseLinear<Scalar, Index>& layer,
+                                                const std::vector<Scalar>& state) {
   std::map<Position, Connection<Scalar>> out;
   const auto& w = layer.weights();
+  REQUIRE(state.size() == static_cast<std::size_t>(w.nonZeros()));
   for (Index r = 0; r < w.rows(); ++r)
     for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
       const auto s = static_cast<std::size_t>(k);
-      out[{r, w.colIdx()[s]}] = {w.values()[s], layer.velocity()[s], s};
+      out[{r, w.colIdx()[s]}] = {w.values()[s], state[s], s};
     }
   return out;
+}
+
+// A distinct nonzero state per connection, so that a survivor and a regrown connection can
+// always be told apart.
+template <class Scalar, class Index, template <class, class> class Storage>
+std::vector<Scalar> makeState(const tsnn::SparseLinear<Scalar, Index, Storage>& layer,
+                              std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> u(0.5, 1.0);
+  std::vector<Scalar> state(static_cast<std::size_t>(layer.nonZeros()));
+  for (auto& v : state) v = static_cast<Scalar>(u(gen));
+  return state;
+}
+
+// One SET step that reports its remap, which must go from the old pattern to the new one with
+// one entry per connection and leave the rows alone; \p state follows it.
+template <class Scalar, class Index, template <class, class> class Storage>
+tsnn::SetStats evolveTracked(tsnn::SparseLinear<Scalar, Index, Storage>& layer, double zeta,
+                             tsnn::Rng& rng, std::vector<Scalar>& state,
+                             tsnn::WeightInit init = tsnn::WeightInit::HeUniform) {
+  const std::uint64_t from = layer.weights().patternId();
+  tsnn::PatternRemap<Index> r;
+  const auto stats = tsnn::evolveSet(layer, zeta, rng, init, &r);
+  CHECK(r.from == from);
+  CHECK(r.to == layer.weights().patternId());
+  CHECK(!r.rows);
+  REQUIRE(r.entries.size() == static_cast<std::size_t>(layer.nonZeros()));
+  state = tsnn::remapped(state, r.entries);
+  return stats;
 }
 
 // The positions one SET step must remove, worked out directly from the file comment: every
@@ -81,16 +116,12 @@ std::set<Position> expectedRemovals(const std::map<Position, Connection<Scalar>>
   return out;
 }
 
-// A layer with random weights, a few exact zeros, and a distinct nonzero momentum on every
-// connection (so that a survivor and a regrown connection can always be told apart).
+// A layer with random weights and a few exact zeros.
 template <class Scalar>
 tsnn::SparseLinear<Scalar, std::int32_t> makeLayer(std::int32_t inputs, std::int32_t outputs,
                                                    double density, std::uint64_t seed, int zeros) {
   tsnn::Rng rng(seed);
   tsnn::SparseLinear<Scalar, std::int32_t> layer(inputs, outputs, density, rng);
-  std::mt19937_64 gen(seed + 1);
-  std::uniform_real_distribution<double> u(0.5, 1.0);
-  for (auto& v : layer.velocity()) v = static_cast<Scalar>(u(gen));
   auto& values = layer.values();
   for (int z = 0; z < zeros && !values.empty(); ++z)
     values[(static_cast<std::size_t>(z) * 7919u) % values.size()] = Scalar(0);
@@ -105,6 +136,7 @@ double tol() {
 // Every check the brief asks for after one step from `before` with the given zeta.
 template <class Scalar>
 void checkStep(const tsnn::SparseLinear<Scalar, std::int32_t>& layer,
+               const std::vector<Scalar>& state,
                const std::map<Position, Connection<Scalar>>& before, const tsnn::SetStats& stats,
                double zeta, std::size_t nnzBefore, double limit, std::uint64_t seed) {
   const auto removed = expectedRemovals(before, zeta);
@@ -112,11 +144,10 @@ void checkStep(const tsnn::SparseLinear<Scalar, std::int32_t>& layer,
   CHECK(stats.added == stats.removed);
   REQUIRE(static_cast<std::size_t>(layer.nonZeros()) == nnzBefore);
   REQUIRE(layer.weights().check().empty());
-  REQUIRE(layer.velocity().size() == nnzBefore);
 
-  const auto after = snapshot(layer);
+  const auto after = snapshot(layer, state);
   REQUIRE(after.size() == nnzBefore);
-  // Survivors keep value and momentum at the same (row, col).
+  // Survivors keep value and state at the same (row, col).
   long long survivorsMissing = 0, survivorsChanged = 0;
   for (const auto& [p, c] : before) {
     if (removed.count(p)) continue;
@@ -125,19 +156,19 @@ void checkStep(const tsnn::SparseLinear<Scalar, std::int32_t>& layer,
       ++survivorsMissing;
       continue;
     }
-    if (it->second.value != c.value || it->second.velocity != c.velocity) ++survivorsChanged;
+    if (it->second.value != c.value || it->second.state != c.state) ++survivorsChanged;
   }
   CHECK(survivorsMissing == 0);
   CHECK(survivorsChanged == 0);
-  // Everything else is new: zero momentum, a value from U(-limit, limit). Removed positions may
-  // be drawn again, but then they too carry zero momentum (the old one was never zero).
+  // Everything else is new: zero state, a value from U(-limit, limit). Removed positions may be
+  // drawn again, but then they too carry zero state (the old one was never zero).
   long long fresh = 0, badFresh = 0;
   for (const auto& [p, c] : after) {
     const auto old = before.find(p);
     const bool survivor = old != before.end() && !removed.count(p);
     if (survivor) continue;
     ++fresh;
-    if (c.velocity != Scalar(0)) ++badFresh;
+    if (c.state != Scalar(0)) ++badFresh;
     if (!(std::abs(static_cast<double>(c.value)) <= limit)) ++badFresh;
   }
   CHECK(fresh == static_cast<long long>(removed.size()));
@@ -167,7 +198,7 @@ void checkStep(const tsnn::SparseLinear<Scalar, std::int32_t>& layer,
 
 TEMPLATE_TEST_CASE(
     "evolveSet removes exactly the weakest weights and the zeros, keeps survivors "
-    "with their momentum and regrows as many",
+    "with their state and regrows as many",
     "[topology][set]", float, double) {
   using Scalar = TestType;
   const auto seed = tsnn::test::testSeed(8801);
@@ -178,11 +209,12 @@ TEMPLATE_TEST_CASE(
     for (double zeta : {0.05, 0.3, 0.5, 0.99}) {
       INFO("density " << density << ", zeta " << zeta);
       auto layer = makeLayer<Scalar>(inputs, outputs, density, seed, 5);
-      const auto before = snapshot(layer);
+      auto state = makeState(layer, seed + 1);
+      const auto before = snapshot(layer, state);
       const auto nnz = static_cast<std::size_t>(layer.nonZeros());
       tsnn::Rng rng(seed + 2);
-      const auto stats = tsnn::evolveSet(layer, zeta, rng);
-      checkStep(layer, before, stats, zeta, nnz, limit, seed + 3);
+      const auto stats = evolveTracked(layer, zeta, rng, state);
+      checkStep(layer, state, before, stats, zeta, nnz, limit, seed + 3);
     }
   }
 }
@@ -196,13 +228,15 @@ TEMPLATE_TEST_CASE("evolveSet keeps its invariants over repeated steps", "[topol
   const double limit = std::sqrt(6.0 / 25);
   for (int step = 0; step < 6; ++step) {
     INFO("step " << step);
-    // Give every connection a nonzero momentum again, as training would.
-    for (std::size_t k = 0; k < layer.velocity().size(); ++k)
-      layer.velocity()[k] = static_cast<Scalar>(0.5 + 0.001 * static_cast<double>(k));
-    const auto before = snapshot(layer);
+    // Give every connection a nonzero state again, as training would.
+    std::vector<Scalar> state(static_cast<std::size_t>(layer.nonZeros()));
+    for (std::size_t k = 0; k < state.size(); ++k)
+      state[k] = static_cast<Scalar>(0.5 + 0.001 * static_cast<double>(k));
+    const auto before = snapshot(layer, state);
     const auto nnz = static_cast<std::size_t>(layer.nonZeros());
-    const auto stats = tsnn::evolveSet(layer, 0.3, rng);
-    checkStep(layer, before, stats, 0.3, nnz, limit, seed + 10 + static_cast<std::uint64_t>(step));
+    const auto stats = evolveTracked(layer, 0.3, rng, state);
+    checkStep(layer, state, before, stats, 0.3, nnz, limit,
+              seed + 10 + static_cast<std::uint64_t>(step));
   }
 }
 
@@ -212,11 +246,12 @@ TEST_CASE("evolveSet breaks ties at the threshold by storage position", "[topolo
   // Only two distinct magnitudes: every comparison at the threshold is a tie.
   auto& v = layer.values();
   for (std::size_t k = 0; k < v.size(); ++k) v[k] = (k % 3 == 0) ? -0.25 : 0.25;
-  const auto before = snapshot(layer);
+  auto state = makeState(layer, seed + 1);
+  const auto before = snapshot(layer, state);
   const auto nnz = static_cast<std::size_t>(layer.nonZeros());
   tsnn::Rng rng(seed + 2);
-  const auto stats = tsnn::evolveSet(layer, 0.3, rng);
-  checkStep(layer, before, stats, 0.3, nnz, std::sqrt(6.0 / 12), seed + 3);
+  const auto stats = evolveTracked(layer, 0.3, rng, state);
+  checkStep(layer, state, before, stats, 0.3, nnz, std::sqrt(6.0 / 12), seed + 3);
 }
 
 TEMPLATE_TEST_CASE("evolveSet with zeta 0 and no zero weights changes nothing", "[topology][set]",
@@ -227,26 +262,28 @@ TEMPLATE_TEST_CASE("evolveSet with zeta 0 and no zero weights changes nothing", 
   const auto values = layer.weights().values();
   const auto cols = layer.weights().colIdx();
   const auto rowPtr = layer.weights().rowPtr();
-  const auto velocity = layer.velocity();
+  const auto stateBefore = makeState(layer, seed + 1);
+  auto state = stateBefore;
   tsnn::Rng rng(seed + 2);
-  const auto stats = tsnn::evolveSet(layer, 0.0, rng);
+  const auto stats = evolveTracked(layer, 0.0, rng, state);
   CHECK(stats.removed == 0);
   CHECK(stats.added == 0);
   CHECK(layer.weights().values() == values);
   CHECK(layer.weights().colIdx() == cols);
   CHECK(layer.weights().rowPtr() == rowPtr);
-  CHECK(layer.velocity() == velocity);
+  CHECK(state == stateBefore);
 }
 
 TEST_CASE("evolveSet with zeta 0 still replaces exact zeros", "[topology][set]") {
   const auto seed = tsnn::test::testSeed(8805);
   auto layer = makeLayer<double>(30, 20, 0.2, seed, 4);
-  const auto before = snapshot(layer);
+  auto state = makeState(layer, seed + 1);
+  const auto before = snapshot(layer, state);
   const auto nnz = static_cast<std::size_t>(layer.nonZeros());
   tsnn::Rng rng(seed + 2);
-  const auto stats = tsnn::evolveSet(layer, 0.0, rng);
+  const auto stats = evolveTracked(layer, 0.0, rng, state);
   CHECK(stats.removed == 4);
-  checkStep(layer, before, stats, 0.0, nnz, std::sqrt(6.0 / 30), seed + 3);
+  checkStep(layer, state, before, stats, 0.0, nnz, std::sqrt(6.0 / 30), seed + 3);
 }
 
 TEST_CASE("evolveSet rejects zeta outside [0, 1) and leaves the layer untouched",
@@ -272,21 +309,23 @@ TEMPLATE_TEST_CASE(
   const auto seed = tsnn::test::testSeed(8807);
   auto layer = makeLayer<Scalar>(9, 7, 1.0, seed, 2);
   REQUIRE(layer.nonZeros() == 63);
-  const auto before = snapshot(layer);
+  auto state = makeState(layer, seed + 1);
+  const auto before = snapshot(layer, state);
   tsnn::Rng rng(seed + 2);
-  const auto stats = tsnn::evolveSet(layer, 0.4, rng);
-  checkStep(layer, before, stats, 0.4, 63, std::sqrt(6.0 / 9), seed + 3);
+  const auto stats = evolveTracked(layer, 0.4, rng, state);
+  checkStep(layer, state, before, stats, 0.4, 63, std::sqrt(6.0 / 9), seed + 3);
   CHECK(layer.nonZeros() == 63);
 }
 
 TEST_CASE("evolveSet regrows from the requested initial distribution", "[topology][set]") {
   const auto seed = tsnn::test::testSeed(8808);
   auto layer = makeLayer<double>(50, 40, 0.2, seed, 0);
-  const auto before = snapshot(layer);
+  auto state = makeState(layer, seed + 1);
+  const auto before = snapshot(layer, state);
   const auto nnz = static_cast<std::size_t>(layer.nonZeros());
   tsnn::Rng rng(seed + 2);
-  const auto stats = tsnn::evolveSet(layer, 0.5, rng, tsnn::WeightInit::XavierUniform);
-  checkStep(layer, before, stats, 0.5, nnz, std::sqrt(6.0 / (50 + 40)), seed + 3);
+  const auto stats = evolveTracked(layer, 0.5, rng, state, tsnn::WeightInit::XavierUniform);
+  checkStep(layer, state, before, stats, 0.5, nnz, std::sqrt(6.0 / (50 + 40)), seed + 3);
 }
 
 TEMPLATE_TEST_CASE("evolveSet is deterministic for a fixed Rng seed", "[topology][set]", float,
@@ -297,15 +336,16 @@ TEMPLATE_TEST_CASE("evolveSet is deterministic for a fixed Rng seed", "[topology
     INFO("density " << density);
     auto a = makeLayer<Scalar>(20, 16, density, seed, 1);
     auto b = a;
+    auto sa = makeState(a, seed + 1), sb = sa;
     tsnn::Rng ra(seed + 5), rb(seed + 5);
     for (int step = 0; step < 3; ++step) {
-      tsnn::evolveSet(a, 0.3, ra);
-      tsnn::evolveSet(b, 0.3, rb);
+      evolveTracked(a, 0.3, ra, sa);
+      evolveTracked(b, 0.3, rb, sb);
     }
     CHECK(a.weights().rowPtr() == b.weights().rowPtr());
     CHECK(a.weights().colIdx() == b.weights().colIdx());
     CHECK(a.weights().values() == b.weights().values());
-    CHECK(a.velocity() == b.velocity());
+    CHECK(sa == sb);
     // Another stream gives another topology.
     auto c = makeLayer<Scalar>(20, 16, density, seed, 1);
     tsnn::Rng rc(seed + 6);
@@ -319,12 +359,14 @@ TEST_CASE("evolveSet on a COO layer makes exactly the CSR layer's step", "[topol
   tsnn::SparseLinear<float> csr(60, 40, 0.15, init);
   tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
                                                                 csr.bias());
-  for (std::size_t k = 0; k < csr.velocity().size(); ++k)
-    csr.velocity()[k] = coo.velocity()[k] = static_cast<float>(k % 7) - 3.0f;
+  std::vector<float> csrState(static_cast<std::size_t>(csr.nonZeros()));
+  for (std::size_t k = 0; k < csrState.size(); ++k)
+    csrState[k] = static_cast<float>(k % 7) - 3.0f;
+  auto cooState = csrState;
   tsnn::Rng r1(99), r2(99);
   for (int step = 0; step < 3; ++step) {
-    const auto s1 = tsnn::evolveSet(csr, 0.3, r1);
-    const auto s2 = tsnn::evolveSet(coo, 0.3, r2);
+    const auto s1 = evolveTracked(csr, 0.3, r1, csrState);
+    const auto s2 = evolveTracked(coo, 0.3, r2, cooState);
     CHECK(s1.removed == s2.removed);
     CHECK(s1.added == s2.added);
     const auto back = tsnn::toCsr(coo.weights());
@@ -332,6 +374,64 @@ TEST_CASE("evolveSet on a COO layer makes exactly the CSR layer's step", "[topol
     CHECK(back.rowPtr() == csr.weights().rowPtr());
     CHECK(back.colIdx() == csr.weights().colIdx());
     CHECK(back.values() == csr.weights().values());
-    CHECK(coo.velocity() == csr.velocity());
+    CHECK(cooState == csrState);
   }
+}
+
+TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through SET: survivors keep it "
+                   "exactly, grown connections start at zero",
+                   "[topology][set][optim]", tsnn::test::SgdOf<float>, tsnn::test::SgdOf<double>,
+                   tsnn::test::AdamOf<float>, tsnn::test::AdamOf<double>) {
+  using Optimizer = typename TestType::Type;
+  using Scalar = typename TestType::ScalarType;
+  const auto seed = tsnn::test::testSeed(8810);
+  tsnn::NetworkOptions o;
+  o.sizes = {30, 24, 20, 5};
+  o.epsilon = 4;
+  o.seed = seed;
+  tsnn::Network<Scalar> net(o);
+  Optimizer opt = TestType::make();
+  tsnn::test::fillRandomState(opt, net, seed + 1);
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::map<std::pair<std::int32_t, std::int32_t>, std::vector<Scalar>>> before;
+    std::vector<std::vector<std::vector<Scalar>>> neuronsBefore;
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      before.push_back(tsnn::test::stateByConnection(opt, net, l));
+      neuronsBefore.push_back(tsnn::test::stateByNeuron(opt, l));
+    }
+    tsnn::NetworkRemap<std::int32_t> all(net.numLayers());
+    std::vector<long long> added(net.numLayers(), 0);
+    for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
+      tsnn::PatternRemap<std::int32_t> r;
+      added[l] = tsnn::evolveSet(net.layer(l), 0.4, net.rng(), tsnn::WeightInit::HeUniform, &r).added;
+      all.add(l, r);
+    }
+    opt.remap(all, net);
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      INFO("round " << round << ", layer " << l);
+      const auto after = tsnn::test::stateByConnection(opt, net, l);
+      long long kept = 0, grown = 0, wrong = 0;
+      for (const auto& [pos, s] : after) {
+        const auto it = before[l].find(pos);
+        // A survivor's old state is never zero (fillRandomState draws it), a grown one's is.
+        const bool survivor = it != before[l].end() && s == it->second;
+        const bool zero = std::all_of(s.begin(), s.end(), [](Scalar v) { return v == 0; });
+        if (survivor)
+          ++kept;
+        else if (zero)
+          ++grown;
+        else
+          ++wrong;
+      }
+      CHECK(wrong == 0);
+      CHECK(grown == added[l]);  // zero for the output layer, which does not evolve
+      CHECK(kept + grown == net.layer(l).nonZeros());
+      if (l + 1 < net.numLayers()) CHECK(grown > 0);
+      CHECK(tsnn::test::stateByNeuron(opt, l) == neuronsBefore[l]);
+    }
+    tsnn::test::fillRandomState(opt, net, seed + 2 + static_cast<std::uint64_t>(round));
+  }
+  // The remap brought the state to the new patterns: the optimiser steps on them.
+  auto g = net.makeGradients();
+  CHECK_NOTHROW(opt.step(net, g));
 }

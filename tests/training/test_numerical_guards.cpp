@@ -90,17 +90,24 @@ TEST_CASE("Diverging weights are named by layer", "[training][guards]") {
 TEST_CASE("The skip policy drops non-finite minibatches, lowers the learning rate and goes on",
           "[training][guards]") {
   const auto data = makeData(/*poisoned=*/123);
+  for (auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam})
   for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+    INFO(tsnn::optimizerName(optimizer) << ", trainer " << static_cast<int>(kind));
     tsnn::Networkf net(netOptions());
     tsnn::TrainerOptions t;
     t.kind = kind;
+    t.optimizer = optimizer;
     t.workers = 2;
     t.epochs = 3;
     t.batchSize = 40;
     t.onNonFinite = tsnn::NonFinitePolicy::SkipBatch;
     t.lrBackoff = 0.9;
-    const auto history = tsnn::train(net, data, &data, t);
+    tsnn::TrainingState state;
+    const auto history = tsnn::train(net, data, &data, t, {}, &state);
     REQUIRE(history.size() == 3);
+    // The selected optimiser's rate, lowered once per skipped minibatch (three in all).
+    CHECK(state.learningRate == t.learningRate() * 0.9 * 0.9 * 0.9);
+    CHECK(state.optimizer.kind == optimizer);
     for (const auto& r : history) {
       CHECK(r.skippedBatches == 1);  // the poisoned sample's minibatch, once per epoch
       CHECK(std::isfinite(r.trainLoss));

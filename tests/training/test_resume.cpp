@@ -1,16 +1,19 @@
-// Tests for resuming a run from a TrainingState (tsnn/training/history.hpp, consumed by the
-// trainers, tsnn/training/epoch_loop.hpp): a run stopped after epoch 3 and resumed to epoch 6
-// reproduces the uninterrupted 6-epoch run bit for bit (weights, momentum, topology, records
-// other than timings), for the sequential and the data-parallel trainer, with importance pruning
-// due at the epoch where the first run stopped; and states that cannot continue are refused.
+// Tests for resuming a run from a TrainingState (tsnn/io/history.hpp, consumed by the trainers
+// in tsnn/training/epoch_loop.hpp): a run stopped after epoch 3 and resumed to epoch 6 reproduces
+// the uninterrupted 6-epoch run bit for bit (weights, optimiser state, topology, records other
+// than timings), for the sequential and the data-parallel trainer, with SGD and with Adam, with
+// importance pruning due at the epoch where the first run stopped, from the state in memory and
+// through a checkpoint file; and states that cannot continue are refused.
 
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/oracle.hpp"
 #include "support/synthetic.hpp"
+#include "tsnn/io/checkpoint.hpp"
 #include "tsnn/training/train.hpp"
 
 namespace {
@@ -24,9 +27,13 @@ tsnn::NetworkOptions netOptions() {
   return o;
 }
 
-tsnn::TrainerOptions trainerOptions(tsnn::TrainerKind kind, int epochs) {
+tsnn::TrainerOptions trainerOptions(tsnn::TrainerKind kind, int epochs,
+                                    tsnn::OptimizerKind optimizer = tsnn::OptimizerKind::Sgd) {
   tsnn::TrainerOptions t;
   t.kind = kind;
+  t.optimizer = optimizer;
+  t.adam.learningRate = 0.01;
+  t.adam.weightDecay = 0.01;  // AdamW
   t.workers = 2;
   t.epochs = epochs;
   t.batchSize = 25;
@@ -60,12 +67,28 @@ void checkSameNetworks(const tsnn::Network<float>& a, const tsnn::Network<float>
     INFO("layer " << l);
     CHECK(a.layer(l).weights().colIdx() == b.layer(l).weights().colIdx());
     CHECK(tsnn::test::bitIdentical(a.layer(l).weights().values(), b.layer(l).weights().values()));
-    CHECK(tsnn::test::bitIdentical(a.layer(l).velocity(), b.layer(l).velocity()));
     CHECK(tsnn::test::bitIdentical(a.layer(l).bias(), b.layer(l).bias()));
-    CHECK(tsnn::test::bitIdentical(a.layer(l).biasVelocity(), b.layer(l).biasVelocity()));
   }
   for (std::size_t h = 0; h + 1 < a.numLayers(); ++h) CHECK(a.neuronIds(h) == b.neuronIds(h));
   CHECK(a.rng().state() == b.rng().state());
+}
+
+void checkSameOptimizerState(const tsnn::TrainingState& a, const tsnn::TrainingState& b) {
+  CHECK(a.learningRate == b.learningRate);
+  CHECK(a.optimizer.kind == b.optimizer.kind);
+  CHECK(a.optimizer.steps == b.optimizer.steps);
+  const auto& x = a.optimizer.layersOf<float>();
+  const auto& y = b.optimizer.layersOf<float>();
+  REQUIRE(x.size() == y.size());
+  REQUIRE(!x.empty());
+  for (std::size_t l = 0; l < x.size(); ++l) {
+    INFO("optimizer state of layer " << l);
+    REQUIRE(x[l].entries.size() == y[l].entries.size());
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i) {
+      CHECK(tsnn::test::bitIdentical(x[l].entries[i], y[l].entries[i]));
+      CHECK(tsnn::test::bitIdentical(x[l].rows[i], y[l].rows[i]));
+    }
+  }
 }
 
 }  // namespace
@@ -74,35 +97,49 @@ TEST_CASE("A run stopped after epoch 3 and resumed to 6 equals the uninterrupted
           "[training][resume]") {
   const auto train = tsnn::test::makeProblem<float>(300, 952);
   const auto test = tsnn::test::makeProblem<float>(100, 953);
-  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
-    INFO("trainer " << static_cast<int>(kind));
+  tsnn::test::TempDir dir;
+  for (auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam})
+  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel})
+  for (const bool viaFile : {false, true}) {
+    INFO("trainer " << static_cast<int>(kind) << ", " << tsnn::optimizerName(optimizer)
+                    << (viaFile ? ", through a checkpoint file" : ", from memory"));
     tsnn::Network<float> whole(netOptions());
     tsnn::TrainingState wholeState;
-    const auto h6 = tsnn::train(whole, train, &test, trainerOptions(kind, 6), {}, &wholeState);
+    const auto h6 =
+        tsnn::train(whole, train, &test, trainerOptions(kind, 6, optimizer), {}, &wholeState);
     CHECK(wholeState.epoch == 6);
     CHECK(wholeState.topologyPending);
 
     // First part: a 3-epoch run, whose last epoch skips the pruning that is due after it.
     tsnn::Network<float> part(netOptions());
     tsnn::TrainingState state;
-    const auto h3 = tsnn::train(part, train, &test, trainerOptions(kind, 3), {}, &state);
+    const auto h3 = tsnn::train(part, train, &test, trainerOptions(kind, 3, optimizer), {}, &state);
     REQUIRE(state.epoch == 3);
     CHECK(state.topologyPending);
     CHECK(h3.back().neuronsRemoved == 0);
-    // The snapshot is a copy: what a checkpoint would hold.
+    CHECK(state.optimizer.kind == optimizer);
+    // The snapshot is a copy, or what a checkpoint holds.
     tsnn::Network<float> saved = part;
     tsnn::TrainingState savedState = state;
+    if (viaFile) {
+      const std::string path = dir.file("part.ckpt");
+      tsnn::saveCheckpoint(path, part, state);
+      savedState = tsnn::TrainingState{};
+      saved = tsnn::loadCheckpoint<float>(path, &savedState);
+    }
 
     std::vector<tsnn::EpochRecord> seen;
     tsnn::TrainerCallbacks cb;
     cb.onEpoch = [&](const tsnn::EpochRecord& r) { seen.push_back(r); };
-    const auto resumed = tsnn::train(saved, train, &test, trainerOptions(kind, 6), cb, &savedState);
+    const auto resumed =
+        tsnn::train(saved, train, &test, trainerOptions(kind, 6, optimizer), cb, &savedState);
     REQUIRE(resumed.size() == 6);
     REQUIRE(seen.size() == 3);  // only the new epochs are reported
     CHECK(seen.front().epoch == 4);
     for (std::size_t e = 0; e < 6; ++e) checkSameRecords(resumed[e], h6[e]);
     CHECK(h6[2].neuronsRemoved > 0);  // the deferred pruning did run, and is in epoch 3's record
     checkSameNetworks(saved, whole);
+    checkSameOptimizerState(savedState, wholeState);
     CHECK(savedState.step == wholeState.step);
     CHECK(savedState.order == wholeState.order);
   }
@@ -149,4 +186,19 @@ TEST_CASE("Trainers refuse a state that cannot continue the run", "[training][re
   s = good;
   s.learningRate = std::nan("");
   refused(s, "learning rate");
+  s = good;
+  s.optimizer = tsnn::OptimizerState{};
+  refused(s, "the state has no optimizer state");
+  s = good;
+  s.optimizer.kind = tsnn::OptimizerKind::Adam;
+  refused(s, "the state holds adam state, the options select sgd");
+  s = good;
+  s.optimizer.layersOf<float>()[1].entries[0].pop_back();
+  refused(s, "cannot continue from the state: Optimizer::setState(): state array 0 of layer 1");
+  // A topology change the state did not follow.
+  tsnn::Network<float> changed = net;
+  tsnn::evolveHiddenLayers(changed, 0.3);
+  CHECK_THROWS_WITH(tsnn::train(changed, train, nullptr, opts, {}, &good),
+                    Catch::Contains("trainSequential(): cannot continue from the state") &&
+                        Catch::Contains("its topology changed after the state was taken"));
 }

@@ -1,11 +1,13 @@
 // Tests for tsnn/training/wasap.hpp: detail::retargetGradient on hand-made patterns;
 // averageModels on two hand-built networks whose union average and magnitude pruning are worked
-// out by hand below (ties, signs, momentum, biases, the rebuilt column index); and trainWasap on a
-// small synthetic three-class problem with two workers: it learns, keeps the connection budget,
-// records every epoch, works as pure asynchronous and as pure local training, reports divergence
-// and rejects more workers than samples; its workers are logical, so every partition is trained
-// and the local phase gives the same bits whatever team of threads the runtime grants. Every
-// multi-worker test repeats its run a few times to give races and deadlocks a chance to show.
+// out by hand below (ties, signs, biases, the rebuilt column index), with both optimisers' state
+// averaged through the remaps it reports (Optimizer::average()); and trainWasap on a small
+// synthetic three-class problem with two workers, with SGD and with Adam: it learns, keeps the
+// connection budget, records every epoch, works as pure asynchronous and as pure local training,
+// reports divergence and rejects more workers than samples; its workers are logical, so every
+// partition is trained and the local phase gives the same bits whatever team of threads the
+// runtime grants. Every multi-worker test repeats its run a few times to give races and
+// deadlocks a chance to show.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/optimizers.hpp"
 #include "support/oracle.hpp"
 #include "support/synthetic.hpp"
 #include "support/trainers.hpp"
@@ -122,7 +125,6 @@ void checkRun(const tsnn::Network<Scalar>& net, const std::vector<EpochRecord>& 
   CHECK(layerNonZeros(net) == budget);
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     CHECK(net.layer(l).weights().check().empty());
-    CHECK(net.layer(l).velocity().size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
     CHECK(columnIndexCurrent(net.layer(l)));
   }
   // The last record describes the network the call leaves behind.
@@ -130,10 +132,13 @@ void checkRun(const tsnn::Network<Scalar>& net, const std::vector<EpochRecord>& 
 }
 
 template <class Scalar>
-void runAndCheck(double localFraction, int epochs, double minAccuracy) {
+void runAndCheck(double localFraction, int epochs, double minAccuracy,
+                 tsnn::OptimizerKind optimizer = tsnn::OptimizerKind::Sgd) {
   const auto train = makeProblem<Scalar>(600, 201);
   const auto test = makeProblem<Scalar>(200, 202);
-  const auto o = wasapOptions(2, epochs, localFraction);
+  auto o = wasapOptions(2, epochs, localFraction);
+  o.optimizer = optimizer;
+  o.adam.learningRate = 0.01;
   for (int rep = 0; rep < kRepetitions; ++rep) {
     INFO("repetition " << rep);
     tsnn::Network<Scalar> net(netOptions());
@@ -151,68 +156,78 @@ void runAndCheck(double localFraction, int epochs, double minAccuracy) {
 // Hand-built networks for averageModels. Two layers: 3 -> 2 (layer 0) and 2 -> 2 (layer 1). All
 // values are dyadic, so every average below is exact in float and double.
 //
-// Layer 0, weights (row, col) = value, momentum:
+// Layer 0, weights (row, col) = value, optimiser state s (array i of the optimiser holds
+// (i + 1) s, so Adam's second array is checked too):
 //   model A: (0,0) = 0.5, 0.125   (0,2) = -0.25, -0.5   (1,1) = -0.75, 0.25
 //   model B: (0,0) = 0.25, 1.0    (0,1) = 1.0, 0.5      (1,1) = 0.25, -0.25   (1,2) = 0.5, 0.75
 // Average over the union (an absent connection counts as 0), in union storage order:
-//   pos 0 (0,0):  0.5/2 + 0.25/2 = 0.375     momentum 0.125/2 + 1.0/2 = 0.5625
-//   pos 1 (0,1):          1.0/2 = 0.5       momentum          0.5/2 = 0.25
-//   pos 2 (0,2):        -0.25/2 = -0.125    momentum         -0.5/2 = -0.25
-//   pos 3 (1,1): -0.75/2 + 0.25/2 = -0.25   momentum 0.25/2 - 0.25/2 = 0
-//   pos 4 (1,2):          0.5/2 = 0.25      momentum         0.75/2 = 0.375
+//   pos 0 (0,0):  0.5/2 + 0.25/2 = 0.375     state 0.125/2 + 1.0/2 = 0.5625
+//   pos 1 (0,1):          1.0/2 = 0.5       state          0.5/2 = 0.25
+//   pos 2 (0,2):        -0.25/2 = -0.125    state         -0.5/2 = -0.25
+//   pos 3 (1,1): -0.75/2 + 0.25/2 = -0.25   state 0.25/2 - 0.25/2 = 0
+//   pos 4 (1,2):          0.5/2 = 0.25      state         0.75/2 = 0.375
 // Magnitudes 0.375, 0.5, 0.125, 0.25, 0.25: positions 3 and 4 tie, and the tie goes to the lower
 // position (3, the negative one). Kept for each budget:
 //   5 or more: all   4: {0, 1, 3, 4}   3: {0, 1, 3}   2: {0, 1}   1: {1}   0: none
-// Biases A = (0.5, -1), B = (1.5, 0) -> (1, -0.5); bias momenta A = (0.25, 0.25),
+// Biases A = (0.5, -1), B = (1.5, 0) -> (1, -0.5); bias states A = (0.25, 0.25),
 // B = (-0.25, 0.75) -> (0, 0.5).
 //
 // Layer 1 (budget 4 = the union, nothing pruned):
-//   model A: dense (0,0) = 1, (0,1) = -0.5, (1,0) = 0.25, (1,1) = 2, momenta all 0.5
-//   model B: (0,1) = 1.5 with momentum -0.5
+//   model A: dense (0,0) = 1, (0,1) = -0.5, (1,0) = 0.25, (1,1) = 2, states all 0.5
+//   model B: (0,1) = 1.5 with state -0.5
 //   average: (0,0) = 0.5, (0,1) = 0.5, (1,0) = 0.125, (1,1) = 1
-//   momenta: (0,0) = 0.25, (0,1) = 0.25 - 0.25 = 0, (1,0) = 0.25, (1,1) = 0.25
-// Biases A = (0, 0.5), B = (-1, 0.25) -> (-0.5, 0.375); bias momenta all zero.
+//   states:  (0,0) = 0.25, (0,1) = 0.25 - 0.25 = 0, (1,0) = 0.25, (1,1) = 0.25
+// Biases A = (0, 0.5), B = (-1, 0.25) -> (-0.5, 0.375); bias states all zero.
 
 struct Entry {
   int row, col;
-  double value, velocity;
+  double value, state;
 };
+
+// One hand-built model: its two layers' entries (row-major), biases and bias states.
+struct HandModel {
+  std::vector<Entry> l0, l1;
+  std::vector<double> b0, bs0, b1, bs1;
+};
+
+const HandModel kModelA{{{0, 0, 0.5, 0.125}, {0, 2, -0.25, -0.5}, {1, 1, -0.75, 0.25}},
+                        {{0, 0, 1, 0.5}, {0, 1, -0.5, 0.5}, {1, 0, 0.25, 0.5}, {1, 1, 2, 0.5}},
+                        {0.5, -1},
+                        {0.25, 0.25},
+                        {0, 0.5},
+                        {0, 0}};
+const HandModel kModelB{{{0, 0, 0.25, 1.0}, {0, 1, 1.0, 0.5}, {1, 1, 0.25, -0.25}, {1, 2, 0.5, 0.75}},
+                        {{0, 1, 1.5, -0.5}},
+                        {1.5, 0},
+                        {-0.25, 0.75},
+                        {-1, 0.25},
+                        {0, 0}};
 
 template <class Scalar, class Index>
 tsnn::SparseLinear<Scalar, Index> handLayer(int rows, int cols, const std::vector<Entry>& entries,
-                                            std::vector<double> bias,
-                                            std::vector<double> biasVelocity) {
+                                            const std::vector<double>& bias) {
   std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0), colIdx;
-  std::vector<Scalar> values, velocity;
+  std::vector<Scalar> values;
   for (const Entry& e : entries) {  // entries are listed row-major
     ++rowPtr[static_cast<std::size_t>(e.row) + 1];
     colIdx.push_back(static_cast<Index>(e.col));
     values.push_back(static_cast<Scalar>(e.value));
-    velocity.push_back(static_cast<Scalar>(e.velocity));
   }
   for (int r = 0; r < rows; ++r)
     rowPtr[static_cast<std::size_t>(r) + 1] += rowPtr[static_cast<std::size_t>(r)];
-  typename tsnn::SparseLinear<Scalar, Index>::Vector b(rows), bv(rows);
-  for (int r = 0; r < rows; ++r) {
-    b[r] = static_cast<Scalar>(bias[static_cast<std::size_t>(r)]);
-    bv[r] = static_cast<Scalar>(biasVelocity[static_cast<std::size_t>(r)]);
-  }
-  tsnn::SparseLinear<Scalar, Index> layer(
+  typename tsnn::SparseLinear<Scalar, Index>::Vector b(rows);
+  for (int r = 0; r < rows; ++r) b[r] = static_cast<Scalar>(bias[static_cast<std::size_t>(r)]);
+  return tsnn::SparseLinear<Scalar, Index>(
       tsnn::CsrMatrix<Scalar, Index>(static_cast<Index>(rows), static_cast<Index>(cols),
                                      std::move(rowPtr), std::move(colIdx), std::move(values)),
       b);
-  layer.setTopology(layer.weights(), std::move(velocity));
-  layer.biasVelocity() = bv;
-  return layer;
 }
 
 template <class Scalar, class Index>
-tsnn::Network<Scalar, Index> handNetwork(const std::vector<Entry>& l0, std::vector<double> b0,
-                                         std::vector<double> bv0, const std::vector<Entry>& l1,
-                                         std::vector<double> b1, std::vector<double> bv1) {
+tsnn::Network<Scalar, Index> handNetwork(const HandModel& m) {
   std::vector<tsnn::SparseLinear<Scalar, Index>> layers;
-  layers.push_back(handLayer<Scalar, Index>(2, 3, l0, std::move(b0), std::move(bv0)));
-  layers.push_back(handLayer<Scalar, Index>(2, 2, l1, std::move(b1), std::move(bv1)));
+  layers.push_back(handLayer<Scalar, Index>(2, 3, m.l0, m.b0));
+  layers.push_back(handLayer<Scalar, Index>(2, 2, m.l1, m.b1));
   tsnn::NetworkOptions o;
   o.dropout = 0;
   return tsnn::Network<Scalar, Index>(o, std::move(layers));
@@ -220,16 +235,32 @@ tsnn::Network<Scalar, Index> handNetwork(const std::vector<Entry>& l0, std::vect
 
 template <class Scalar, class Index>
 tsnn::Network<Scalar, Index> modelA() {
-  return handNetwork<Scalar, Index>(
-      {{0, 0, 0.5, 0.125}, {0, 2, -0.25, -0.5}, {1, 1, -0.75, 0.25}}, {0.5, -1}, {0.25, 0.25},
-      {{0, 0, 1, 0.5}, {0, 1, -0.5, 0.5}, {1, 0, 0.25, 0.5}, {1, 1, 2, 0.5}}, {0, 0.5}, {0, 0});
+  return handNetwork<Scalar, Index>(kModelA);
 }
 
 template <class Scalar, class Index>
 tsnn::Network<Scalar, Index> modelB() {
-  return handNetwork<Scalar, Index>(
-      {{0, 0, 0.25, 1.0}, {0, 1, 1.0, 0.5}, {1, 1, 0.25, -0.25}, {1, 2, 0.5, 0.75}}, {1.5, 0},
-      {-0.25, 0.75}, {{0, 1, 1.5, -0.5}}, {-1, 0.25}, {0, 0});
+  return handNetwork<Scalar, Index>(kModelB);
+}
+
+// Gives \p opt the hand model's state for \p net: array i holds (i + 1) times the listed state.
+template <class Scalar, class Index>
+void handState(tsnn::Optimizer<Scalar, Index>& opt, const tsnn::Network<Scalar, Index>& net,
+               const HandModel& m, std::uint64_t steps) {
+  opt.reset(net);
+  tsnn::OptimizerState s = opt.state();
+  s.steps = steps;
+  auto& layers = s.layersOf<Scalar>();
+  const std::vector<Entry>* entries[] = {&m.l0, &m.l1};
+  const std::vector<double>* rows[] = {&m.bs0, &m.bs1};
+  for (std::size_t l = 0; l < 2; ++l)
+    for (std::size_t i = 0; i < opt.slots(); ++i) {
+      for (std::size_t k = 0; k < entries[l]->size(); ++k)
+        layers[l].entries[i][k] = static_cast<Scalar>((i + 1) * (*entries[l])[k].state);
+      for (std::size_t j = 0; j < rows[l]->size(); ++j)
+        layers[l].rows[i][j] = static_cast<Scalar>((i + 1) * (*rows[l])[j]);
+    }
+  opt.setState(s, net);
 }
 
 // Layer-0 union in storage order, as worked out above.
@@ -241,14 +272,19 @@ const Entry kUnion0[] = {{0, 0, 0.375, 0.5625},
 const Entry kAverage1[] = {
     {0, 0, 0.5, 0.25}, {0, 1, 0.5, 0.0}, {1, 0, 0.125, 0.25}, {1, 1, 1.0, 0.25}};
 
-// The layer must hold exactly these entries (row-major), with exactly these values.
+// The layer must hold exactly these entries (row-major), with exactly these values, and the
+// optimiser's state of layer l exactly (i + 1) times these states in array i.
 template <class Scalar, class Index>
-void checkLayer(const tsnn::SparseLinear<Scalar, Index>& layer, const std::vector<Entry>& expect) {
+void checkLayer(const tsnn::SparseLinear<Scalar, Index>& layer,
+                const tsnn::Optimizer<Scalar, Index>& opt, std::size_t l,
+                const std::vector<Entry>& expect) {
   const auto& w = layer.weights();
   CHECK(w.check().empty());
   CHECK(columnIndexCurrent(layer));
   REQUIRE(static_cast<std::size_t>(w.nonZeros()) == expect.size());
-  REQUIRE(layer.velocity().size() == expect.size());
+  const auto& state = opt.layerState(l);
+  REQUIRE(state.pattern == w.patternId());
+  for (const auto& a : state.entries) REQUIRE(a.size() == expect.size());
   std::size_t k = 0;
   for (Index r = 0; r < w.rows(); ++r)
     for (Index p = w.rowBegin(r); p < w.rowEnd(r); ++p, ++k) {
@@ -257,7 +293,9 @@ void checkLayer(const tsnn::SparseLinear<Scalar, Index>& layer, const std::vecto
       CHECK(r == e.row);
       CHECK(w.colIdx()[static_cast<std::size_t>(p)] == e.col);
       CHECK(w.values()[static_cast<std::size_t>(p)] == static_cast<Scalar>(e.value));
-      CHECK(layer.velocity()[static_cast<std::size_t>(p)] == static_cast<Scalar>(e.velocity));
+      for (std::size_t i = 0; i < opt.slots(); ++i)
+        CHECK(state.entries[i][static_cast<std::size_t>(p)] ==
+              static_cast<Scalar>((i + 1) * e.state));
     }
 }
 
@@ -317,35 +355,53 @@ TEMPLATE_TEST_CASE(
   CHECK(outBias == b1);
 }
 
-TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budget by magnitude",
-                   "[training][wasap][average]", (tsnn::test::Types<float, std::int32_t>),
-                   (tsnn::test::Types<double, std::int32_t>),
-                   (tsnn::test::Types<double, std::int64_t>)) {
-  using Scalar = typename TestType::Scalar;
-  using Index = typename TestType::Index;
-  using Net = tsnn::Network<Scalar, Index>;
-  const std::vector<Net> models{modelA<Scalar, Index>(), modelB<Scalar, Index>()};
+TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budget by magnitude, "
+                   "and the optimisers' state is averaged the same way",
+                   "[training][wasap][average][optim]",
+                   (tsnn::test::SgdOf<float, std::int32_t>),
+                   (tsnn::test::SgdOf<double, std::int64_t>),
+                   (tsnn::test::AdamOf<float, std::int32_t>),
+                   (tsnn::test::AdamOf<double, std::int32_t>)) {
+  using Scalar = typename TestType::ScalarType;
+  using NetIndex = typename TestType::IndexType;
+  using Optimizer = typename TestType::Type;
+  using Net = tsnn::Network<Scalar, NetIndex>;
+  const std::vector<Net> models{modelA<Scalar, NetIndex>(), modelB<Scalar, NetIndex>()};
+  std::vector<Optimizer> opts{TestType::make(), TestType::make()};
+  handState(opts[0], models[0], kModelA, 3);
+  handState(opts[1], models[1], kModelB, 7);
+  opts[0].setLearningRate(0.125);
+  const std::vector<const tsnn::Optimizer<Scalar, NetIndex>*> from{&opts[0], &opts[1]};
   const std::vector<std::vector<std::size_t>> keptFor{
       /*0*/ {},        /*1*/ {1},          /*2*/ {0, 1},
       /*3*/ {0, 1, 3}, /*4*/ {0, 1, 3, 4}, /*5*/ {0, 1, 2, 3, 4}};
   for (long long budget0 = 0; budget0 <= 7; ++budget0) {
     INFO("layer-0 budget " << budget0);
-    Net target = modelB<Scalar, Index>();  // replaced, whatever it held
-    tsnn::averageModels(models, {budget0, 4}, target);
+    Net target = modelB<Scalar, NetIndex>();  // replaced, whatever it held
+    Optimizer averaged = TestType::make();    // replaced too
+    std::vector<tsnn::NetworkRemap<NetIndex>> remaps;
+    tsnn::averageModels(models, {budget0, 4}, target, &remaps);
+    REQUIRE(remaps.size() == 2);
+    averaged.average(from, remaps, target);
+    CHECK(averaged.learningRate() == TestType::make().learningRate());  // its own rate
+    CHECK(averaged.steps() == 7);  // the largest of the models' step counts
 
     std::vector<Entry> expect0;
     for (std::size_t p : keptFor[static_cast<std::size_t>(std::min<long long>(budget0, 5))])
       expect0.push_back(kUnion0[p]);
-    checkLayer(target.layer(0), expect0);
-    checkLayer(target.layer(1), std::vector<Entry>(std::begin(kAverage1), std::end(kAverage1)));
+    checkLayer(target.layer(0), averaged, 0, expect0);
+    checkLayer(target.layer(1), averaged, 1,
+               std::vector<Entry>(std::begin(kAverage1), std::end(kAverage1)));
 
     CHECK(target.layer(0).bias()[0] == Scalar(1));
     CHECK(target.layer(0).bias()[1] == Scalar(-0.5));
-    CHECK(target.layer(0).biasVelocity()[0] == Scalar(0));
-    CHECK(target.layer(0).biasVelocity()[1] == Scalar(0.5));
     CHECK(target.layer(1).bias()[0] == Scalar(-0.5));
     CHECK(target.layer(1).bias()[1] == Scalar(0.375));
-    CHECK(target.layer(1).biasVelocity().isZero(0));
+    for (std::size_t i = 0; i < averaged.slots(); ++i) {
+      const auto s = static_cast<Scalar>(i + 1);
+      CHECK(averaged.layerState(0).rows[i] == std::vector<Scalar>{Scalar(0), s * Scalar(0.5)});
+      CHECK(averaged.layerState(1).rows[i] == std::vector<Scalar>{Scalar(0), Scalar(0)});
+    }
 
     // The averaged network computes with its new weights: first layer against a dense oracle.
     tsnn::test::Dense<Scalar> x(1, 3);
@@ -361,30 +417,52 @@ TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budg
   }
 }
 
-TEMPLATE_TEST_CASE("averageModels of identical copies returns the same model",
-                   "[training][wasap][average]", float, double) {
-  using Scalar = TestType;
+TEMPLATE_TEST_CASE("averageModels of identical copies returns the same model and state",
+                   "[training][wasap][average][optim]", tsnn::test::SgdOf<float>,
+                   tsnn::test::SgdOf<double>, tsnn::test::AdamOf<float>,
+                   tsnn::test::AdamOf<double>) {
+  using Scalar = typename TestType::ScalarType;
   const tsnn::Network<Scalar> net(netOptions(31));
   tsnn::Network<Scalar> m = net;
-  // Give the momenta and biases generic values, so that they are checked too.
+  // Give the biases and the state generic values, so that they are checked too.
   tsnn::Rng rng = tsnn::test::testRng(203);
-  for (std::size_t l = 0; l < m.numLayers(); ++l) {
-    for (auto& v : m.layer(l).velocity()) v = static_cast<Scalar>(rng.uniform(-1, 1));
+  for (std::size_t l = 0; l < m.numLayers(); ++l)
     for (Eigen::Index j = 0; j < m.layer(l).bias().size(); ++j)
       m.layer(l).bias()[j] = static_cast<Scalar>(rng.uniform(-1, 1));
-  }
+  auto opt = TestType::make();
+  tsnn::test::fillRandomState(opt, m, tsnn::test::streamSeed(204));
   const std::vector<tsnn::Network<Scalar>> models{m, m};
   tsnn::Network<Scalar> target = net;
-  tsnn::averageModels(models, layerNonZeros(m), target);
+  std::vector<tsnn::NetworkRemap<std::int32_t>> remaps;
+  tsnn::averageModels(models, layerNonZeros(m), target, &remaps);
+  auto averaged = TestType::make();
+  averaged.average({&opt, &opt}, remaps, target);
   for (std::size_t l = 0; l < m.numLayers(); ++l) {
     CHECK(target.layer(l).weights().rowPtr() == m.layer(l).weights().rowPtr());
     CHECK(target.layer(l).weights().colIdx() == m.layer(l).weights().colIdx());
     CHECK(tsnn::test::bitIdentical(target.layer(l).weights().values(),
                                    m.layer(l).weights().values()));
-    CHECK(tsnn::test::bitIdentical(target.layer(l).velocity(), m.layer(l).velocity()));
     CHECK(tsnn::test::bitIdentical(target.layer(l).bias(), m.layer(l).bias()));
+    for (std::size_t i = 0; i < opt.slots(); ++i) {
+      CHECK(tsnn::test::bitIdentical(averaged.layerState(l).entries[i],
+                                     opt.layerState(l).entries[i]));
+      CHECK(tsnn::test::bitIdentical(averaged.layerState(l).rows[i], opt.layerState(l).rows[i]));
+    }
     CHECK(columnIndexCurrent(target.layer(l)));
   }
+  CHECK(averaged.steps() == opt.steps());
+  // The averaged state is aligned with the target: the optimiser steps on it.
+  auto g = target.makeGradients();
+  CHECK_NOTHROW(averaged.step(target, g));
+  // Remaps that do not start at a model's state are refused, and leave the state alone.
+  const auto before = averaged.state();
+  CHECK_THROWS_WITH(averaged.average({&averaged, &opt}, remaps, target),
+                    Catch::StartsWith("tsnn: Optimizer::average(): the remap of optimizer 0"));
+  CHECK(averaged.layerState(0).entries == before.template layersOf<Scalar>()[0].entries);
+}
+
+TEST_CASE("trainWasap trains with Adam in both phases", "[training][wasap][optim]") {
+  runAndCheck<float>(1.0 / 3.0, 6, 0.7, tsnn::OptimizerKind::Adam);
 }
 
 TEMPLATE_TEST_CASE("trainWasap with two workers learns and keeps the connection budget",
@@ -511,7 +589,6 @@ TEST_CASE("trainWasap prunes neurons on the shared model while stale gradients a
     CHECK(net.nonZeros() == h.back().nnz);
     for (std::size_t l = 0; l < net.numLayers(); ++l) {
       CHECK(net.layer(l).weights().check().empty());
-      CHECK(net.layer(l).velocity().size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
       CHECK(columnIndexCurrent(net.layer(l)));
     }
     for (std::size_t hdn = 0; hdn + 1 < net.numLayers(); ++hdn)

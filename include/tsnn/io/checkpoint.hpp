@@ -1,9 +1,10 @@
 #pragma once
 /// \file
 /// \brief Checkpoints: saveCheckpoint(), loadCheckpoint() and readCheckpointInfo(). A checkpoint
-/// holds a Network (options, topology, weights, momentum, biases, neuron ids and its random
-/// stream), the TrainingState of a run and the input preprocessing, in one versioned,
-/// checksummed binary file; a network loaded from one is bit for bit the one that was saved.
+/// holds a Network (options, topology, weights, biases, neuron ids and its random stream), the
+/// TrainingState of a run (with the optimiser's state: momentum or Adam's moments and step count)
+/// and the input preprocessing, in one versioned, checksummed binary file; a network and state
+/// loaded from one are bit for bit the ones that were saved.
 /// The byte layout, and what reading checks, is documented in checkpoint_format.hpp.
 
 #include <cstdint>
@@ -34,9 +35,10 @@ struct CheckpointInfo {
 /// \brief Saves \p net, \p state and \p prep to \p path, replacing it atomically and durably
 /// (see AtomicFile): an interrupted or failed save leaves the previous file as it was.
 /// \throws IoError naming the path if it cannot be written; InvalidArgument if
-/// net.options().sizes differs from the layer widths, momentum is misaligned or \p prep does not
-/// fit the inputs (or holds a non-finite value or a scale <= 0); NumericalError if a
-/// weight, bias or momentum is not finite (nothing is written in these cases)
+/// net.options().sizes differs from the layer widths, the optimiser state in \p state does not
+/// fit \p net, or \p prep does not fit the inputs (or holds a non-finite value or a scale
+/// <= 0); NumericalError if a weight, bias or optimiser state value is not finite (nothing is
+/// written in these cases)
 template <class Scalar, class Index>
 void saveCheckpoint(const std::string& path, const Network<Scalar, Index>& net,
                     const TrainingState& state = TrainingState{},
@@ -47,8 +49,9 @@ void saveCheckpoint(const std::string& path, const Network<Scalar, Index>& net,
 
 /// \brief Loads a network saved by saveCheckpoint(), its training state if \p state is not
 /// null and its preprocessing if \p prep is not null (both assigned only on success). Scalar
-/// and Index must be the types it was saved with. The network's forward pass, topology,
-/// momentum, neuron ids and rng() stream are those of the saved network, bit for bit.
+/// and Index must be the types it was saved with. The network's forward pass, topology, neuron
+/// ids and rng() stream are those of the saved network, bit for bit, and state->optimizer holds
+/// the saved optimiser state aligned with it (a version-1 file's momentum as SGD state).
 /// \throws IoError naming the path if it cannot be read; FormatError naming the path and the
 /// problem if it is not a checkpoint, has another version, holds other types, fails its
 /// checksum, is truncated or has trailing bytes, or its contents are inconsistent

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// \brief Whole checkpoint files to and from bytes: encodeCheckpoint() lays out the sections that
-/// checkpoint_format.hpp defines; decodeCheckpointFront() and decodeCheckpoint() check and read
-/// them back in the order the format states. Loading and readCheckpointInfo() share the front.
+/// checkpoint_format.hpp defines (always in the current version); decodeCheckpointFront() and
+/// decodeCheckpoint() check and read them back in the order the format states, in any version
+/// this build reads. Loading and readCheckpointInfo() share the front.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -25,11 +26,13 @@
 
 namespace tsnn::detail {
 
-/// \brief The checkpoint file contents for \p net, \p state and \p prep.
-/// \throws InvalidArgument if net.options().sizes differs from the layer widths or a layer's
-/// momentum or biases are not aligned with its weights and outputs, or \p prep does not fit the
-/// inputs (or holds a non-finite value or a scale <= 0); NumericalError if a weight, bias or
-/// momentum is not finite (it could not be loaded back)
+/// \brief The checkpoint file contents (format kCheckpointVersion) for \p net, \p state (the
+/// optimiser's state included) and \p prep.
+/// \throws InvalidArgument if net.options().sizes differs from the layer widths, a layer's
+/// biases are not aligned with its outputs, the optimiser state does not fit the network
+/// (checkCheckpointOptimizer()), or \p prep does not fit the inputs (or holds a non-finite value
+/// or a scale <= 0); NumericalError if a weight, bias or optimiser state value is not finite (it
+/// could not be loaded back)
 template <class Scalar, class Index>
 std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingState& state,
                              const Preprocessing& prep = Preprocessing{},
@@ -55,20 +58,16 @@ std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingSt
     const auto& layer = net.layer(l);
     const auto rows = static_cast<std::size_t>(layer.outputs());
     const auto nnz = static_cast<std::size_t>(layer.nonZeros());
-    if (layer.velocity().size() != nnz || layer.bias().size() != layer.outputs() ||
-        layer.biasVelocity().size() != layer.outputs())
-      raise<InvalidArgument>(caller, ": layer ", l, " has ", nnz, " weights and ", rows,
-                             " outputs but ", layer.velocity().size(), " momentum entries, ",
-                             layer.bias().size(), " biases and ", layer.biasVelocity().size(),
-                             " bias momentum entries");
+    if (layer.bias().size() != layer.outputs())
+      raise<InvalidArgument>(caller, ": layer ", l, " has ", rows, " outputs but ",
+                             layer.bias().size(), " biases");
     checkFinite(layer.weights().values().data(), nnz, l, "weight");
-    checkFinite(layer.velocity().data(), layer.velocity().size(), l, "momentum");
     checkFinite(layer.bias().data(), rows, l, "bias");
-    checkFinite(layer.biasVelocity().data(), static_cast<std::size_t>(layer.biasVelocity().size()),
-                l, "bias momentum");
-    estimate += 24 + (rows + 1) * sizeof(Index) + nnz * (sizeof(Index) + 2 * sizeof(Scalar)) +
-                rows * (2 * sizeof(Scalar) + 8);
+    const std::size_t slots = state.optimizer.empty() ? 0 : optimizerSlots(state.optimizer.kind);
+    estimate += 24 + (rows + 1) * sizeof(Index) + nnz * (sizeof(Index) + sizeof(Scalar)) +
+                rows * (sizeof(Scalar) + 8) + slots * (nnz + rows) * sizeof(Scalar);
   }
+  checkCheckpointOptimizer(state.optimizer, net, caller);
 
   if (!prep.mean.empty() || !prep.scale.empty()) {
     if (prep.mean.size() != prep.scale.size() ||
@@ -107,6 +106,10 @@ std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingSt
   at = beginCheckpointSection(w, "LAYR");
   w.u64(net.numLayers());
   for (std::size_t l = 0; l < net.numLayers(); ++l) writeCheckpointLayer(w, net.layer(l));
+  endCheckpointSection(w, at);
+
+  at = beginCheckpointSection(w, "OPTM");
+  writeCheckpointOptimizer<Scalar>(w, state.optimizer);
   endCheckpointSection(w, at);
 
   at = beginCheckpointSection(w, "NIDS");
@@ -181,8 +184,10 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
 }
 
 /// \brief Rebuilds the network (and the training state and preprocessing, where \p state and
-/// \p prep are not null) from the contents of a checkpoint file; \p path only names it in
-/// messages. *state and *prep change only on success.
+/// \p prep are not null) from the contents of a checkpoint file of any version this build reads;
+/// \p path only names it in messages. The state's optimiser arrays are aligned with the returned
+/// network (their pattern ids are its layers'); a version-1 file's momentum becomes SGD state.
+/// *state and *prep change only on success.
 /// \throws FormatError naming \p path and what is wrong
 template <class Scalar, class Index>
 Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t size,
@@ -200,12 +205,32 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   if (numLayers + 1 != options.sizes.size())
     lay.fail("section 'OPTS' lists ", options.sizes.size(), " layer sizes, but section 'LAYR' has ",
              numLayers, " layers");
+  const bool v1 = front.header.version == 1;
   std::vector<SparseLinear<Scalar, Index>> layers;
+  std::vector<CheckpointV1Momentum<Scalar>> momentum(v1 ? numLayers : 0);
   layers.reserve(numLayers);
   for (std::size_t l = 0; l < numLayers; ++l)
-    layers.push_back(
-        readCheckpointLayer<Scalar, Index>(lay, l, options.sizes[l], options.sizes[l + 1]));
+    layers.push_back(readCheckpointLayer<Scalar, Index>(lay, l, options.sizes[l],
+                                                        options.sizes[l + 1],
+                                                        v1 ? &momentum[l] : nullptr));
   lay.expectEnd();
+
+  OptimizerState optimizer;
+  if (v1) {
+    // Version 1 kept SGD's momentum in the layers, and did not count optimiser steps.
+    optimizer.kind = OptimizerKind::Sgd;
+    optimizer.steps = front.state.step;
+    auto& ls = optimizer.layersOf<Scalar>();
+    ls.resize(numLayers);
+    for (std::size_t l = 0; l < numLayers; ++l) {
+      ls[l].entries.push_back(std::move(momentum[l].velocity));
+      ls[l].rows.push_back(std::move(momentum[l].biasVelocity));
+    }
+  } else {
+    ByteReader opt = readCheckpointSection(r, "OPTM");
+    optimizer = readCheckpointOptimizer(opt, layers);
+    opt.expectEnd();
+  }
 
   ByteReader idSection = readCheckpointSection(r, "NIDS");
   std::vector<std::vector<long long>> ids = readCheckpointNeuronIds(idSection, layers);
@@ -221,6 +246,10 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
     Network<Scalar, Index> net(options, std::move(layers));
     net.rng().setState(front.rng);
     for (std::size_t l = 0; l < ids.size(); ++l) net.setNeuronIds(l, std::move(ids[l]));
+    if (!optimizer.empty())
+      for (std::size_t l = 0; l < net.numLayers(); ++l)
+        optimizer.layersOf<Scalar>()[l].pattern = net.layer(l).weights().patternId();
+    front.state.optimizer = std::move(optimizer);
     if (state != nullptr) *state = std::move(front.state);
     if (prep != nullptr) *prep = std::move(loadedPrep);
     return net;

@@ -4,12 +4,13 @@
 /// validation of each section. Whole files are encoded and decoded by checkpoint_codec.hpp; the
 /// API (saveCheckpoint, loadCheckpoint, readCheckpointInfo) is in checkpoint.hpp.
 ///
-/// A checkpoint holds a Network (options, topology, weights, momentum, biases, neuron ids and
-/// its random stream) together with the TrainingState of a run, in one versioned, checksummed
-/// binary file. A network loaded from a checkpoint is bit for bit the one that was saved: same
-/// forward pass, same pattern, same momentum, same neuron ids, same rng() stream.
+/// A checkpoint holds a Network (options, topology, weights, biases, neuron ids and its random
+/// stream) together with the TrainingState of a run, the optimiser's state included, in one
+/// versioned, checksummed binary file. A network loaded from a checkpoint is bit for bit the one
+/// that was saved: same forward pass, same pattern, same neuron ids, same rng() stream; so is the
+/// optimiser state (momentum, Adam's moments and step count).
 ///
-/// Format version 1. Every integer is little-endian and written byte by byte whatever the host's
+/// Format version 2 (version 1 files are read too, see below). Every integer is little-endian and written byte by byte whatever the host's
 /// byte order, so files move between machines. Floating-point numbers are IEEE 754 and written as
 /// the bit pattern of a u32 (binary32) or u64 (binary64). Field types: u32/u64 unsigned; i32/i64
 /// two's complement; f64 binary64; S the network's Scalar (binary32 or binary64, as the header
@@ -17,11 +18,11 @@
 ///
 ///     offset    size  field
 ///     0         8     magic "TSNNCKPT"
-///     8         4     u32 format version (1)
+///     8         4     u32 format version (2)
 ///     12        8     u64 size of the whole file in bytes, checksum included
 ///     20        4     u32 scalar_bytes: 4 (float) or 8 (double)
 ///     24        4     u32 index_bytes: 1, 2, 4 or 8
-///     28              six sections, in the order below, each
+///     28              seven sections, in the order below, each
 ///                       4  tag, four ASCII characters
 ///                       8  u64 payload size in bytes
 ///                       .  payload
@@ -53,14 +54,28 @@
 ///     "LAYR"  u64 L (number of layers, >= 1), then for each layer (its weights are rows x cols =
 ///             n_out x n_in; row j holds the connections into output neuron j):
 ///               i64 rows, i64 cols, u64 nnz,
-///               (rows + 1) x I rowPtr, nnz x I colIdx, nnz x S values, nnz x S velocity,
-///               rows x S bias, rows x S biasVelocity
-///             The momentum (velocity) is aligned with the values by position and shares their
-///             count, so it cannot be misaligned in a well-formed file.
+///               (rows + 1) x I rowPtr, nnz x I colIdx, nnz x S values, rows x S bias
+///     "OPTM"  The optimiser's state (TrainingState::optimizer):
+///             u32 kind (Sgd 0, Adam 1), u64 steps (Adam's t), u32 a, u64 n,
+///             where a is the number of state arrays per parameter (SGD 1: momentum; Adam 2:
+///             first and second moment) and n the number of layers with state, both 0 when no
+///             state is stored (n is then 0 or the layer count of "LAYR"); then for each layer l
+///             with nnz_l connections and rows_l outputs:
+///               a x (nnz_l x S) per-connection arrays, aligned with the layer's values by
+///               position, then a x (rows_l x S) per-neuron arrays (its biases' state)
+///             Every value is finite; Adam's second moment is >= 0. The learning rate in use is
+///             TrainingState::learningRate in "TRST".
 ///     "NIDS"  for each hidden layer l = 0 .. L - 2: u64 n (= rows of layer l), n x i64 ids
 ///             (original neuron ids, strictly increasing, non-negative)
 ///     "PREP"  Preprocessing: u64 n (0, or the network's inputs), n x f64 mean,
 ///             n x f64 scale (finite; scales > 0)
+///
+/// Version 1 differs only in "LAYR" and "OPTM": it has no "OPTM", and each layer of "LAYR" is
+///   i64 rows, i64 cols, u64 nnz, (rows + 1) x I rowPtr, nnz x I colIdx, nnz x S values,
+///   nnz x S velocity, rows x S bias, rows x S biasVelocity
+/// (the SGD momentum, which version 1 kept in the layers). Loading a version-1 file gives SGD
+/// state with those arrays and steps = TrainingState::step (version 1 did not count optimiser
+/// steps; SGD does not use the count). Files are always written in version 2.
 ///
 /// The TrainingState comes before the layers: the front of the file (header, "OPTS", "NRNG",
 /// "TRST") is everything readCheckpointInfo() reports, and it is decoded by the same code
@@ -97,13 +112,17 @@
 #include "tsnn/nn/loss.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
+#include "tsnn/optim/optimizer_state.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 
 namespace tsnn {
 
-/// \brief The checkpoint format version this build writes and reads.
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+/// \brief The checkpoint format version this build writes (it reads this one and every older
+/// one from kCheckpointOldestVersion on).
+inline constexpr std::uint32_t kCheckpointVersion = 2;
+/// \brief The oldest format version this build reads.
+inline constexpr std::uint32_t kCheckpointOldestVersion = 1;
 
 /// \brief How raw features become network inputs: x' = (x - mean_j) / scale_j per feature, the
 /// parameters of a fitted data::StandardScaler (meanParameters(), scaleParameters()). Stored with
@@ -176,9 +195,9 @@ inline CheckpointHeader checkCheckpointHeader(const unsigned char* data, std::si
   r.skip(8, "magic");
   CheckpointHeader h;
   h.version = r.u32("format version");
-  if (h.version != kCheckpointVersion)
-    r.fail("format version ", h.version, " is not supported (this build of tsnn reads version ",
-           kCheckpointVersion, ")");
+  if (h.version < kCheckpointOldestVersion || h.version > kCheckpointVersion)
+    r.fail("format version ", h.version, " is not supported (this build of tsnn reads versions ",
+           kCheckpointOldestVersion, " to ", kCheckpointVersion, ")");
   if (actualSize < kCheckpointHeaderBytes + kCheckpointTrailerBytes) truncated();
   h.fileBytes = r.u64("file size");
   if (h.fileBytes > actualSize)
@@ -272,6 +291,15 @@ inline bool checkpointKnown(LossKind v) {
   switch (v) {
     case LossKind::SoftmaxCrossEntropy:
     case LossKind::MeanSquaredError:
+      return true;
+  }
+  return false;
+}
+
+inline bool checkpointKnown(OptimizerKind v) {
+  switch (v) {
+    case OptimizerKind::Sgd:
+    case OptimizerKind::Adam:
       return true;
   }
   return false;
@@ -390,7 +418,7 @@ void checkCheckpointTypes() {
       "checkpoints store signed indices of at most 8 bytes");
 }
 
-/// \brief Writes one layer of "LAYR": shape, pattern, values, momentum, bias, bias momentum.
+/// \brief Writes one layer of "LAYR": shape, pattern, values, bias.
 template <class Scalar, class Index>
 void writeCheckpointLayer(ByteWriter& w, const SparseLinear<Scalar, Index>& layer) {
   const auto& m = layer.weights();
@@ -400,17 +428,22 @@ void writeCheckpointLayer(ByteWriter& w, const SparseLinear<Scalar, Index>& laye
   for (Index v : m.rowPtr()) w.index(v);
   for (Index v : m.colIdx()) w.index(v);
   for (Scalar v : m.values()) w.scalar(v);
-  // Aligned with the values by the SparseLinear invariant; written with their count.
-  for (Scalar v : layer.velocity()) w.scalar(v);
   for (Eigen::Index j = 0; j < layer.bias().size(); ++j) w.scalar(layer.bias()[j]);
-  for (Eigen::Index j = 0; j < layer.biasVelocity().size(); ++j) w.scalar(layer.biasVelocity()[j]);
 }
 
+/// \brief The SGD momentum that a version-1 layer stores with its weights and biases.
+template <class Scalar>
+struct CheckpointV1Momentum {
+  std::vector<Scalar> velocity, biasVelocity;
+};
+
 /// \brief Reads layer \p l of "LAYR", whose shape must be \p outputs x \p inputs (from
-/// "OPTS"), and checks everything SparseLinear would refuse.
+/// "OPTS"), and checks everything SparseLinear would refuse. With \p momentum (version 1), also
+/// reads the momentum stored between the values and the bias and after the bias.
 template <class Scalar, class Index>
 SparseLinear<Scalar, Index> readCheckpointLayer(ByteReader& r, std::size_t l, long long inputs,
-                                                long long outputs) {
+                                                long long outputs,
+                                                CheckpointV1Momentum<Scalar>* momentum = nullptr) {
   using Layer = SparseLinear<Scalar, Index>;
   constexpr std::size_t ib = sizeof(Index), sb = sizeof(Scalar);
   const std::size_t at = r.fileOffset();
@@ -425,26 +458,34 @@ SparseLinear<Scalar, Index> readCheckpointLayer(ByteReader& r, std::size_t l, lo
   if (rows != outputs || cols != inputs)
     r.fail("layer ", l, " at byte ", at, " is ", rows, " x ", cols,
            ", but section 'OPTS' gives sizes ", inputs, " -> ", outputs);
+  // Scalars per row and per nonzero: bias and values, and in version 1 their momentum too.
+  const std::size_t perItem = momentum ? 2 : 1;
   // Both counts are bounded by the bytes left before the total is formed, so it cannot overflow.
-  r.checkFits(static_cast<std::uint64_t>(rows), ib + 2 * sb, "row", at);
-  r.checkFits(nnz, ib + 2 * sb, "nonzero", at + 16);
+  r.checkFits(static_cast<std::uint64_t>(rows), ib + perItem * sb, "row", at);
+  r.checkFits(nnz, ib + perItem * sb, "nonzero", at + 16);
   const std::uint64_t bytes = (static_cast<std::uint64_t>(rows) + 1) * ib +
-                              static_cast<std::uint64_t>(rows) * 2 * sb + nnz * (ib + 2 * sb);
+                              static_cast<std::uint64_t>(rows) * perItem * sb +
+                              nnz * (ib + perItem * sb);
   if (bytes > r.remaining())
     r.fail("layer ", l, " at byte ", at, " (", rows, " x ", cols, ", ", nnz, " nonzeros) needs ",
            bytes, " bytes, but only ", r.remaining(), " remain in section 'LAYR'");
 
   const auto nr = static_cast<std::size_t>(rows), nz = static_cast<std::size_t>(nnz);
   std::vector<Index> rowPtr(nr + 1), colIdx(nz);
-  std::vector<Scalar> values(nz), velocity(nz);
-  typename Layer::Vector bias(rows), biasVelocity(rows);
+  std::vector<Scalar> values(nz);
+  typename Layer::Vector bias(rows);
   for (auto& v : rowPtr) v = r.index<Index>("rowPtr");
   for (auto& v : colIdx) v = r.index<Index>("colIdx");
   for (auto& v : values) v = r.scalar<Scalar>("values");
-  for (auto& v : velocity) v = r.scalar<Scalar>("momentum");
+  if (momentum) {
+    momentum->velocity.resize(nz);
+    for (auto& v : momentum->velocity) v = r.scalar<Scalar>("momentum");
+  }
   for (Eigen::Index j = 0; j < bias.size(); ++j) bias[j] = r.scalar<Scalar>("bias");
-  for (Eigen::Index j = 0; j < biasVelocity.size(); ++j)
-    biasVelocity[j] = r.scalar<Scalar>("bias momentum");
+  if (momentum) {
+    momentum->biasVelocity.resize(nr);
+    for (auto& v : momentum->biasVelocity) v = r.scalar<Scalar>("bias momentum");
+  }
 
   const auto checkFinite = [&](const Scalar* p, std::size_t n, const char* what) {
     for (std::size_t k = 0; k < n; ++k)
@@ -452,9 +493,11 @@ SparseLinear<Scalar, Index> readCheckpointLayer(ByteReader& r, std::size_t l, lo
         r.fail("layer ", l, " ", what, " ", k, " is not finite (", p[k], ")");
   };
   checkFinite(values.data(), nz, "weight");
-  checkFinite(velocity.data(), nz, "momentum");
   checkFinite(bias.data(), nr, "bias");
-  checkFinite(biasVelocity.data(), nr, "bias momentum");
+  if (momentum) {
+    checkFinite(momentum->velocity.data(), nz, "momentum");
+    checkFinite(momentum->biasVelocity.data(), nr, "bias momentum");
+  }
 
   CsrMatrix<Scalar, Index> w;
   w.assignUnchecked(static_cast<Index>(rows), static_cast<Index>(cols), std::move(rowPtr),
@@ -462,13 +505,115 @@ SparseLinear<Scalar, Index> readCheckpointLayer(ByteReader& r, std::size_t l, lo
   const std::string problem = w.check();
   if (!problem.empty()) r.fail("layer ", l, " has an invalid sparsity pattern: ", problem);
   try {
-    Layer layer(std::move(w), std::move(bias));
-    layer.velocity() = std::move(velocity);
-    layer.biasVelocity() = std::move(biasVelocity);
-    return layer;
+    return Layer(std::move(w), std::move(bias));
   } catch (const InvalidArgument& e) {
     r.fail("layer ", l, ": ", checkpointQuote(e.what()));
   }
+}
+
+/// \brief Checks that \p s can be written for \p net: no state, or a layer state per layer
+/// with the kind's number of arrays, each aligned with its layer (pattern id, when set, and
+/// sizes) and finite. Nothing is written otherwise.
+/// \throws InvalidArgument if it does not fit \p net; NumericalError if a value is not finite
+template <class Scalar, class Index>
+void checkCheckpointOptimizer(const OptimizerState& s, const Network<Scalar, Index>& net,
+                              const char* caller) {
+  if (!checkpointKnown(s.kind))
+    raise<InvalidArgument>(caller, ": unknown optimizer kind ", static_cast<int>(s.kind));
+  if (s.empty()) return;
+  if (!s.holds<Scalar>())
+    raise<InvalidArgument>(caller, ": the optimizer state holds ",
+                           sizeof(Scalar) == 4 ? "double" : "float", " arrays for a ",
+                           sizeof(Scalar) == 4 ? "float" : "double", " network");
+  const auto& layers = s.layersOf<Scalar>();
+  if (layers.size() != net.numLayers())
+    raise<InvalidArgument>(caller, ": the optimizer state has ", layers.size(),
+                           " layers, the network ", net.numLayers());
+  const std::size_t slots = optimizerSlots(s.kind);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& ls = layers[l];
+    const auto& layer = net.layer(l);
+    if (ls.pattern != 0 && ls.pattern != layer.weights().patternId())
+      raise<InvalidArgument>(caller, ": the optimizer state of layer ", l,
+                             " is aligned with another pattern than the layer's (its topology "
+                             "changed after the state was taken)");
+    if (ls.entries.size() != slots || ls.rows.size() != slots)
+      raise<InvalidArgument>(caller, ": layer ", l, " has ", ls.entries.size(), " and ",
+                             ls.rows.size(), " optimizer state arrays, ", optimizerName(s.kind),
+                             " keeps ", slots, " of each");
+    for (std::size_t i = 0; i < slots; ++i) {
+      if (ls.entries[i].size() != static_cast<std::size_t>(layer.nonZeros()) ||
+          ls.rows[i].size() != static_cast<std::size_t>(layer.outputs()))
+        raise<InvalidArgument>(caller, ": optimizer state array ", i, " of layer ", l, " has ",
+                               ls.entries[i].size(), " connection and ", ls.rows[i].size(),
+                               " neuron entries, the layer ", layer.nonZeros(), " and ",
+                               layer.outputs());
+      for (const auto* a : {&ls.entries[i], &ls.rows[i]})
+        for (std::size_t k = 0; k < a->size(); ++k)
+          if (!std::isfinite(static_cast<double>((*a)[k])))
+            raise<NumericalError>(caller, ": optimizer state array ", i, " of layer ", l, " is ",
+                                  (*a)[k], " at ", k, "; a checkpoint holds finite values only");
+    }
+  }
+}
+
+/// \brief Writes "OPTM" (checked by checkCheckpointOptimizer() first).
+template <class Scalar>
+void writeCheckpointOptimizer(ByteWriter& w, const OptimizerState& s) {
+  w.u32(static_cast<std::uint32_t>(s.kind));
+  w.u64(s.steps);
+  w.u32(s.empty() ? 0 : static_cast<std::uint32_t>(optimizerSlots(s.kind)));
+  w.u64(s.numLayers());
+  if (s.empty()) return;
+  for (const auto& ls : s.layersOf<Scalar>()) {
+    for (const auto& a : ls.entries)
+      for (Scalar v : a) w.scalar(v);
+    for (const auto& a : ls.rows)
+      for (Scalar v : a) w.scalar(v);
+  }
+}
+
+/// \brief Reads "OPTM" for \p layers: the kind's number of arrays, sized by each layer,
+/// finite, Adam's second moment >= 0. Pattern ids are left 0 (the caller binds them).
+template <class Scalar, class Index>
+OptimizerState readCheckpointOptimizer(ByteReader& r,
+                                       const std::vector<SparseLinear<Scalar, Index>>& layers) {
+  OptimizerState s;
+  s.kind = readCheckpointEnum<OptimizerKind>(r, "optimizer kind");
+  s.steps = r.u64("optimizer steps");
+  const std::size_t at = r.fileOffset();
+  const std::uint32_t slots = r.u32("optimizer state arrays");
+  const std::size_t atLayers = r.fileOffset();
+  const std::uint64_t n = r.u64("optimizer layers");
+  if (slots == 0 && n == 0) return s;
+  if (slots != optimizerSlots(s.kind))
+    r.fail(optimizerName(s.kind), " keeps ", optimizerSlots(s.kind),
+           " state arrays per parameter, the file has ", slots, " at byte ", at);
+  if (n != layers.size())
+    r.fail("optimizer state for ", n, " layers at byte ", atLayers, ", the network has ",
+           layers.size());
+  auto& out = s.layersOf<Scalar>();
+  out.resize(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto nnz = static_cast<std::uint64_t>(layers[l].nonZeros());
+    const auto rows = static_cast<std::uint64_t>(layers[l].outputs());
+    r.checkFits(slots * (nnz + rows), sizeof(Scalar), "optimizer state value", r.fileOffset());
+    for (auto* arrays : {&out[l].entries, &out[l].rows}) {
+      const std::uint64_t count = arrays == &out[l].entries ? nnz : rows;
+      arrays->assign(slots, std::vector<Scalar>(static_cast<std::size_t>(count)));
+      for (std::size_t i = 0; i < slots; ++i)
+        for (std::size_t k = 0; k < count; ++k) {
+          const Scalar v = r.scalar<Scalar>("optimizer state");
+          if (!std::isfinite(static_cast<double>(v)) ||
+              (s.kind == OptimizerKind::Adam && i == 1 && v < 0))
+            r.fail("optimizer state array ", i, " of layer ", l, " holds ", v, " at ", k,
+                   s.kind == OptimizerKind::Adam && i == 1 ? " (Adam's second moment is >= 0)"
+                                                           : " (not finite)");
+          (*arrays)[i][k] = v;
+        }
+    }
+  }
+  return s;
 }
 
 /// \brief Writes "NIDS": the original ids of each hidden layer's neurons.

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tsnn/optim/optimizer_state.hpp"
+
 namespace tsnn {
 
 /// \brief One row of the training history.
@@ -31,10 +33,10 @@ struct EpochRecord {
   double meanStaleness = 0;
 };
 
-/// \brief The trainer's side of a run, at an epoch boundary. Together with the network (weights,
-/// momentum, topology, neuron ids and its random stream) it determines the rest of the run: a
-/// run resumed from it with the same options and thread count produces the same epochs, bit for
-/// bit, as the run that saved it (only the timings differ).
+/// \brief The trainer's side of a run, at an epoch boundary, the optimiser's state included.
+/// Together with the network (weights, topology, neuron ids and its random stream) it determines
+/// the rest of the run: a run resumed from it with the same options and thread count produces
+/// the same epochs, bit for bit, as the run that saved it (only the timings differ).
 struct TrainingState {
   int epoch = 0;  ///< epochs completed
   /// State of the shuffling generator and the sample order it last produced (each epoch
@@ -43,6 +45,9 @@ struct TrainingState {
   std::vector<std::int64_t> order;
   std::uint64_t step = 0;     ///< minibatches done (keys the dropout masks)
   double learningRate = 0;    ///< current rate (lowered by NonFinitePolicy::SkipBatch)
+  /// The optimiser's kind, step count and per-connection and per-neuron arrays (momentum, Adam's
+  /// moments), aligned with the network's layers.
+  OptimizerState optimizer;
   int skippedInARow = 0;
   /// True when the state was taken after the last epoch of its run, whose topology step (pruning
   /// and evolution) is skipped; a resumed, longer run then takes that step first.

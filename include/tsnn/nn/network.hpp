@@ -21,6 +21,7 @@
 #include "tsnn/nn/pass_options.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/init.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
 
 namespace tsnn {
 
@@ -160,16 +161,19 @@ class Network {
   /// removed by removeHiddenNeurons() leave gaps; the survivors keep their order).
   const std::vector<long long>& neuronIds(std::size_t hidden) const { return m_ids.at(hidden); }
 
-  /// \brief Removes neurons of hidden layer \p hidden: their row of incoming connections, bias
-  /// and momentum in layer \p hidden, and their column of outgoing connections in the next
-  /// layer, whose column indices are compacted. A removed neuron with no incoming connections
-  /// outputs the constant f(b_j); its contribution W_kj f(b_j) is added to the next layer's
-  /// biases, so removing such neurons does not change the network's function. (A neuron that
-  /// still has incoming connections is simply cut off: that is pruning.)
+  /// \brief Removes neurons of hidden layer \p hidden: their row of incoming connections and
+  /// bias in layer \p hidden, and their column of outgoing connections in the next layer, whose
+  /// column indices are compacted. A removed neuron with no incoming connections outputs the
+  /// constant f(b_j); its contribution W_kj f(b_j) is added to the next layer's biases, so
+  /// removing such neurons does not change the network's function. (A neuron that still has
+  /// incoming connections is simply cut off: that is pruning.)
   /// \param neurons current indices in the layer, any order, no duplicates
+  /// \returns the change of layers \p hidden (entries and rows) and \p hidden + 1 (entries):
+  /// every surviving connection and neuron continues its old one; nothing is new. Empty (no
+  /// layer changed) when \p neurons is empty. Pass it to the optimiser (Optimizer::remap()).
   /// \throws InvalidArgument if \p hidden is not a hidden layer, an index is out of range or
   /// repeated, or no neuron would be left
-  void removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons);
+  NetworkRemap<Index> removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons);
   std::size_t numLayers() const { return m_layers.size(); }
   Layer& layer(std::size_t l) { return m_layers[l]; }
   const Layer& layer(std::size_t l) const { return m_layers[l]; }
@@ -531,7 +535,8 @@ class Network {
 };
 
 template <class Scalar, class Index>
-void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector<Index> neurons) {
+NetworkRemap<Index> Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden,
+                                                                std::vector<Index> neurons) {
   if (hidden + 1 >= m_layers.size())
     detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): layer ", hidden,
                                    " is not a hidden layer (the network has ", m_layers.size() - 1,
@@ -550,7 +555,8 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
     drop[static_cast<std::size_t>(j)] = 1;
   }
   const auto removed = static_cast<Index>(neurons.size());
-  if (removed == 0) return;
+  NetworkRemap<Index> remap(m_layers.size());
+  if (removed == 0) return remap;
   if (removed >= n)
     detail::raise<InvalidArgument>("Network::removeHiddenNeurons(): removing ", removed, " of ", n,
                                    " neurons would leave hidden layer ", hidden, " empty");
@@ -558,8 +564,12 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
   // Layer `hidden`: keep the surviving rows; newIndex maps old neuron index -> new (or -1).
   const auto& w = in.weights();
   std::vector<Index> newIndex(static_cast<std::size_t>(n), -1), rowPtr{0}, colIdx;
-  std::vector<Scalar> values, velocity;
-  Vector bias(n - removed), biasVelocity(n - removed), constant = Vector::Zero(n);
+  std::vector<Scalar> values;
+  PatternRemap<Index> inRemap, outRemap;
+  inRemap.from = in.weights().patternId();
+  outRemap.from = out.weights().patternId();
+  inRemap.rows.emplace();
+  Vector bias(n - removed), constant = Vector::Zero(n);
   std::vector<char> isConstant(static_cast<std::size_t>(n), 0);
   Index next = 0;
   for (Index j = 0; j < n; ++j) {
@@ -577,11 +587,11 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
     for (Index k = w.rowBegin(j); k < w.rowEnd(j); ++k) {
       colIdx.push_back(w.colIdx()[static_cast<std::size_t>(k)]);
       values.push_back(w.values()[static_cast<std::size_t>(k)]);
-      velocity.push_back(in.velocity()[static_cast<std::size_t>(k)]);
+      inRemap.entries.push_back(k);
     }
     rowPtr.push_back(static_cast<Index>(colIdx.size()));
     bias[next] = in.bias()[j];
-    biasVelocity[next] = in.biasVelocity()[j];
+    inRemap.rows->push_back(j);
     ++next;
   }
   CsrMatrix<Scalar, Index> inW;
@@ -592,7 +602,7 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
   // and fold constant outputs into its biases.
   const auto& v = out.weights();
   std::vector<Index> oRowPtr{0}, oCol;
-  std::vector<Scalar> oVal, oVel;
+  std::vector<Scalar> oVal;
   Vector oBias = out.bias();
   for (Index r = 0; r < v.rows(); ++r) {
     for (Index k = v.rowBegin(r); k < v.rowEnd(r); ++k) {
@@ -604,14 +614,18 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
       }
       oCol.push_back(newIndex[c]);
       oVal.push_back(wk);
-      oVel.push_back(out.velocity()[static_cast<std::size_t>(k)]);
+      outRemap.entries.push_back(k);
     }
     oRowPtr.push_back(static_cast<Index>(oCol.size()));
   }
   CsrMatrix<Scalar, Index> outW;
   outW.assignUnchecked(v.rows(), n - removed, std::move(oRowPtr), std::move(oCol), std::move(oVal));
-  in.reshape(std::move(inW), std::move(bias), std::move(velocity), std::move(biasVelocity));
-  out.reshape(std::move(outW), std::move(oBias), std::move(oVel), out.biasVelocity());
+  in.reshape(std::move(inW), std::move(bias));
+  out.reshape(std::move(outW), std::move(oBias));
+  inRemap.to = in.weights().patternId();
+  outRemap.to = out.weights().patternId();
+  remap.layers[hidden] = std::move(inRemap);
+  remap.layers[hidden + 1] = std::move(outRemap);
 
   std::vector<long long> ids;
   for (Index j = 0; j < n; ++j)
@@ -619,6 +633,7 @@ void Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidden, std::vector
       ids.push_back(m_ids[hidden][static_cast<std::size_t>(j)]);
   m_ids[hidden] = std::move(ids);
   m_options.sizes[hidden + 1] = n - removed;
+  return remap;
 }
 
 using Networkf = Network<float, std::int32_t>;

@@ -21,10 +21,11 @@ namespace tsnn {
 /// \brief y = W x + b with W truly sparse (n_out x n_in, row j = the connections into output
 /// neuron j), for a batch of inputs at once (see sparse/kernels.hpp for the layout).
 ///
-/// Besides the weights and biases, the layer keeps the column index the input-gradient kernel
-/// needs and the optimiser's momentum, stored aligned with the weight values: any topology
-/// change goes through setTopology(), which replaces all of them together, so they can never
-/// fall out of step.
+/// Besides the weights and biases, the layer keeps only the column index the input-gradient
+/// kernel needs: any topology change goes through setTopology() or reshape(), which rebuild it,
+/// so it can never fall out of step. Optimiser state lives in the optimiser
+/// (optim/optimizer.hpp), aligned with values() and moved along by the PatternRemap that every
+/// topology change reports.
 ///
 /// \tparam Scalar  float or double
 /// \tparam Index   signed index type of the sparse storage
@@ -50,7 +51,7 @@ class SparseLinear {
       : m_w(fromCsr(erdosRenyi<Scalar, Index>(outputs, inputs, density, rng, init, inputs,
                                                outputs))),
         m_b(Vector::Zero(outputs)) {
-    resetState();
+    m_t.build(m_w);
   }
 
   /// \brief Adopts given weights (n_out x n_in) and biases (n_out).
@@ -66,18 +67,17 @@ class SparseLinear {
                                        m_w.values()[static_cast<std::size_t>(k)]);
     if (!m_b.allFinite())
       detail::raise<InvalidArgument>("SparseLinear::SparseLinear(): bias is not finite");
-    resetState();
+    m_t.build(m_w);
   }
 
   Index inputs() const { return m_w.cols(); }
   Index outputs() const { return m_w.rows(); }
   Index nonZeros() const { return m_w.nonZeros(); }
   double density() const { return m_w.density(); }
-  /// \brief Bytes of weights, biases, column index and momentum.
+  /// \brief Bytes of weights, biases and column index (optimiser state: Optimizer::bytes()).
   std::size_t bytes() const {
-    return m_w.bytes() + static_cast<std::size_t>(m_b.size()) * sizeof(Scalar) * 2 +
-           (m_t.colPtr.size() + m_t.rowIdx.size() + m_t.valuePos.size()) * sizeof(Index) +
-           m_velocity.size() * sizeof(Scalar);
+    return m_w.bytes() + static_cast<std::size_t>(m_b.size()) * sizeof(Scalar) +
+           (m_t.colPtr.size() + m_t.rowIdx.size() + m_t.valuePos.size()) * sizeof(Index);
   }
 
   const Matrix& weights() const { return m_w; }
@@ -86,10 +86,6 @@ class SparseLinear {
   const Vector& bias() const { return m_b; }
   Vector& bias() { return m_b; }
   const TransposeIndex<Index>& transposeIndex() const { return m_t; }
-  std::vector<Scalar>& velocity() { return m_velocity; }
-  const std::vector<Scalar>& velocity() const { return m_velocity; }
-  Vector& biasVelocity() { return m_biasVelocity; }
-  const Vector& biasVelocity() const { return m_biasVelocity; }
 
   /// \brief Y = X W^T + b. X is B x inputs(), Y is B x outputs().
   /// \param threads team for the kernel's region (see sparseForward())
@@ -137,39 +133,31 @@ class SparseLinear {
     gb *= scale;
   }
 
-  /// \brief Replaces the topology together with the momentum aligned with it, and rebuilds the
-  /// column index. Output size must stay; the input size may change (neuron removal upstream).
-  /// \throws InvalidArgument if the matrix is invalid or the momentum is misaligned.
-  void setTopology(Matrix weights, std::vector<Scalar> velocity) {
+  /// \brief Replaces the topology and rebuilds the column index. Output size must stay; the
+  /// input size may change (neuron removal upstream). The caller reports the change to whoever
+  /// keeps state aligned with the old values (a PatternRemap, sparse/pattern_remap.hpp).
+  /// \throws InvalidArgument if the matrix is invalid or has another row count.
+  void setTopology(Matrix weights) {
     weights.validate("SparseLinear::setTopology()");
-    if (velocity.size() != static_cast<std::size_t>(weights.nonZeros()))
-      detail::raise<InvalidArgument>("SparseLinear::setTopology(): momentum has ",
-                                     velocity.size(), " entries, weights have ",
-                                     weights.nonZeros());
     if (weights.rows() != m_b.size())
       detail::raise<InvalidArgument>("SparseLinear::setTopology(): weights have ", weights.rows(),
                                      " rows, layer has ", m_b.size(), " outputs");
     m_w = std::move(weights);
-    m_velocity = std::move(velocity);
     m_t.build(m_w);
   }
 
-  /// \brief Replaces everything, output size included (used when neurons are removed or models
-  /// are averaged). Everything is checked before anything changes.
-  /// \throws InvalidArgument if the pieces do not fit together
-  void reshape(Matrix weights, Vector bias, std::vector<Scalar> velocity, Vector biasVelocity) {
+  /// \brief Replaces weights and biases, output size included (used when neurons are removed or
+  /// models are averaged). Everything is checked before anything changes.
+  /// \throws InvalidArgument if the bias length differs from the row count or the matrix is
+  /// invalid
+  void reshape(Matrix weights, Vector bias) {
     weights.validate("SparseLinear::reshape()");
-    if (bias.size() != weights.rows() || biasVelocity.size() != weights.rows() ||
-        velocity.size() != static_cast<std::size_t>(weights.nonZeros()))
+    if (bias.size() != weights.rows())
       detail::raise<InvalidArgument>("SparseLinear::reshape(): weights ", weights.rows(), " x ",
                                      weights.cols(), " with ", weights.nonZeros(),
-                                     " nonzeros, but bias has ", bias.size(),
-                                     " entries, bias momentum ", biasVelocity.size(),
-                                     ", momentum ", velocity.size());
+                                     " nonzeros, but bias has ", bias.size(), " entries");
     m_w = std::move(weights);
     m_b = std::move(bias);
-    m_biasVelocity = std::move(biasVelocity);
-    m_velocity = std::move(velocity);
     m_t.build(m_w);
   }
 
@@ -181,17 +169,9 @@ class SparseLinear {
       return toCoo(m);
   }
 
-  void resetState() {
-    m_velocity.assign(static_cast<std::size_t>(m_w.nonZeros()), Scalar(0));
-    m_biasVelocity = Vector::Zero(m_w.rows());
-    m_t.build(m_w);
-  }
-
   Matrix m_w;
   Vector m_b;
   TransposeIndex<Index> m_t;
-  std::vector<Scalar> m_velocity;
-  Vector m_biasVelocity;
 };
 
 using SparseLinearf = SparseLinear<float, std::int32_t>;

@@ -2,7 +2,8 @@
 /// \file
 /// \brief Stochastic gradient descent with momentum, optional Nesterov, and decoupled weight decay.
 ///
-/// For every parameter w with gradient g and momentum v (stored aligned with the sparse values):
+/// For every parameter w with gradient g and momentum v (kept by the optimiser, aligned with the
+/// sparse values, see optim/optimizer.hpp):
 ///   v <- mu v - lr g
 ///   w <- w + v - wd w                      (classical momentum)
 ///   w <- w + mu v - lr g - wd w            (Nesterov)
@@ -10,11 +11,14 @@
 /// momentum), exactly as in the SET reference code, and applies to biases too.
 
 #include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/core/errors.hpp"
-#include "tsnn/nn/network.hpp"
+#include "tsnn/optim/optimizer.hpp"
 
 namespace tsnn {
 
@@ -68,19 +72,35 @@ void sgdUpdate(Scalar* w, Scalar* v, const Scalar* g, std::ptrdiff_t n, const Sg
   for (std::ptrdiff_t k = 0; k < n; ++k) step(k);
 }
 
-/// \brief One SGD step on every weight and bias of \p net with the given (already averaged)
-/// gradients, each layer's momentum aligned with its values.
-/// \param threads team for the weights' update (see sgdUpdate())
-template <class Scalar, class Index>
-void applyGradients(Network<Scalar, Index>& net, const Gradients<Scalar>& g, const SgdOptions& sgd,
-                    Threads threads = Threads::automatic()) {
-  for (std::size_t l = 0; l < net.numLayers(); ++l) {
-    auto& layer = net.layer(l);
-    sgdUpdate(layer.values().data(), layer.velocity().data(), g.weights[l].data(),
-              static_cast<std::ptrdiff_t>(layer.nonZeros()), sgd, threads);
-    sgdUpdate(layer.bias().data(), layer.biasVelocity().data(), g.bias[l].data(),
-              static_cast<std::ptrdiff_t>(layer.outputs()), sgd, Threads::serial());
+/// \brief SGD as an Optimizer: one momentum array per parameter (slots() == 1), updated by
+/// sgdUpdate() with the current learning rate. The momentum of a connection follows it through
+/// every pattern change and starts at zero for new connections (optim/optimizer.hpp).
+template <class Scalar, class Index = std::int32_t>
+class Sgd final : public Optimizer<Scalar, Index> {
+  using Base = Optimizer<Scalar, Index>;
+
+ public:
+  /// \throws InvalidArgument naming the first bad option (SgdOptions::validate())
+  explicit Sgd(const SgdOptions& options = {})
+      : Base((options.validate(), options.learningRate), optimizerSlots(OptimizerKind::Sgd)),
+        m_options(options) {}
+
+  OptimizerKind kind() const override { return OptimizerKind::Sgd; }
+  std::string name() const override { return "sgd"; }
+  std::unique_ptr<Base> clone() const override { return std::make_unique<Sgd>(*this); }
+  /// \brief The options it was made with (learningRate() is the rate in use).
+  const SgdOptions& options() const { return m_options; }
+
+ protected:
+  void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,
+              Threads threads) const override {
+    SgdOptions o = m_options;
+    o.learningRate = this->learningRate();
+    sgdUpdate(w, s[0], g, n, o, threads);
   }
-}
+
+ private:
+  SgdOptions m_options;
+};
 
 }  // namespace tsnn

@@ -15,9 +15,10 @@
 /// one dense gradient evaluation, which is RigL's cost too and is paid once per epoch, not per
 /// minibatch.
 ///
-/// Grown connections start at weight 0 with zero momentum (RigL's choice: the network's function
-/// is unchanged at the moment of growth and the first update moves them along -G). Ranking ties
-/// are broken by position (row-major), so the step is deterministic.
+/// Grown connections start at weight 0 (RigL's choice: the network's function is unchanged at the
+/// moment of growth and the first update moves them along -G) and, through the PatternRemap the
+/// step reports, at zero optimiser state. Ranking ties are broken by position (row-major), so the
+/// step is deterministic.
 
 #include <Eigen/Core>
 #include <cmath>
@@ -115,12 +116,14 @@ std::vector<std::pair<Index, Index>> largestGradientPositions(
 /// \brief One evolution step on \p layer with SET's removal and gradient-based regrowth (see the
 /// file comment). \p x holds the layer's inputs for a minibatch (B x inputs()) and \p delta the
 /// loss gradient with respect to its pre-activations (B x outputs()).
+/// \param remap if not null, receives the change, as evolveSet()'s
 /// \throws InvalidArgument if zeta is outside [0, 1) or the shapes do not fit the layer;
 /// NumericalError if a gradient is not finite (the layer is then unchanged)
 template <class Scalar, class Index, template <class, class> class Storage>
 SetStats evolveSetGradient(SparseLinear<Scalar, Index, Storage>& layer, double zeta,
                            const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
-                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& delta) {
+                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& delta,
+                           PatternRemap<Index>* remap = nullptr) {
   detail::checkZeta("evolveSetGradient()", zeta);
   if (x.cols() != layer.inputs() || delta.cols() != layer.outputs() || x.rows() != delta.rows() ||
       x.rows() == 0)
@@ -128,15 +131,15 @@ SetStats evolveSetGradient(SparseLinear<Scalar, Index, Storage>& layer, double z
                                    " and deltas ", delta.rows(), " x ", delta.cols(),
                                    ", layer is ", layer.outputs(), " x ", layer.inputs(),
                                    " (need B x inputs and B x outputs, B > 0)");
-  return detail::replaceTopology(layer, [&](const auto& w, const auto& v, auto& next, auto& vel) {
+  return detail::replaceTopology(layer, remap, [&](const auto& w, auto& next, auto& source) {
     return detail::evolveCsr(
-        w, v, zeta,
+        w, zeta,
         [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol,
             long long count) {
           return detail::largestGradientPositions<Scalar, Index>(x, delta, keptPtr, keptCol,
                                                                  count);
         },
-        [] { return Scalar(0); }, next, vel);
+        [] { return Scalar(0); }, next, source);
   });
 }
 

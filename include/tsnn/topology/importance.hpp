@@ -17,6 +17,7 @@
 #include "tsnn/core/errors.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
 
 namespace tsnn {
 
@@ -84,16 +85,23 @@ inline std::vector<long long> unimportantNeurons(const std::vector<double>& impo
 }
 
 /// \brief Removes from every hidden layer the neurons at or below the p-th percentile of its
-/// importance. \returns the number of neurons removed.
+/// importance, layer by layer from the first (the importance of layer h is taken after layer
+/// h - 1's removal compacted its columns).
+/// \param remap if not null, receives the change of every layer (Network::removeHiddenNeurons()
+///        for each hidden layer, composed); pass it to the optimiser (Optimizer::remap())
+/// \returns the number of neurons removed.
 template <class Scalar, class Index>
-long long pruneUnimportantNeurons(Network<Scalar, Index>& net, double percentile) {
+long long pruneUnimportantNeurons(Network<Scalar, Index>& net, double percentile,
+                                  NetworkRemap<Index>* remap = nullptr) {
   long long total = 0;
+  NetworkRemap<Index> all(net.numLayers());
   for (std::size_t h = 0; h + 1 < net.numLayers(); ++h) {
     const auto ids = unimportantNeurons(neuronImportance(net.layer(h)), percentile);
     std::vector<Index> neurons(ids.begin(), ids.end());
-    net.removeHiddenNeurons(h, std::move(neurons));
+    all.then(net.removeHiddenNeurons(h, std::move(neurons)));
     total += static_cast<long long>(ids.size());
   }
+  if (remap) *remap = std::move(all);
   return total;
 }
 

@@ -9,10 +9,12 @@
 ///   * every weight that is exactly zero,
 /// and then adds exactly as many connections at positions drawn uniformly from those that are
 /// empty after the removal (a just-removed position may be drawn again, as in the reference
-/// code), with fresh weights from the initial distribution and zero momentum. Surviving weights
-/// keep their values and momentum. The number of connections is unchanged, and the storage stays
-/// sorted and duplicate-free. Ties at the threshold are broken by storage position, so the count
-/// removed is exact and the step is deterministic for a given random stream.
+/// code), with fresh weights from the initial distribution. Surviving weights keep their values.
+/// The number of connections is unchanged, and the storage stays sorted and duplicate-free. Ties
+/// at the threshold are broken by storage position, so the count removed is exact and the step is
+/// deterministic for a given random stream. The step reports where every connection went as a
+/// PatternRemap (sparse/pattern_remap.hpp): survivors continue their old entry, grown ones are
+/// new, so an optimiser keeps the state of survivors and starts grown connections at zero.
 
 #include <algorithm>
 #include <cmath>
@@ -28,6 +30,7 @@
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
+#include "tsnn/sparse/pattern_remap.hpp"
 
 namespace tsnn {
 
@@ -150,15 +153,15 @@ std::vector<std::pair<Index, Index>> drawEmptyPositions(
 
 namespace detail {
 
-/// One evolution step on a CSR pattern and the momentum aligned with it: SET's removal (see the
-/// file comment), then growth of as many connections at the positions that
-/// \p grow(keptPtr, keptCol, count) returns (distinct, empty after the removal, sorted
-/// row-major), each with weight \p newValue() and zero momentum. Returns the new pattern and
-/// momentum in \p next and \p velocity.
+/// One evolution step on a CSR pattern: SET's removal (see the file comment), then growth of as
+/// many connections at the positions that \p grow(keptPtr, keptCol, count) returns (distinct,
+/// empty after the removal, sorted row-major), each with weight \p newValue(). Returns the new
+/// pattern in \p next and, in \p source, for each of its entries the old entry it continues or
+/// -1 for a grown one.
 template <class Scalar, class Index, class Grow, class NewValue>
-SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel, double zeta,
-                   Grow&& grow, NewValue&& newValue, CsrMatrix<Scalar, Index>& next,
-                   std::vector<Scalar>& velocity) {
+SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Grow&& grow,
+                   NewValue&& newValue, CsrMatrix<Scalar, Index>& next,
+                   std::vector<Index>& source) {
   const auto nnz = static_cast<std::size_t>(w.nonZeros());
   const auto& val = w.values();
   std::vector<std::pair<Scalar, Index>> neg, pos;
@@ -201,14 +204,14 @@ SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>&
   const std::vector<std::pair<Index, Index>> grown = grow(keptPtr, keptCol, stats.removed);
   stats.added = static_cast<long long>(grown.size());
 
-  // Merge survivors and new connections per row; momentum follows its weight.
+  // Merge survivors and new connections per row, recording where each entry came from.
   std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0);
   std::vector<Index> colIdx;
   std::vector<Scalar> values;
-  velocity.clear();
+  source.clear();
   colIdx.reserve(nnz);
   values.reserve(nnz);
-  velocity.reserve(nnz);
+  source.reserve(nnz);
   std::size_t g = 0;
   for (Index r = 0; r < rows; ++r) {
     Index k = w.rowBegin(r);
@@ -221,12 +224,12 @@ SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>&
       if (haveOld && (!haveNew || w.colIdx()[static_cast<std::size_t>(k)] < grown[g].second)) {
         colIdx.push_back(w.colIdx()[static_cast<std::size_t>(k)]);
         values.push_back(val[static_cast<std::size_t>(k)]);
-        velocity.push_back(vel[static_cast<std::size_t>(k)]);
+        source.push_back(k);
         ++k;
       } else {
         colIdx.push_back(grown[g].second);
         values.push_back(static_cast<Scalar>(newValue()));
-        velocity.push_back(Scalar(0));
+        source.push_back(Index(-1));
         ++g;
       }
     }
@@ -239,32 +242,39 @@ SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>&
 
 /// The SET step: growth at uniformly drawn empty positions with weights from \p init.
 template <class Scalar, class Index>
-SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, const std::vector<Scalar>& vel,
-                      double zeta, Rng& rng, WeightInit init, CsrMatrix<Scalar, Index>& next,
-                      std::vector<Scalar>& velocity) {
+SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Rng& rng, WeightInit init,
+                      CsrMatrix<Scalar, Index>& next, std::vector<Index>& source) {
   const Index rows = w.rows(), cols = w.cols();
   return evolveCsr(
-      w, vel, zeta,
+      w, zeta,
       [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol, long long count) {
         return drawEmptyPositions(rows, cols, keptPtr, keptCol, count, rng);
       },
-      [&] { return sampleWeight(init, cols, rows, rng); }, next, velocity);
+      [&] { return sampleWeight(init, cols, rows, rng); }, next, source);
 }
 
-/// Runs \p step(csr, velocity, next, nextVelocity) on \p layer's weights and installs the
-/// result, for CSR or (canonical, hence CSR-ordered) COO storage.
+/// Runs \p step(csr, next, source) on \p layer's weights, installs the result, for CSR or
+/// (canonical, hence CSR-ordered) COO storage, and describes the change in \p remap if given.
 template <class Scalar, class Index, template <class, class> class Storage, class Step>
-SetStats replaceTopology(SparseLinear<Scalar, Index, Storage>& layer, Step&& step) {
+SetStats replaceTopology(SparseLinear<Scalar, Index, Storage>& layer, PatternRemap<Index>* remap,
+                         Step&& step) {
   CsrMatrix<Scalar, Index> next;
-  std::vector<Scalar> velocity;
+  std::vector<Index> source;
   SetStats stats;
+  const std::uint64_t from = layer.weights().patternId();
   if constexpr (std::is_same<Storage<Scalar, Index>, CsrMatrix<Scalar, Index>>::value) {
-    stats = step(layer.weights(), layer.velocity(), next, velocity);
-    layer.setTopology(std::move(next), std::move(velocity));
+    stats = step(layer.weights(), next, source);
+    layer.setTopology(std::move(next));
   } else {
-    // Canonical COO lists entries in CSR order, so the momentum stays aligned both ways.
-    stats = step(toCsr(layer.weights()), layer.velocity(), next, velocity);
-    layer.setTopology(toCoo(next), std::move(velocity));
+    // Canonical COO lists entries in CSR order, so positions mean the same in both.
+    stats = step(toCsr(layer.weights()), next, source);
+    layer.setTopology(toCoo(next));
+  }
+  if (remap) {
+    remap->from = from;
+    remap->to = layer.weights().patternId();
+    remap->entries = std::move(source);
+    remap->rows.reset();
   }
   return stats;
 }
@@ -278,13 +288,16 @@ inline void checkZeta(const char* caller, double zeta) {
 /// \brief One SET step on \p layer (see the file comment), for CSR or COO storage.
 /// \param zeta fraction in [0, 1) of the negative and of the positive weights to replace
 /// \param init distribution of the regrown weights (fan-in = layer inputs)
+/// \param remap if not null, receives the change (survivors continue their entry, grown
+///        connections are new); pass it to the optimiser (Optimizer::remap())
 /// \throws InvalidArgument if zeta is outside [0, 1)
 template <class Scalar, class Index, template <class, class> class Storage>
 SetStats evolveSet(SparseLinear<Scalar, Index, Storage>& layer, double zeta, Rng& rng,
-                   WeightInit init = WeightInit::HeUniform) {
+                   WeightInit init = WeightInit::HeUniform,
+                   PatternRemap<Index>* remap = nullptr) {
   detail::checkZeta("evolveSet()", zeta);
-  return detail::replaceTopology(layer, [&](const auto& w, const auto& v, auto& next, auto& vel) {
-    return detail::evolveSetCsr(w, v, zeta, rng, init, next, vel);
+  return detail::replaceTopology(layer, remap, [&](const auto& w, auto& next, auto& source) {
+    return detail::evolveSetCsr(w, zeta, rng, init, next, source);
   });
 }
 

@@ -8,7 +8,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/optimizer.hpp"
 #include "tsnn/training/data_parallel_step.hpp"
 #include "tsnn/training/epoch_loop.hpp"
 #include "tsnn/training/options.hpp"
@@ -42,8 +42,9 @@ std::vector<EpochRecord> trainDataParallel(
   std::vector<std::int64_t> order;
   return detail::runEpochs(
       net, train, test, options, callbacks, state, order, "trainDataParallel()",
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
-        return minibatch.run(net, train, order, first, count, step, sgd, options, team);
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step,
+          Optimizer<Scalar, Index>& optimizer) {
+        return minibatch.run(net, train, order, first, count, step, optimizer, options, team);
       });
 }
 

@@ -79,7 +79,7 @@
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/optimizer.hpp"
 #include "tsnn/sparse/kernels.hpp"
 #include "tsnn/training/epoch_loop.hpp"
 #include "tsnn/training/minibatch.hpp"
@@ -171,7 +171,7 @@ class DataParallelStep {
   int lastTeam() const { return m_lastTeam; }
 
   /// \brief Trains \p net on the minibatch order[first, first + count) of \p data as optimiser
-  /// step \p step with \p sgd: gradient of the mean loss, numerical guards and clipping per
+  /// step \p step with \p optimizer: gradient of the mean loss, numerical guards and clipping per
   /// \p options, then the update, unless the report names a problem (then nothing is applied).
   /// Opens one OpenMP region of up to \p threads threads.
   /// \throws InvalidArgument if threads < 1 or the minibatch is empty or outside \p order
@@ -179,7 +179,8 @@ class DataParallelStep {
   /// region has ended; the network is then unchanged
   StepReport run(Network<Scalar, Index>& net, const data::Dataset<Scalar>& data,
                  const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t count,
-                 std::uint64_t step, const SgdOptions& sgd, const TrainerOptions& options,
+                 std::uint64_t step, Optimizer<Scalar, Index>& optimizer,
+                 const TrainerOptions& options,
                  int threads) {
     if (threads < 1)
       raise<InvalidArgument>("DataParallelStep::run(): threads must be >= 1, got ", threads);
@@ -189,7 +190,7 @@ class DataParallelStep {
     const std::size_t L = net.numLayers();
     const auto rows = static_cast<Eigen::Index>(count);
     const Scalar scale = Scalar(1) / static_cast<Scalar>(count);
-    m_batch = Batch{&net, &data, &order, first, rows, step, scale, &sgd, &options};
+    m_batch = Batch{&net, &data, &order, first, rows, step, scale, &optimizer, &options};
     m_shards = static_cast<std::size_t>(std::min<std::int64_t>(m_workers, count));
     fitGradients(net, m_grads);
     m_tasks = &m_pieces.of(net);
@@ -249,7 +250,7 @@ class DataParallelStep {
     Eigen::Index rows;
     std::uint64_t step;
     Scalar scale;
-    const SgdOptions* sgd;
+    Optimizer<Scalar, Index>* optimizer;
     const TrainerOptions* options;
   };
 
@@ -341,6 +342,9 @@ class DataParallelStep {
     try {
       m_report.problem = guardGradient(*m_batch.net, m_ws.data(), m_shards, m_report.stats.lossSum,
                                        m_layerSq, *m_batch.options, m_factor);
+      // The optimiser's per-step work (step count, state sized to the pattern) before any
+      // thread updates a slice.
+      if (m_report.problem.empty()) m_batch.optimizer->beginStep(*m_batch.net, m_grads);
     } catch (...) {
       fail();
     }
@@ -348,24 +352,21 @@ class DataParallelStep {
 
   /// Phase 5 for the workers thread \p t plays: clip and apply slice w of every array.
   void update(int t, int team) {
-    const SgdOptions& sgd = *m_batch.sgd;
+    Optimizer<Scalar, Index>& optimizer = *m_batch.optimizer;
     const double factor = m_factor;
     const auto f = static_cast<Scalar>(factor);
     Network<Scalar, Index>& net = *m_batch.net;
     for (int w = t; w < m_workers; w += team)
       for (std::size_t l = 0; l < net.numLayers(); ++l) {
-        auto& layer = net.layer(l);
-        auto update = [&](Scalar* p, Scalar* v, Scalar* g, std::size_t size) {
+        auto update = [&](Parameters part, Scalar* g, std::size_t size) {
           const auto [a, b] = slice(size, w);
           if (factor < 1)
             for (std::size_t k = a; k < b; ++k) g[k] *= f;
-          sgdUpdate(p + a, v + a, g + a, static_cast<std::ptrdiff_t>(b - a), sgd,
-                    Threads::serial());
+          optimizer.updateSlice(net, m_grads, l, part, a, b);
         };
-        update(layer.values().data(), layer.velocity().data(), m_grads.weights[l].data(),
-               static_cast<std::size_t>(layer.nonZeros()));
-        update(layer.bias().data(), layer.biasVelocity().data(), m_grads.bias[l].data(),
-               static_cast<std::size_t>(layer.outputs()));
+        update(Parameters::Weights, m_grads.weights[l].data(), m_grads.weights[l].size());
+        update(Parameters::Biases, m_grads.bias[l].data(),
+               static_cast<std::size_t>(m_grads.bias[l].size()));
       }
   }
 

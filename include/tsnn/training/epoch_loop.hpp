@@ -12,6 +12,7 @@
 #include <limits>
 #include <numeric>
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
@@ -19,7 +20,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
 #include "tsnn/training/minibatch.hpp"
 #include "tsnn/training/options.hpp"
 #include "tsnn/training/topology_step.hpp"
@@ -59,12 +60,18 @@ inline void resumeState(const TrainingState& state, std::int64_t n, const Traine
                            " history records for ", state.epoch, " epochs");
   if (!(state.learningRate > 0) || !std::isfinite(state.learningRate))
     raise<InvalidArgument>(caller, ": the state's learning rate is ", state.learningRate);
+  if (state.optimizer.empty())
+    raise<InvalidArgument>(caller, ": the state has no optimizer state");
+  if (state.optimizer.kind != options.optimizer)
+    raise<InvalidArgument>(caller, ": the state holds ", optimizerName(state.optimizer.kind),
+                           " state, the options select ", optimizerName(options.optimizer));
 }
 
 /// The epoch loop shared by the synchronous trainers: shuffling, timing, SET, evaluation and
-/// callbacks, and the non-finite policy. \p step(first, count, stepIndex, sgd) trains one
-/// minibatch made of order[first, first + count) with the current optimiser settings and reports
-/// its loss sum, correct count and whether the update was applied.
+/// callbacks, and the non-finite policy. It owns the optimiser (TrainerOptions::optimizer; on
+/// resume, with the state's arrays and learning rate). \p step(first, count, stepIndex,
+/// optimizer) trains one minibatch made of order[first, first + count) with \p optimizer and
+/// reports its loss sum, correct count and whether the update was applied.
 template <class Scalar, class Index, class Step>
 std::vector<EpochRecord> runEpochs(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
@@ -77,7 +84,9 @@ std::vector<EpochRecord> runEpochs(
   std::iota(order.begin(), order.end(), std::int64_t{0});
   std::vector<EpochRecord> history;
   std::uint64_t stepIndex = 0;
-  SgdOptions sgd = options.sgd;  // the SkipBatch policy lowers its learning rate
+  // The SkipBatch policy lowers its learning rate.
+  const std::unique_ptr<Optimizer<Scalar, Index>> optimizer =
+      makeOptimizer<Scalar, Index>(options.optimizer, options.sgd, options.adam);
   int skippedInARow = 0;
   int firstEpoch = 1;
   if (state && state->epoch > 0) {
@@ -85,7 +94,14 @@ std::vector<EpochRecord> runEpochs(
     shuffleRng.setState(state->shuffleRng);
     order = state->order;
     stepIndex = state->step;
-    sgd.learningRate = state->learningRate;
+    try {
+      optimizer->setState(state->optimizer, net);
+    } catch (const InvalidArgument& e) {
+      std::string why = e.what();
+      if (why.rfind("tsnn: ", 0) == 0) why.erase(0, 6);
+      raise<InvalidArgument>(caller, ": cannot continue from the state: ", why);
+    }
+    optimizer->setLearningRate(state->learningRate);
     skippedInARow = state->skippedInARow;
     history = state->history;
     firstEpoch = state->epoch + 1;
@@ -93,7 +109,7 @@ std::vector<EpochRecord> runEpochs(
     // step; a longer run takes it now, as the uninterrupted run would have.
     if (state->topologyPending && state->epoch < options.epochs) {
       EpochRecord& last = history.back();
-      topologyStep(net, options, state->epoch, train, order, last);
+      topologyStep(net, options, state->epoch, train, order, last, *optimizer);
       last.nnz = net.nonZeros();
       last.hiddenNeurons = net.hiddenNeurons();
     }
@@ -106,7 +122,7 @@ std::vector<EpochRecord> runEpochs(
     long long skipped = 0, clipped = 0;
     for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
       const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
-      const StepReport r = step(first, count, stepIndex, sgd);
+      const StepReport r = step(first, count, stepIndex, *optimizer);
       ++stepIndex;
       if (!r.problem.empty()) {
         if (options.onNonFinite == NonFinitePolicy::Throw ||
@@ -116,7 +132,7 @@ std::vector<EpochRecord> runEpochs(
                                 skippedInARow > 1 ? std::to_string(skippedInARow - 1) : "",
                                 skippedInARow > 1 ? " skipped batches in a row)" : "");
         ++skipped;
-        sgd.learningRate *= options.lrBackoff;
+        optimizer->setLearningRate(optimizer->learningRate() * options.lrBackoff);
         if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
         continue;
       }
@@ -138,7 +154,7 @@ std::vector<EpochRecord> runEpochs(
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
                             : std::numeric_limits<double>::quiet_NaN();
-    topologyStep(net, options, epoch, train, order, rec);
+    topologyStep(net, options, epoch, train, order, rec, *optimizer);
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);
@@ -147,7 +163,8 @@ std::vector<EpochRecord> runEpochs(
       state->shuffleRng = shuffleRng.state();
       state->order = order;
       state->step = stepIndex;
-      state->learningRate = sgd.learningRate;
+      state->learningRate = optimizer->learningRate();
+      state->optimizer = optimizer->state();
       state->skippedInARow = skippedInARow;
       state->topologyPending = epoch == options.epochs;
       state->history = history;

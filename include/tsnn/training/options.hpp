@@ -16,6 +16,8 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/optim/adam.hpp"
+#include "tsnn/optim/optimizer_state.hpp"
 #include "tsnn/optim/sgd.hpp"
 #include "tsnn/topology/gradient_regrowth.hpp"
 #include "tsnn/topology/importance.hpp"
@@ -57,7 +59,10 @@ struct TrainerOptions {
   double wasapLocalFraction = 0.3;
   int epochs = 10;
   int batchSize = 128;
+  /// The optimiser, and the options of each (only the selected one is read).
+  OptimizerKind optimizer = OptimizerKind::Sgd;
   SgdOptions sgd;
+  AdamOptions adam;
   /// SET: fraction of the negative and of the positive weights replaced after each epoch.
   double zeta = 0.3;
   /// How zeta changes from epoch to epoch (scheduledZeta()).
@@ -115,7 +120,15 @@ struct TrainerOptions {
     if (!(wasapLocalFraction >= 0 && wasapLocalFraction <= 1))
       detail::raise<InvalidArgument>("TrainerOptions: WASAP local fraction must be in [0, 1], got ",
                                      wasapLocalFraction);
-    sgd.validate();
+    if (optimizer == OptimizerKind::Adam)
+      adam.validate();
+    else
+      sgd.validate();
+  }
+
+  /// \brief The learning rate the selected optimiser starts with.
+  double learningRate() const {
+    return optimizer == OptimizerKind::Adam ? adam.learningRate : sgd.learningRate;
   }
 
   /// \brief The team of the kernels the sequential trainer and every evaluation run:

@@ -10,7 +10,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/optimizer.hpp"
 #include "tsnn/training/epoch_loop.hpp"
 #include "tsnn/training/minibatch.hpp"
 #include "tsnn/training/numerical_guards.hpp"
@@ -45,13 +45,14 @@ std::vector<EpochRecord> trainSequential(
   std::vector<std::int64_t> order;
   return detail::runEpochs(
       net, train, test, options, callbacks, state, order, "trainSequential()",
-      [&](std::int64_t first, std::int64_t count, std::uint64_t step, const SgdOptions& sgd) {
+      [&](std::int64_t first, std::int64_t count, std::uint64_t step,
+          Optimizer<Scalar, Index>& optimizer) {
         detail::StepReport r;
         r.stats = detail::computeGradients(net, train, order, first, count, 0, step,
                                            Scalar(1) / static_cast<Scalar>(count), ws, grads, x,
                                            labels, options, threads);
         r.problem = detail::guardAndClip(net, ws, r.stats, grads, options, &r.clipped);
-        if (r.problem.empty()) applyGradients(net, grads, sgd, threads);
+        if (r.problem.empty()) optimizer.step(net, grads, threads);
         return r;
       });
 }

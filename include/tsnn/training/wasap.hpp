@@ -11,7 +11,8 @@
 /// computes a minibatch gradient on its private copy of the shared model, without any lock, then
 /// takes the shared model's lock to (a) translate the gradient to the shared topology if SET
 /// changed it since the copy was taken (positions are matched by (row, column); gradients of
-/// connections that no longer exist are dropped), (b) apply momentum SGD to the shared model,
+/// connections that no longer exist are dropped), (b) apply the optimiser (TrainerOptions::
+/// optimizer, one shared instance whose state belongs to the shared model) to the shared model,
 /// (c) refresh its copy. Staleness, the number of shared updates between taking the copy and
 /// applying the gradient, is measured. Every N applied samples (N = training set size) is an
 /// epoch of the shared model: importance pruning (when due) and the evolution step run on the
@@ -21,9 +22,11 @@
 ///
 /// Phase 2, local (the last f of the epochs): each worker copies the shared model and trains it on
 /// its own partition with its own evolution steps (no neuron pruning in this phase: the workers'
-/// models must keep equal shapes to be averaged). At the end the workers' weights are averaged over
-/// the union of their patterns (a connection missing in a worker counts as 0 there) and the result
-/// is pruned back to the shared model's connection budget by magnitude.
+/// models must keep equal shapes to be averaged), each with its own copy of the shared
+/// optimiser. At the end the workers' weights are averaged over the union of their patterns (a
+/// connection missing in a worker counts as 0 there) and the result is pruned back to the shared
+/// model's connection budget by magnitude; the optimisers' states are averaged the same way
+/// (Optimizer::average()) and become the shared optimiser's.
 ///
 /// Numerical guards: gradients are clipped to TrainerOptions::clipNorm on the worker; a non-finite
 /// loss or gradient always stops training with NumericalError (the SkipBatch policy of the
@@ -51,7 +54,7 @@
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
-#include "tsnn/optim/sgd.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
 #include "tsnn/training/minibatch.hpp"
 #include "tsnn/training/numerical_guards.hpp"
 #include "tsnn/training/options.hpp"
@@ -107,26 +110,32 @@ void retargetGradient(const Network<Scalar, Index>& from, const Network<Scalar, 
 }  // namespace detail
 
 /// \brief Averages \p models (same layer shapes) over the union of their patterns and prunes each
-/// layer back to \p budget[l] connections, keeping the largest magnitudes (ties: lower position).
-/// Biases and momentum are averaged the same way. The result replaces \p target's layers.
+/// layer back to \p budget[l] connections, keeping the largest magnitudes (ties: lower position):
+/// a connection's averaged weight is the sum, in model order, of w_t / T over the T models that
+/// have it (a missing connection counts as 0); a bias is 0 + b_0 / T + b_1 / T + ... The result
+/// replaces \p target's layers.
+/// \param remaps if not null, receives one NetworkRemap per model, from its patterns to
+///        \p target's new ones (each averaged connection continues that model's copy, or -1
+///        where the model lacks it), for Optimizer::average()
 template <class Scalar, class Index>
 void averageModels(const std::vector<Network<Scalar, Index>>& models,
-                   const std::vector<long long>& budget, Network<Scalar, Index>& target) {
+                   const std::vector<long long>& budget, Network<Scalar, Index>& target,
+                   std::vector<NetworkRemap<Index>>* remaps = nullptr) {
   const auto T = static_cast<Scalar>(models.size());
+  if (remaps) remaps->assign(models.size(), NetworkRemap<Index>(target.numLayers()));
   for (std::size_t l = 0; l < target.numLayers(); ++l) {
     const Index rows = models[0].layer(l).outputs(), cols = models[0].layer(l).inputs();
     // Union per row by merging the workers' sorted column lists.
     std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0), colIdx;
-    std::vector<Scalar> values, velocity;
-    std::vector<std::pair<Index, std::pair<Scalar, Scalar>>> rowEntries;
+    std::vector<Scalar> values;
+    std::vector<std::pair<Index, Scalar>> rowEntries;
     for (Index r = 0; r < rows; ++r) {
       rowEntries.clear();
       for (const auto& m : models) {
         const auto& w = m.layer(l).weights();
         for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k)
-          rowEntries.push_back({w.colIdx()[static_cast<std::size_t>(k)],
-                                {w.values()[static_cast<std::size_t>(k)] / T,
-                                 m.layer(l).velocity()[static_cast<std::size_t>(k)] / T}});
+          rowEntries.push_back(
+              {w.colIdx()[static_cast<std::size_t>(k)], w.values()[static_cast<std::size_t>(k)] / T});
       }
       std::stable_sort(rowEntries.begin(), rowEntries.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -134,12 +143,10 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
         // Same column as the previous entry of this row: another worker's copy, add it.
         if (static_cast<Index>(colIdx.size()) > rowPtr[static_cast<std::size_t>(r)] &&
             colIdx.back() == rowEntries[i].first) {
-          values.back() += rowEntries[i].second.first;
-          velocity.back() += rowEntries[i].second.second;
+          values.back() += rowEntries[i].second;
         } else {
           colIdx.push_back(rowEntries[i].first);
-          values.push_back(rowEntries[i].second.first);
-          velocity.push_back(rowEntries[i].second.second);
+          values.push_back(rowEntries[i].second);
         }
       }
       rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
@@ -160,26 +167,34 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
       for (std::size_t i = 0; i < keep; ++i) kept[idx[i]] = 1;
     }
     std::vector<Index> pPtr(static_cast<std::size_t>(rows) + 1, 0), pCol;
-    std::vector<Scalar> pVal, pVel;
+    std::vector<Scalar> pVal;
     for (Index r = 0; r < rows; ++r) {
       for (Index k = rowPtr[static_cast<std::size_t>(r)];
            k < rowPtr[static_cast<std::size_t>(r) + 1]; ++k)
         if (kept[static_cast<std::size_t>(k)]) {
           pCol.push_back(colIdx[static_cast<std::size_t>(k)]);
           pVal.push_back(values[static_cast<std::size_t>(k)]);
-          pVel.push_back(velocity[static_cast<std::size_t>(k)]);
         }
       pPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(pCol.size());
     }
     typename Network<Scalar, Index>::Vector bias = Network<Scalar, Index>::Vector::Zero(rows);
-    typename Network<Scalar, Index>::Vector biasVel = bias;
-    for (const auto& m : models) {
-      bias += m.layer(l).bias() / T;
-      biasVel += m.layer(l).biasVelocity() / T;
-    }
+    for (const auto& m : models) bias += m.layer(l).bias() / T;
     CsrMatrix<Scalar, Index> w;
     w.assignUnchecked(rows, cols, std::move(pPtr), std::move(pCol), std::move(pVal));
-    target.layer(l).reshape(std::move(w), std::move(bias), std::move(pVel), std::move(biasVel));
+    if (remaps)  // where each kept connection is in each model (rows stay where they are)
+      for (std::size_t t = 0; t < models.size(); ++t) {
+        const auto& mw = models[t].layer(l).weights();
+        PatternRemap<Index> r;
+        r.from = mw.patternId();
+        r.entries.reserve(static_cast<std::size_t>(w.nonZeros()));
+        for (Index row = 0; row < rows; ++row)
+          for (Index k = w.rowBegin(row); k < w.rowEnd(row); ++k)
+            r.entries.push_back(mw.find(row, w.colIdx()[static_cast<std::size_t>(k)]));
+        (*remaps)[t].layers[l] = std::move(r);
+      }
+    target.layer(l).reshape(std::move(w), std::move(bias));
+    if (remaps)
+      for (auto& r : *remaps) r.layers[l]->to = target.layer(l).weights().patternId();
   }
 }
 
@@ -230,6 +245,9 @@ std::vector<EpochRecord> trainWasap(
                                              all.begin() + n * (t + 1) / T);
 
   std::vector<EpochRecord> history;
+  // The shared model's optimiser; used only under the lock in phase 1.
+  const std::unique_ptr<Optimizer<Scalar, Index>> optimizer =
+      makeOptimizer<Scalar, Index>(options.optimizer, options.sgd, options.adam);
   std::mutex shared;
   std::exception_ptr error;
   auto fail = [&](std::exception_ptr e) {
@@ -295,7 +313,7 @@ std::vector<EpochRecord> trainWasap(
           grads.weights[l].swap(wk.moved);
           grads.bias[l].swap(wk.movedBias);
         }
-      applyGradients(net, grads, options.sgd, Threads::serial());
+      optimizer->step(net, grads, Threads::serial());
       stalenessSum += static_cast<double>(updates - wk.copyUpdates);
       ++updates;
       ++applications;
@@ -319,7 +337,7 @@ std::vector<EpochRecord> trainWasap(
                                 : std::numeric_limits<double>::quiet_NaN();
         // Pruning (when due) and evolution on the shared model; gradient regrowth ranks
         // on the first minibatch of the once-shuffled training set.
-        if (detail::topologyStep(net, options, epochsDone, train, all, rec)) ++topology;
+        if (detail::topologyStep(net, options, epochsDone, train, all, rec, *optimizer)) ++topology;
         rec.nnz = net.nonZeros();
         rec.hiddenNeurons = net.hiddenNeurons();
         history.push_back(rec);
@@ -376,6 +394,9 @@ std::vector<EpochRecord> trainWasap(
     std::vector<long long> budget;
     for (std::size_t l = 0; l < net.numLayers(); ++l) budget.push_back(net.layer(l).nonZeros());
     std::vector<Network<Scalar, Index>> models(static_cast<std::size_t>(T), net);
+    // Copies share the shared model's patterns, so clones of its optimiser fit them.
+    std::vector<std::unique_ptr<Optimizer<Scalar, Index>>> optimizers;
+    for (int t = 0; t < T; ++t) optimizers.push_back(optimizer->clone());
     for (int t = 0; t < T; ++t)  // independent SET draws per worker
       models[static_cast<std::size_t>(t)].rng() =
           Rng(options.seed ^ (0xC0FFEEull * static_cast<std::uint64_t>(t + 1)));
@@ -435,7 +456,7 @@ std::vector<EpochRecord> trainWasap(
                 if (!problem.empty())
                   detail::raise<NumericalError>("trainWasap(): ", problem, " in worker ", wk.id,
                                                 " at local epoch ", asyncEpochs + e + 1);
-                applyGradients(model, wk.grads, options.sgd, Threads::serial());
+                optimizers[uw]->step(model, wk.grads, Threads::serial());
                 stats[uw].lossSum += s.lossSum;
                 stats[uw].correct += s.correct;
               }
@@ -485,14 +506,19 @@ std::vector<EpochRecord> trainWasap(
           if (!stop)
             for (LocalWorker& wk : mine)
               detail::topologyStep(models[static_cast<std::size_t>(wk.id)], localOptions,
-                                   asyncEpochs + e + 1, train, wk.order, unused);
+                                   asyncEpochs + e + 1, train, wk.order, unused,
+                                   *optimizers[static_cast<std::size_t>(wk.id)]);
         } catch (...) {
           fail(std::current_exception());
         }
       }
     }
     if (error) std::rethrow_exception(error);
-    averageModels(models, budget, net);
+    std::vector<NetworkRemap<Index>> remaps;
+    averageModels(models, budget, net, &remaps);
+    std::vector<const Optimizer<Scalar, Index>*> from;
+    for (const auto& o : optimizers) from.push_back(o.get());
+    optimizer->average(from, remaps, net);
     EpochRecord& last = history.back();
     last.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
                              : std::numeric_limits<double>::quiet_NaN();
