@@ -3,8 +3,8 @@
 /// \brief The kernels' avx512 path: batch tiles on AVX-512 registers (16 floats or 8 doubles),
 /// narrow tiles as one masked register, and the weight gradient's float dot products reduced
 /// four at a time with shuffles. About 15% faster than the generic path compiled for AVX-512 on
-/// the 1000 x 1000, density 0.04, batch 128 benchmark (BENCHMARKS.md), and about 3x faster than
-/// the generic path of a portable (SSE2) build.
+/// the 1000 x 1000, density 0.04, batch 128 benchmark, and 2.2x faster than the generic path of a
+/// portable (SSE2) build (BENCHMARKS.md).
 ///
 /// Compiled in a target region ("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq": x86-64-v4) with
 /// GCC or clang on x86-64, whatever the translation unit's flags, and run only when
