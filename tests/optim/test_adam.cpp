@@ -77,8 +77,8 @@ Dense denseOf(const tsnn::CsrMatrix<Scalar, std::int32_t>& w, const std::vector<
 
 // max |sparse - dense| over the stored entries of \p w, relative to max(1, |dense|); +inf on NaN.
 template <class Scalar>
-double maxStoredError(const tsnn::CsrMatrix<Scalar, std::int32_t>& w,
-                      const std::vector<Scalar>& a, const Dense& ref) {
+double maxStoredError(const tsnn::CsrMatrix<Scalar, std::int32_t>& w, const std::vector<Scalar>& a,
+                      const Dense& ref) {
   double worst = 0;
   for (std::int32_t r = 0; r < w.rows(); ++r)
     for (std::int32_t k = w.rowBegin(r); k < w.rowEnd(r); ++k) {

@@ -48,9 +48,10 @@ std::vector<std::vector<double>> allArrays(const tsnn::Optimizer<double>& opt) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("An optimiser's state is created at zero at the first step and a remap before "
-                   "it has nothing to move",
-                   "[optim][optimizer]", tsnn::test::SgdOf<double>, tsnn::test::AdamOf<double>) {
+TEMPLATE_TEST_CASE(
+    "An optimiser's state is created at zero at the first step and a remap before "
+    "it has nothing to move",
+    "[optim][optimizer]", tsnn::test::SgdOf<double>, tsnn::test::AdamOf<double>) {
   Net net = handNetwork();
   auto opt = TestType::make();
   CHECK(opt.numLayers() == 0);
@@ -138,15 +139,18 @@ TEMPLATE_TEST_CASE("remap refuses a change that does not fit and leaves the stat
        "new position 1 continues old position 4"},
       {"rows of another count", [](auto& r) { r.rows = std::vector<std::int32_t>{0}; },
        "and 1 neurons"},
-      {"a row out of range", [](auto& r) { r.rows = std::vector<std::int32_t>{0, 2}; },
+      {"a row out of range",
+       [](auto& r) {
+         r.rows = std::vector<std::int32_t>{0, 2};
+       },
        "continues old position 2"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
     auto r = good;
     c.change(r);
-    CHECK_THROWS_WITH(opt.remap(0, r, net), Catch::StartsWith("tsnn: Optimizer::remap()") &&
-                                                Catch::Contains(c.expected));
+    CHECK_THROWS_WITH(opt.remap(0, r, net),
+                      Catch::StartsWith("tsnn: Optimizer::remap()") && Catch::Contains(c.expected));
     CHECK(allArrays(opt) == before);
   }
   CHECK_THROWS_WITH(opt.remap(tsnn::NetworkRemap<std::int32_t>(3), net),

@@ -29,8 +29,7 @@ void fillRandomState(Optimizer<Scalar, Index>& opt, const Network<Scalar, Index>
   for (auto& layer : s.layersOf<Scalar>()) {
     for (std::size_t i = 0; i < layer.entries.size(); ++i)
       for (auto* arrays : {&layer.entries[i], &layer.rows[i]})
-        for (auto& v : *arrays)
-          v = static_cast<Scalar>(i == 0 ? 2 * u(rng) - 1 : 1 - u(rng));
+        for (auto& v : *arrays) v = static_cast<Scalar>(i == 0 ? 2 * u(rng) - 1 : 1 - u(rng));
   }
   s.steps = 7;
   opt.setState(s, net);
@@ -54,8 +53,7 @@ std::map<std::pair<Index, Index>, std::vector<Scalar>> stateByConnection(
 
 /// Layer \p l's state of each output neuron: one value per array.
 template <class Scalar, class Index>
-std::vector<std::vector<Scalar>> stateByNeuron(const Optimizer<Scalar, Index>& opt,
-                                               std::size_t l) {
+std::vector<std::vector<Scalar>> stateByNeuron(const Optimizer<Scalar, Index>& opt, std::size_t l) {
   const auto& s = opt.layerState(l);
   std::vector<std::vector<Scalar>> out(s.rows.at(0).size());
   for (std::size_t j = 0; j < out.size(); ++j)

@@ -47,8 +47,8 @@ struct AdamOptions {
   /// \throws InvalidArgument naming the first bad value.
   void validate() const {
     if (!(learningRate > 0) || !std::isfinite(learningRate))
-      detail::raise<InvalidArgument>(
-          "AdamOptions: learning rate must be positive and finite, got ", learningRate);
+      detail::raise<InvalidArgument>("AdamOptions: learning rate must be positive and finite, got ",
+                                     learningRate);
     if (!(beta1 >= 0 && beta1 < 1))
       detail::raise<InvalidArgument>("AdamOptions: beta1 must be in [0, 1), got ", beta1);
     if (!(beta2 >= 0 && beta2 < 1))
@@ -57,8 +57,8 @@ struct AdamOptions {
       detail::raise<InvalidArgument>("AdamOptions: epsilon must be positive and finite, got ",
                                      epsilon);
     if (!(weightDecay >= 0) || !std::isfinite(weightDecay))
-      detail::raise<InvalidArgument>(
-          "AdamOptions: weight decay must be finite and >= 0, got ", weightDecay);
+      detail::raise<InvalidArgument>("AdamOptions: weight decay must be finite and >= 0, got ",
+                                     weightDecay);
     if (decoupled && !(learningRate * weightDecay < 1))
       detail::raise<InvalidArgument>("AdamOptions: decoupled weight decay ", weightDecay,
                                      " times learning rate ", learningRate,
@@ -125,8 +125,8 @@ class Adam final : public Optimizer<Scalar, Index> {
     for (const auto* a : {&s.entries[1], &s.rows[1]})
       for (std::size_t k = 0; k < a->size(); ++k)
         if ((*a)[k] < 0)
-          detail::raise<InvalidArgument>("Optimizer::setState(): Adam's second moment of layer ",
-                                         l, " is ", (*a)[k], " at ", k, " (a mean of squares)");
+          detail::raise<InvalidArgument>("Optimizer::setState(): Adam's second moment of layer ", l,
+                                         " is ", (*a)[k], " at ", k, " (a mean of squares)");
   }
   void prepareStep(std::uint64_t t) override { m_t = t; }
   void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,

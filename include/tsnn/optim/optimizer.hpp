@@ -80,8 +80,10 @@ class Optimizer {
   /// \throws InvalidArgument unless \p lr is positive and finite
   void setLearningRate(double lr) {
     if (!(lr > 0) || !std::isfinite(lr))
-      detail::raise<InvalidArgument>("Optimizer::setLearningRate(): the learning rate must be "
-                                     "positive and finite, got ", lr);
+      detail::raise<InvalidArgument>(
+          "Optimizer::setLearningRate(): the learning rate must be "
+          "positive and finite, got ",
+          lr);
     m_lr = lr;
   }
   /// \brief Steps taken so far (Adam's t).
@@ -107,10 +109,12 @@ class Optimizer {
     for (std::size_t l = 0; l < net.numLayers(); ++l) {
       const auto& layer = net.layer(l);
       m_layers[l].pattern = layer.weights().patternId();
-      m_layers[l].entries.assign(
-          m_slots, std::vector<Scalar>(static_cast<std::size_t>(layer.nonZeros()), Scalar(0)));
-      m_layers[l].rows.assign(
-          m_slots, std::vector<Scalar>(static_cast<std::size_t>(layer.outputs()), Scalar(0)));
+      m_layers[l].entries.resize(m_slots);
+      m_layers[l].rows.resize(m_slots);
+      for (std::size_t i = 0; i < m_slots; ++i) {
+        m_layers[l].entries[i].assign(static_cast<std::size_t>(layer.nonZeros()), Scalar(0));
+        m_layers[l].rows[i].assign(static_cast<std::size_t>(layer.outputs()), Scalar(0));
+      }
     }
     m_steps = 0;
   }
@@ -154,10 +158,10 @@ class Optimizer {
       const auto& layer = net.layer(l);
       const LayerState& ls = layers[l];
       if (ls.pattern != 0 && ls.pattern != layer.weights().patternId())
-        detail::raise<InvalidArgument>(
-            caller, ": the state of layer ", l, " is aligned with pattern ", ls.pattern,
-            ", the layer now has pattern ", layer.weights().patternId(),
-            " (its topology changed after the state was taken)");
+        detail::raise<InvalidArgument>(caller, ": the state of layer ", l,
+                                       " is aligned with pattern ", ls.pattern,
+                                       ", the layer now has pattern ", layer.weights().patternId(),
+                                       " (its topology changed after the state was taken)");
       if (ls.entries.size() != m_slots || ls.rows.size() != m_slots)
         detail::raise<InvalidArgument>(caller, ": layer ", l, " has ", ls.entries.size(), " and ",
                                        ls.rows.size(), " state arrays, ", name(), " keeps ",
@@ -165,11 +169,10 @@ class Optimizer {
       for (std::size_t i = 0; i < m_slots; ++i)
         if (ls.entries[i].size() != static_cast<std::size_t>(layer.nonZeros()) ||
             ls.rows[i].size() != static_cast<std::size_t>(layer.outputs()))
-          detail::raise<InvalidArgument>(caller, ": state array ", i, " of layer ", l, " has ",
-                                         ls.entries[i].size(), " connection and ",
-                                         ls.rows[i].size(), " neuron entries, the layer has ",
-                                         layer.nonZeros(), " connections and ", layer.outputs(),
-                                         " outputs");
+          detail::raise<InvalidArgument>(
+              caller, ": state array ", i, " of layer ", l, " has ", ls.entries[i].size(),
+              " connection and ", ls.rows[i].size(), " neuron entries, the layer has ",
+              layer.nonZeros(), " connections and ", layer.outputs(), " outputs");
       for (std::size_t i = 0; i < m_slots; ++i)
         for (const auto* a : {&ls.entries[i], &ls.rows[i]})
           for (std::size_t k = 0; k < a->size(); ++k)
@@ -224,15 +227,14 @@ class Optimizer {
       if (m_layers[l].entries[0].size() != static_cast<std::size_t>(layer.nonZeros()) ||
           m_layers[l].rows[0].size() != static_cast<std::size_t>(layer.outputs()))
         detail::raise<InvalidArgument>(caller, ": layer ", l, " has ", layer.nonZeros(),
-                                       " connections and ", layer.outputs(),
-                                       " outputs, its state ", m_layers[l].entries[0].size(),
-                                       " and ", m_layers[l].rows[0].size());
+                                       " connections and ", layer.outputs(), " outputs, its state ",
+                                       m_layers[l].entries[0].size(), " and ",
+                                       m_layers[l].rows[0].size());
       if (g.weights[l].size() != static_cast<std::size_t>(layer.nonZeros()) ||
           g.bias[l].size() != layer.outputs())
-        detail::raise<InvalidArgument>(caller, ": the gradient of layer ", l, " has ",
-                                       g.weights[l].size(), " weights and ", g.bias[l].size(),
-                                       " biases, the layer ", layer.nonZeros(), " and ",
-                                       layer.outputs());
+        detail::raise<InvalidArgument>(
+            caller, ": the gradient of layer ", l, " has ", g.weights[l].size(), " weights and ",
+            g.bias[l].size(), " biases, the layer ", layer.nonZeros(), " and ", layer.outputs());
     }
     ++m_steps;
     prepareStep(m_steps);
@@ -275,10 +277,9 @@ class Optimizer {
     const auto rowsAfter = r.rows ? r.rows->size() : ls.rows[0].size();
     if (r.entries.size() != static_cast<std::size_t>(layer.nonZeros()) ||
         rowsAfter != static_cast<std::size_t>(layer.outputs()))
-      detail::raise<InvalidArgument>(caller, ": the remap of layer ", l, " makes ",
-                                     r.entries.size(), " connections and ", rowsAfter,
-                                     " neurons, the layer has ", layer.nonZeros(), " and ",
-                                     layer.outputs());
+      detail::raise<InvalidArgument>(
+          caller, ": the remap of layer ", l, " makes ", r.entries.size(), " connections and ",
+          rowsAfter, " neurons, the layer has ", layer.nonZeros(), " and ", layer.outputs());
     // Checked in full before anything moves, so a bad remap leaves the state as it was.
     LayerState next;
     next.pattern = r.to;
@@ -312,15 +313,15 @@ class Optimizer {
                const std::vector<NetworkRemap<Index>>& remaps, const Net& net) {
     constexpr const char* caller = "Optimizer::average()";
     if (from.empty() || remaps.size() != from.size())
-      detail::raise<InvalidArgument>(caller, ": ", from.size(), " optimizers and ",
-                                     remaps.size(), " remaps (need as many, at least one)");
+      detail::raise<InvalidArgument>(caller, ": ", from.size(), " optimizers and ", remaps.size(),
+                                     " remaps (need as many, at least one)");
     const std::size_t L = net.numLayers();
     for (std::size_t w = 0; w < from.size(); ++w) {
       if (!from[w] || from[w]->kind() != kind() || from[w]->m_slots != m_slots ||
           from[w]->m_layers.size() != L || remaps[w].layers.size() != L)
         detail::raise<InvalidArgument>(caller, ": optimizer ", w,
-                                       " is missing, of another kind, or has no state for the ",
-                                       L, " layers (or its remap has another layer count)");
+                                       " is missing, of another kind, or has no state for the ", L,
+                                       " layers (or its remap has another layer count)");
       for (std::size_t l = 0; l < L; ++l) {
         const LayerState& ls = from[w]->m_layers[l];
         const auto& r = remaps[w].layers[l];
@@ -337,12 +338,11 @@ class Optimizer {
         if (r && r->rows)
           for (Index k : *r->rows) fits = fits && k < static_cast<Index>(ls.rows[0].size());
         if (!fits)
-          detail::raise<InvalidArgument>(caller, ": the remap of optimizer ", w, ", layer ", l,
-                                         " does not take its state (pattern ", ls.pattern, ", ",
-                                         ls.entries[0].size(),
-                                         " connections) to the averaged layer (pattern ",
-                                         net.layer(l).weights().patternId(), ", ", nnz,
-                                         " connections)");
+          detail::raise<InvalidArgument>(
+              caller, ": the remap of optimizer ", w, ", layer ", l,
+              " does not take its state (pattern ", ls.pattern, ", ", ls.entries[0].size(),
+              " connections) to the averaged layer (pattern ", net.layer(l).weights().patternId(),
+              ", ", nnz, " connections)");
       }
     }
     const auto T = static_cast<Scalar>(from.size());

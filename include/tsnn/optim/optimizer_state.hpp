@@ -89,8 +89,8 @@ struct OptimizerState {
   const std::vector<LayerOptimizerState<Scalar>>& layersOf() const {
     if (!holds<Scalar>())
       detail::raise<InvalidArgument>("OptimizerState::layersOf(): the state holds ",
-                                     sizeof(Scalar) == 4 ? "double" : "float",
-                                     " arrays, not ", sizeof(Scalar) == 4 ? "float" : "double");
+                                     sizeof(Scalar) == 4 ? "double" : "float", " arrays, not ",
+                                     sizeof(Scalar) == 4 ? "float" : "double");
     if (empty()) {
       static const std::vector<LayerOptimizerState<Scalar>> none;
       return none;
