@@ -57,7 +57,8 @@ float readLoop(const float* p, std::size_t n, long passes) {
   for (long r = 0; r < passes; ++r)
     for (std::size_t i = 0; i < n; i += kChains * kLanes)
       for (int c = 0; c < kChains; ++c)
-        for (int l = 0; l < kLanes; ++l) acc[c][l] += p[i + static_cast<std::size_t>(c * kLanes + l)];
+        for (int l = 0; l < kLanes; ++l)
+          acc[c][l] += p[i + static_cast<std::size_t>(c * kLanes + l)];
   float s = 0;
   for (int c = 0; c < kChains; ++c)
     for (int l = 0; l < kLanes; ++l) s += acc[c][l];
@@ -85,8 +86,8 @@ void BM_FmaPeak(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   constexpr long kRounds = 20'000'000;
   const double seconds = timedRegions(state, threads, [](int) { return fmaLoop(kRounds); });
-  const double flops = 2.0 * kRounds * kChains * kLanes * threads *
-                       static_cast<double>(state.iterations());
+  const double flops =
+      2.0 * kRounds * kChains * kLanes * threads * static_cast<double>(state.iterations());
   state.counters["GFLOPS"] = flops / seconds * 1e-9;
   state.SetLabel(std::to_string(threads) + " thread(s)");
 }

@@ -55,8 +55,8 @@
 #include <vector>
 
 #include "tsnn/core/parallel.hpp"
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/random.hpp"
+#include "tsnn/data/dataset.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/training/train.hpp"
 

@@ -7,7 +7,6 @@
 // double), while these programs promise that a flag means the decimal number it spells.
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>

@@ -17,9 +17,9 @@
 #include "tsnn/data/idx.hpp"
 #include "tsnn/data/libsvm.hpp"
 #include "tsnn/data/standard_scaler.hpp"
+#include "tsnn/extras/confusion.hpp"
 #include "tsnn/io/atomic_file.hpp"
 #include "tsnn/io/checkpoint.hpp"
-#include "tsnn/extras/confusion.hpp"
 #include "tsnn/nn/network.hpp"
 
 namespace {
@@ -92,8 +92,7 @@ int main(int argc, char** argv) {
     }
     if (data.dim() != net.inputs())
       throw tsnn::InvalidArgument("tsnn: predict: the data has " + std::to_string(data.dim()) +
-                                  " features, the model expects " +
-                                  std::to_string(net.inputs()));
+                                  " features, the model expects " + std::to_string(net.inputs()));
     if (!prep.mean.empty()) {
       tsnn::data::StandardScaler<float> scaler;
       scaler.setParameters(prep.mean, prep.scale);

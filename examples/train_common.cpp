@@ -1,5 +1,7 @@
 // The training program shared by train_mnist and train_cifar10 (see train_common.hpp).
 
+#include "train_common.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -12,17 +14,16 @@
 #include <vector>
 
 #include "command_line.hpp"
-#include "train_common.hpp"
 #include "tsnn/data/augment.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/data/standard_scaler.hpp"
-#include "tsnn/io/atomic_file.hpp"
-#include "tsnn/io/checkpoint.hpp"
 #include "tsnn/extras/confusion.hpp"
-#include "tsnn/io/metrics_csv.hpp"
-#include "tsnn/io/metrics_json.hpp"
 #include "tsnn/extras/plots.hpp"
 #include "tsnn/extras/progress.hpp"
+#include "tsnn/io/atomic_file.hpp"
+#include "tsnn/io/checkpoint.hpp"
+#include "tsnn/io/metrics_csv.hpp"
+#include "tsnn/io/metrics_json.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/training/train.hpp"
 
@@ -36,7 +37,8 @@ struct Settings {
   std::string data, hidden;
   tsnn::NetworkOptions net;
   tsnn::TrainerOptions tr;
-  /// --lr; absent, the optimiser's own default learning rate applies (tr.sgd's).
+  /// --lr; absent, the optimiser's own default learning rate applies (0.01 for SGD, 1e-3 for
+  /// Adam).
   std::optional<double> lr;
   std::string trainer;
   std::string metrics, logJson, save, resume, plots, writeConfig;
@@ -74,12 +76,19 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
       ->check(acceptedBy([](const std::string& v) { tsnn::parseRegrowth(v); }, "random, gradient"));
   addReal(app, "--alpha", "A", s.net.alpha, d.alpha, 0, 1e3, false,
           "All-ReLU slope magnitude (signs alternate -a,+a,...)");
+  addValue(
+      app, "--optimizer", "sgd|adam", "sgd",
+      "sgd (momentum, optional Nesterov, decoupled weight decay) or adam (AdamW: --weight-decay "
+      "given is its decoupled decay, else 0; --momentum and --nesterov are SGD's)",
+      [&s](const std::string& v) { s.tr.optimizer = tsnn::parseOptimizer(v); })
+      ->check(acceptedBy([](const std::string& v) { tsnn::parseOptimizer(v); }, "sgd, adam"));
   // No default text: without --lr the optimiser's own default applies, and the settings record
   // that --lr was not given.
   app.add_option_function<std::string>(
          "--lr", [&s](const std::string& v) { s.lr = toReal(v); },
          "learning rate (default: the optimiser's own, " +
-             shortestText(tsnn::SgdOptions{}.learningRate) + " for SGD)")
+             shortestText(tsnn::SgdOptions{}.learningRate) + " for SGD, " +
+             shortestText(tsnn::AdamOptions{}.learningRate) + " for Adam)")
       ->type_name("LR")
       ->check(realIn(1e-12, 1e3));
   addReal(app, "--momentum", "M", s.tr.sgd.momentum, "0.9", 0, 1, true, "momentum, in [0,1)");
@@ -162,12 +171,29 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
 // The flags that determine a run's trajectory; a resumed run must repeat them. --epochs is not
 // among them (a run may be extended), nor are output paths.
 const std::vector<std::string>& trajectoryFlags(bool augmentation) {
-  static const std::vector<std::string> base{
-      "hidden",      "epsilon",          "zeta",        "alpha",        "lr",
-      "momentum",    "weight-decay",     "dropout",     "batch",        "seed",
-      "threads",     "trainer",          "workers",     "wasap-local",  "clip-norm",
-      "on-nonfinite", "prune-start",     "prune-every", "prune-percentile", "limit-train",
-      "regrow",      "zeta-schedule",    "density-allocation"};
+  static const std::vector<std::string> base{"hidden",
+                                             "epsilon",
+                                             "zeta",
+                                             "alpha",
+                                             "lr",
+                                             "momentum",
+                                             "weight-decay",
+                                             "dropout",
+                                             "batch",
+                                             "seed",
+                                             "threads",
+                                             "trainer",
+                                             "workers",
+                                             "wasap-local",
+                                             "clip-norm",
+                                             "on-nonfinite",
+                                             "prune-start",
+                                             "prune-every",
+                                             "prune-percentile",
+                                             "limit-train",
+                                             "regrow",
+                                             "zeta-schedule",
+                                             "density-allocation"};
   static const std::vector<std::string> images = [] {
     auto v = base;
     v.push_back("augment-shift");
@@ -190,6 +216,10 @@ std::string configString(const CLI::App& app, const Settings& s, const Defaults&
   }
   os << "importance-pruning=" << s.tr.importancePruning << ';';
   os << "nesterov=" << s.tr.sgd.nesterov << ';';
+  // Only when not the default, so that the config strings of SGD runs saved before the flag
+  // existed still match.
+  if (s.tr.optimizer != tsnn::OptimizerKind::Sgd)
+    os << "optimizer=" << tsnn::optimizerName(s.tr.optimizer) << ';';
   if (d.augmentation) os << "augment-flip=" << s.tr.augment.flip << ';';
   return os.str();
 }
@@ -240,7 +270,14 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     tsnn::TrainerOptions tr = s.tr;
     const std::string dir = s.data;
     const auto hidden = toIntegers(s.hidden);
-    if (s.lr) tr.sgd.learningRate = *s.lr;
+    if (tr.optimizer == tsnn::OptimizerKind::Adam) {
+      // Adam keeps its own defaults; a --weight-decay given (on the command line or in a
+      // --config file) becomes AdamW's decoupled decay.
+      if (app.count("--weight-decay") > 0) tr.adam.weightDecay = tr.sgd.weightDecay;
+      if (s.lr) tr.adam.learningRate = *s.lr;
+    } else if (s.lr) {
+      tr.sgd.learningRate = *s.lr;
+    }
     tr.seed = net.seed;
     std::string trainer = s.trainer;
     const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
@@ -258,7 +295,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       throw UsageError("--save-every: the wasap trainer saves only the final model");
     // The learning rate in effect, as text: what --write-config writes and the checkpoint's
     // config string holds when --lr is not given, so that both fix the run exactly.
-    if (!s.lr) app.get_option("--lr")->default_str(shortestText(tr.sgd.learningRate));
+    if (!s.lr) app.get_option("--lr")->default_str(shortestText(tr.learningRate()));
     const std::string config = configString(app, s, d, trainer, threads);
     // Written before any data is read, so a file exists for every run that starts.
     if (!s.writeConfig.empty()) {
@@ -292,7 +329,8 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       const auto side = static_cast<int>(std::lround(std::sqrt(static_cast<double>(train.dim()))));
       height = width = side * side == train.dim() ? side : 0;
     }
-    const bool images = height > 0 && static_cast<long long>(channels) * height * width == train.dim();
+    const bool images =
+        height > 0 && static_cast<long long>(channels) * height * width == train.dim();
     tr.augment.channels = channels;
     tr.augment.height = height;
     tr.augment.width = width;
@@ -372,10 +410,12 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
 
     const auto predicted = model.predict(test.features, tr.kernelThreads());
     const tsnn::ConfusionMatrix cm = tsnn::confusionMatrix(test.labels, predicted, model.outputs());
-    if (!quiet) std::printf("\nconfusion matrix on the test set (rows: true class)\n%s",
-                            cm.format(d.classNames).c_str());
-    std::printf("final test accuracy %.4f after %d epochs (%lld hidden neurons, %lld connections)\n",
-                cm.accuracy(), tr.epochs, model.hiddenNeurons(), model.nonZeros());
+    if (!quiet)
+      std::printf("\nconfusion matrix on the test set (rows: true class)\n%s",
+                  cm.format(d.classNames).c_str());
+    std::printf(
+        "final test accuracy %.4f after %d epochs (%lld hidden neurons, %lld connections)\n",
+        cm.accuracy(), tr.epochs, model.hiddenNeurons(), model.nonZeros());
     return 0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());

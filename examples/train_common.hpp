@@ -27,8 +27,8 @@ struct Defaults {
   std::vector<std::string> classNames;
 };
 
-using Loader = std::function<std::pair<tsnn::data::Datasetf, tsnn::data::Datasetf>(
-    const std::string& dir)>;
+using Loader =
+    std::function<std::pair<tsnn::data::Datasetf, tsnn::data::Datasetf>(const std::string& dir)>;
 
 /// Parses the flags, trains and writes every output. Returns the process exit code: 0 on success
 /// or --help, 2 for usage errors, 1 for anything else (missing data, a failed save, divergence).

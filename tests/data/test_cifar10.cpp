@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "support/oracle.hpp"
 #include "support/files.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/data/cifar10.hpp"
 #include "tsnn/data/dataset.hpp"
 
@@ -24,9 +24,9 @@ using tsnn::data::kCifar10RecordBytes;
 
 namespace {
 
-using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-using tsnn::test::TempDir;
 using tsnn::test::readBytes;
+using tsnn::test::TempDir;
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 using tsnn::test::writeBytes;
 
 // n images of random pixels with labels (first + i) % 10.

@@ -16,8 +16,8 @@
 #include <zlib.h>
 #endif
 
-#include "support/oracle.hpp"
 #include "support/files.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/data/dataset.hpp"
 #include "tsnn/data/idx.hpp"
 
@@ -26,9 +26,9 @@ using tsnn::data::IdxArray;
 
 namespace {
 
-using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-using tsnn::test::TempDir;
 using tsnn::test::readBytes;
+using tsnn::test::TempDir;
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 using tsnn::test::writeBytes;
 
 // The compression modes this build can write: gzip only with zlib support.
@@ -606,8 +606,7 @@ TEST_CASE("loadMnist reads Fashion-MNIST when it is installed", "[data][idx][fas
   CHECK(train.features.maxCoeff() == 255.0f);
 }
 
-TEST_CASE("loadIdxImages reads images alone as loadIdxPair reads their features",
-          "[data][idx]") {
+TEST_CASE("loadIdxImages reads images alone as loadIdxPair reads their features", "[data][idx]") {
   TempDir dir;
   const std::vector<std::uint8_t> pixels = {0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
   writeBytes(dir.file("img3"), idxBytes({2, 2, 3}, pixels));
@@ -623,9 +622,9 @@ TEST_CASE("loadIdxImages reads images alone as loadIdxPair reads their features"
   REQUIRE(two.rows() == 3);
   REQUIRE(two.cols() == 4);
   CHECK(two(2, 3) == 255.0f);
-  CHECK_THROWS_WITH(tsnn::data::loadIdxImages<float>(dir.file("flat")),
-                    Catch::StartsWith("tsnn: loadIdxImages(): '") &&
-                        Catch::Contains("has 1 dimensions"));
+  CHECK_THROWS_WITH(
+      tsnn::data::loadIdxImages<float>(dir.file("flat")),
+      Catch::StartsWith("tsnn: loadIdxImages(): '") && Catch::Contains("has 1 dimensions"));
   CHECK_THROWS_WITH(tsnn::data::loadIdxPair<float>(dir.file("flat"), dir.file("lab")),
                     Catch::StartsWith("tsnn: loadIdxPair(): '"));
 }

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/data/idx.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/idx.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,8 +1,7 @@
 // End-to-end runs of the train_cifar10 example on a small directory of real-format CIFAR-10
 // batches (3073-byte records) that the test writes, and of predict on its checkpoint.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -10,8 +9,8 @@
 #include <vector>
 
 #include "support/programs.hpp"
-#include "tsnn/data/cifar10.hpp"
 #include "tsnn/core/random.hpp"
+#include "tsnn/data/cifar10.hpp"
 
 namespace fs = std::filesystem;
 
@@ -19,8 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using tsnn::test::Run;
 using tsnn::test::numberAfter;
+using tsnn::test::Run;
 using tsnn::test::TempDir;
 
 // Class c brightens all of channel c % 3 by 45 (c / 3 + 1) over noise, a signal that flips and
@@ -57,7 +56,8 @@ TEST_CASE("train_cifar10 trains on real-format batches and predict reproduces it
                                  "--data " + tmp.path().string() +
                                      " --hidden 64,32,64 --epsilon 4 --epochs 3 --batch 32"
                                      " --lr 0.02 --threads 2 --augment-flip --augment-shift 2"
-                                     " --save " + ckpt.string() + " --plots " + plots.string(),
+                                     " --save " +
+                                     ckpt.string() + " --plots " + plots.string(),
                                  tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
@@ -66,10 +66,9 @@ TEST_CASE("train_cifar10 trains on real-format batches and predict reproduces it
   const double trained = numberAfter(r.out, "final test accuracy ");
   CHECK(trained > 0.5);
   CHECK(fs::file_size(plots / "connectivity.png") > 0);
-  r = tsnn::test::runProgram(TSNN_PREDICT,
-                             "--model " + ckpt.string() + " --cifar " +
-                                 (data / "test_batch.bin").string(),
-                             tmp.path());
+  r = tsnn::test::runProgram(
+      TSNN_PREDICT, "--model " + ckpt.string() + " --cifar " + (data / "test_batch.bin").string(),
+      tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(numberAfter(r.out, "accuracy ") == trained);

@@ -1,7 +1,6 @@
 // End-to-end runs of the train_mnist example on a small IDX data set that the test writes.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,8 +10,8 @@
 #include <vector>
 
 #include "support/programs.hpp"
-#include "tsnn/data/idx.hpp"
 #include "tsnn/core/random.hpp"
+#include "tsnn/data/idx.hpp"
 
 namespace fs = std::filesystem;
 
@@ -20,8 +19,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using tsnn::test::Run;
 using tsnn::test::numberAfter;
+using tsnn::test::Run;
 using tsnn::test::TempDir;
 
 Run runExample(const std::string& args, const fs::path& dir) {
@@ -89,7 +88,8 @@ TEST_CASE("train_mnist trains on a small data set and writes the metrics CSV", "
   const fs::path csv = tmp.path() / "metrics.csv";
   const Run r = runExample("--data " + data.string() +
                                " --hidden 64,64 --epsilon 8 --epochs 3 --batch 32 --lr 0.05"
-                               " --threads 2 --metrics " + csv.string(),
+                               " --threads 2 --metrics " +
+                               csv.string(),
                            tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
@@ -126,12 +126,12 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
   const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
   const std::vector<std::string> bad = {
-      "--bogus 1",        "--epochs abc",      "--dropout 1",     "--zeta 1.5",
-      "--lr -1",          "--lr nan",          "--hidden 10,,3",  "--hidden 0",
-      "--batch 0",        "--epsilon inf",     "--threads -2",    "--momentum 1",
-      "--epochs",         "stray",             "--nesterov=yes",  "--alpha -0.1",
-      "--trainer magic",  "--workers -1",      "--clip-norm -1",  "--on-nonfinite maybe",
-      "--wasap-local 2",  "--seed -5",         "--limit-train x", "--weight-decay 1"};
+      "--bogus 1",       "--epochs abc",  "--dropout 1",     "--zeta 1.5",
+      "--lr -1",         "--lr nan",      "--hidden 10,,3",  "--hidden 0",
+      "--batch 0",       "--epsilon inf", "--threads -2",    "--momentum 1",
+      "--epochs",        "stray",         "--nesterov=yes",  "--alpha -0.1",
+      "--trainer magic", "--workers -1",  "--clip-norm -1",  "--on-nonfinite maybe",
+      "--wasap-local 2", "--seed -5",     "--limit-train x", "--weight-decay 1"};
   for (const auto& args : bad) {
     const Run r = runExample(base + args, tmp.path());
     INFO("args: " << args << "\nstderr: " << r.err);
@@ -153,10 +153,11 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   {
     const fs::path bad = tmp.path() / "corrupt";
     fs::create_directories(bad);
-    for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
+    for (const auto& e : fs::directory_iterator(data))
+      fs::copy(e.path(), bad / e.path().filename());
     std::ofstream out(bad / "t10k-labels-idx1-ubyte.gz", std::ios::binary | std::ios::trunc);
-    const unsigned char junk[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03, 0xde, 0xad, 0xbe,
-                                  0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
+    const unsigned char junk[] = {0x1f, 0x8b, 0x08, 0x00, 0,    0,    0,    0,    0,    0x03,
+                                  0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06};
     out.write(reinterpret_cast<const char*>(junk), sizeof(junk));
     out.close();
     const Run r = runExample("--data " + bad.string() + " --epochs 1 --hidden 8", tmp.path());
@@ -170,7 +171,8 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   {
     const fs::path bad = tmp.path() / "dims";
     fs::create_directories(bad);
-    for (const auto& e : fs::directory_iterator(data)) fs::copy(e.path(), bad / e.path().filename());
+    for (const auto& e : fs::directory_iterator(data))
+      fs::copy(e.path(), bad / e.path().filename());
     tsnn::data::IdxArray images;
     images.dims = {20, 5, 5};
     images.data.assign(500, 7);
@@ -267,7 +269,8 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   const fs::path ckpt = tmp.path() / "m.ckpt", pred = tmp.path() / "pred.csv";
   Run r = runExample("--data " + data.string() +
                          " --hidden 32 --epsilon 6 --batch 32 --lr 0.05 --epochs 2 --threads 2"
-                         " --save-every 1 --save " + ckpt.string(),
+                         " --save-every 1 --save " +
+                         ckpt.string(),
                      tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
@@ -302,7 +305,8 @@ TEST_CASE("predict reproduces the test accuracy that training reported for the c
   CHECK(runPredict("--images " + images, tmp.path()).status == 2);
   CHECK(runPredict("--model " + ckpt.string(), tmp.path()).status == 2);
   CHECK(runPredict("--model " + ckpt.string() + " --labels " + labels, tmp.path()).status == 2);
-  r = runPredict("--model " + (tmp.path() / "none.ckpt").string() + " --images " + images, tmp.path());
+  r = runPredict("--model " + (tmp.path() / "none.ckpt").string() + " --images " + images,
+                 tmp.path());
   CHECK(r.status == 1);
   CHECK(r.err.find("none.ckpt") != std::string::npos);
   r = runPredict("--model " + ckpt.string() + " --csv " + pred.string(), tmp.path());
@@ -333,8 +337,8 @@ TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --qui
   const Run r = runExample("--data " + data.string() +
                                " --hidden 32,32 --epsilon 6 --epochs 3 --batch 32 --quiet"
                                " --regrow gradient --zeta-schedule cosine"
-                               " --density-allocation erk --plots " + plots.string() +
-                               " --log-json " + json.string(),
+                               " --density-allocation erk --plots " +
+                               plots.string() + " --log-json " + json.string(),
                            tmp.path());
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
@@ -359,8 +363,7 @@ TEST_CASE("train_mnist writes plots, a JSON log and only a final line with --qui
   }
 }
 
-TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags",
-          "[examples]") {
+TEST_CASE("train_mnist rejects bad values of the evolution and checkpoint flags", "[examples]") {
   TempDir tmp;
   const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
   const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
@@ -456,9 +459,9 @@ TEST_CASE(
   const std::string nowhere = (tmp.path() / "nowhere").string();
   // Without --lr the file holds the learning rate in effect, the optimiser's default. Numbers
   // are decimal ("09" is 9, not a bad octal number) and a flag given twice takes the last value.
-  Run r = runExample("--data " + nowhere + " --batch 09 --epochs 5 --epochs 7 --write-config " +
-                         settings.string(),
-                     tmp.path());
+  Run r = runExample(
+      "--data " + nowhere + " --batch 09 --epochs 5 --epochs 7 --write-config " + settings.string(),
+      tmp.path());
   INFO(r.err);
   CHECK(r.status == 1);  // no data
   CHECK(r.err.find("nowhere") != std::string::npos);

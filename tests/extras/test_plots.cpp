@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "support/oracle.hpp"
 #include "support/files.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/extras/plots.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
@@ -27,9 +27,9 @@ using tsnn::Rgb;
 
 namespace {
 
-using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-using tsnn::test::TempDir;
 using tsnn::test::readBytes;
+using tsnn::test::TempDir;
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "support/oracle.hpp"
 #include "support/files.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/extras/png.hpp"
 
 #if defined(__GNUC__)
@@ -41,9 +41,9 @@ using tsnn::Rgb;
 
 namespace {
 
-using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
-using tsnn::test::TempDir;
 using tsnn::test::readBytes;
+using tsnn::test::TempDir;
+using tsnn::test::testSeed;  // TSNN_TEST_SEED overrides the default
 using tsnn::test::writeBytes;
 
 Image randomImage(int w, int h, std::uint32_t seed) {

@@ -35,14 +35,14 @@
 #include <zlib.h>
 #endif
 
+#include "support/files.hpp"
 #include "support/optimizers.hpp"
 #include "support/oracle.hpp"
-#include "support/files.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/checkpoint.hpp"
-#include "tsnn/optim/make_optimizer.hpp"
 #include "tsnn/io/history.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/optim/make_optimizer.hpp"
 
 namespace {
 
@@ -449,8 +449,7 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
 
   std::vector<std::string> order;
   const auto sec = sectionsOf(b, &order);
-  CHECK(order ==
-        std::vector<std::string>{"OPTS", "NRNG", "TRST", "LAYR", "OPTM", "NIDS", "PREP"});
+  CHECK(order == std::vector<std::string>{"OPTS", "NRNG", "TRST", "LAYR", "OPTM", "NIDS", "PREP"});
 
   const std::size_t o = sec.at("OPTS").payload;
   REQUIRE(getLe(b, o, 8) == 4);
@@ -491,7 +490,7 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   // The bias follows the values directly (no momentum in the layers since version 2).
   const std::size_t bias = val + static_cast<std::size_t>(w.nonZeros()) * sizeof(Scalar);
   CHECK(getLe(b, bias, sizeof(Scalar)) == bitsOf(net.layer(0).bias()[0]));
-  CHECK(getLe(b, bias + 13 * sizeof(Scalar), 8) == 9);        // layer 1's rows
+  CHECK(getLe(b, bias + 13 * sizeof(Scalar), 8) == 9);       // layer 1's rows
   CHECK(getLe(b, bias + 13 * sizeof(Scalar) + 8, 8) == 13);  // and columns
 
   // "OPTM": kind (Adam 1), steps, 2 arrays per parameter, 3 layers, then layer 0's m, v, and
@@ -590,7 +589,7 @@ TEST_CASE("A file without the magic bytes is not taken for a checkpoint", "[io]"
   TempDir dir;
   const std::string path = dir.file("other.ckpt");
   writeString(path,
-             "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz\n1,2,3,4,5,6\n");
+              "epoch,train_loss,train_accuracy,test_accuracy,epoch_seconds,nnz\n1,2,3,4,5,6\n");
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
              Catch::Contains("magic") && Catch::Contains(path));
 
@@ -851,13 +850,10 @@ TEST_CASE("Saving refuses optimiser state that does not fit the network and keep
       {"an array too short",
        [](auto& s) { s.optimizer.template layersOf<float>()[1].entries[0].pop_back(); },
        "optimizer state array 0 of layer 1 has"},
-      {"arrays of another kind",
-       [](auto& s) { s.optimizer.kind = tsnn::OptimizerKind::Adam; },
+      {"arrays of another kind", [](auto& s) { s.optimizer.kind = tsnn::OptimizerKind::Adam; },
        "adam keeps 2 of each"},
       {"another scalar type",
-       [](auto& s) {
-         s.optimizer.layers = std::vector<tsnn::LayerOptimizerState<double>>(3);
-       },
+       [](auto& s) { s.optimizer.layers = std::vector<tsnn::LayerOptimizerState<double>>(3); },
        "holds double arrays for a float network"},
       {"another pattern",
        [](auto& s) { s.optimizer.template layersOf<float>()[0].pattern += 1000; },
@@ -921,9 +917,8 @@ TEMPLATE_TEST_CASE("A format-1 checkpoint loads, its momentum becoming SGD state
     const auto& v = layers[l].entries[0];
     REQUIRE(v.size() == static_cast<std::size_t>(net.layer(l).nonZeros()));
     for (std::size_t k = 0; k < v.size(); ++k)
-      CHECK(v[k] == static_cast<Scalar>((static_cast<double>(l) + 1) * 0.125 *
-                                            static_cast<double>(k % 7) -
-                                        0.25));
+      CHECK(v[k] == static_cast<Scalar>(
+                        (static_cast<double>(l) + 1) * 0.125 * static_cast<double>(k % 7) - 0.25));
     const auto& bv = layers[l].rows[0];
     REQUIRE(bv.size() == static_cast<std::size_t>(net.layer(l).outputs()));
     for (std::size_t j = 0; j < bv.size(); ++j)

@@ -36,7 +36,6 @@ std::vector<tsnn::EpochRecord> records() {
   return {a, b};
 }
 
-
 }  // namespace
 
 TEST_CASE("The metrics CSV has the documented header and one row per epoch", "[io][metrics]") {

@@ -12,8 +12,8 @@
 #include <type_traits>
 
 #include "support/gradcheck.hpp"
-#include "tsnn/nn/activation.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/activation.hpp"
 
 namespace {
 

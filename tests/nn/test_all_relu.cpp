@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
-#include "tsnn/nn/all_relu.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/all_relu.hpp"
 
 namespace {
 
@@ -148,12 +148,11 @@ TEMPLATE_TEST_CASE("AllReLU gives the bits of `z < 0 ? s * z : z` for every kind
   using Scalar = TestType;
   using Bits = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
   using L = std::numeric_limits<Scalar>;
-  std::vector<Scalar> values = {Scalar(0),         -Scalar(0),       Scalar(1),
-                                Scalar(-1),        L::denorm_min(),  -L::denorm_min(),
-                                L::min(),          -L::min(),        L::max(),
-                                L::lowest(),       L::infinity(),    -L::infinity(),
-                                L::quiet_NaN(),    -L::quiet_NaN(),  L::signaling_NaN(),
-                                Scalar(-1e-30),    Scalar(3.5)};
+  std::vector<Scalar> values = {
+      Scalar(0),        -Scalar(0),     Scalar(1),      Scalar(-1),      L::denorm_min(),
+      -L::denorm_min(), L::min(),       -L::min(),      L::max(),        L::lowest(),
+      L::infinity(),    -L::infinity(), L::quiet_NaN(), -L::quiet_NaN(), L::signaling_NaN(),
+      Scalar(-1e-30),   Scalar(3.5)};
   std::mt19937_64 rng(0xA11);
   for (int i = 0; i < 20000; ++i) {  // random bit patterns: every exponent, both signs, NaNs
     const Bits b = static_cast<Bits>(rng());

@@ -16,11 +16,11 @@
 
 #include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
-#include "tsnn/nn/activation.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/activation.hpp"
 #include "tsnn/nn/loss.hpp"
-#include "tsnn/optim/sgd.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/optim/sgd.hpp"
 
 namespace {
 
@@ -352,8 +352,9 @@ TEST_CASE("Forward and backward on two row shards with scale 1/B sum to the full
   }
 }
 
-TEMPLATE_TEST_CASE("backwardDeltas then gradientsRows over neuron ranges is backward(), bit for bit",
-                   "[training][network][shards]", float, double) {
+TEMPLATE_TEST_CASE(
+    "backwardDeltas then gradientsRows over neuron ranges is backward(), bit for bit",
+    "[training][network][shards]", float, double) {
   using Scalar = TestType;
   const auto seed = tsnn::test::testSeed(9910);
   for (LossKind loss : {LossKind::SoftmaxCrossEntropy, LossKind::MeanSquaredError}) {
@@ -380,7 +381,8 @@ TEMPLATE_TEST_CASE("backwardDeltas then gradientsRows over neuron ranges is back
     CHECK(stats.correct == fullStats.correct);
     // NaN everywhere first: an entry no range wrote fails the comparison.
     auto g = net.makeGradients();
-    for (auto& w : g.weights) std::fill(w.begin(), w.end(), std::numeric_limits<Scalar>::quiet_NaN());
+    for (auto& w : g.weights)
+      std::fill(w.begin(), w.end(), std::numeric_limits<Scalar>::quiet_NaN());
     for (auto& b : g.bias) b.setConstant(std::numeric_limits<Scalar>::quiet_NaN());
     for (std::size_t l = 0; l < net.numLayers(); ++l) {
       const auto n = net.layer(l).outputs();

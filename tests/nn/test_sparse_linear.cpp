@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
@@ -209,8 +209,8 @@ TEMPLATE_TEST_CASE("SparseLinear gives bit-identical results serially and on thr
   CHECK(b1 == b2);
 }
 
-TEMPLATE_TEST_CASE("SparseLinear built from given weights keeps them",
-                   "[layers][sparse-linear]", float, double) {
+TEMPLATE_TEST_CASE("SparseLinear built from given weights keeps them", "[layers][sparse-linear]",
+                   float, double) {
   using Scalar = TestType;
   Vec<Scalar> bias(3);
   bias << Scalar(0.5), Scalar(-1), Scalar(2);
@@ -356,9 +356,9 @@ TEST_CASE(
   outOfRange.assignUnchecked(3, 4, {0, 1, 1, 1}, {4}, {1.0});
   CHECK_THROWS_AS(layer.setTopology(outOfRange), tsnn::InvalidArgument);
   // reshape: the bias must have one entry per row.
-  CHECK_THROWS_WITH(layer.reshape(twoRows, Vec<double>::Zero(3)),
-                    Catch::Contains("SparseLinear::reshape()") &&
-                        Catch::Contains("bias has 3 entries"));
+  CHECK_THROWS_WITH(
+      layer.reshape(twoRows, Vec<double>::Zero(3)),
+      Catch::Contains("SparseLinear::reshape()") && Catch::Contains("bias has 3 entries"));
   CHECK_THROWS_AS(layer.reshape(dup, Vec<double>::Zero(3)), tsnn::InvalidArgument);
 
   CHECK(layer.weights().values() == before);
@@ -374,7 +374,7 @@ TEST_CASE("A COO-backed SparseLinear computes exactly what the CSR layer compute
   tsnn::SparseLinear<double> csr(37, 23, 0.2, rng);
   csr.bias().setRandom();
   tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
-                                                                 csr.bias());
+                                                                csr.bias());
   REQUIRE(coo.nonZeros() == csr.nonZeros());
   REQUIRE(coo.inputs() == 37);
   REQUIRE(coo.outputs() == 23);
@@ -400,7 +400,7 @@ TEST_CASE("A COO-backed SparseLinear computes exactly what the CSR layer compute
   tsnn::CooMatrix<double> bad(2, 2);
   bad.push(1, 0, 1.0);
   bad.push(0, 1, 2.0);
-  CHECK_THROWS_AS((tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix>(
-                      bad, Eigen::VectorXd::Zero(2))),
-                  tsnn::InvalidArgument);
+  CHECK_THROWS_AS(
+      (tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix>(bad, Eigen::VectorXd::Zero(2))),
+      tsnn::InvalidArgument);
 }

@@ -241,9 +241,9 @@ TEMPLATE_TEST_CASE("adamUpdate gives the same result with and without the parall
   auto w2 = w, m2 = m, v2 = v;
   const auto o = adamOptions(1e-3, 0.01, true);
   tsnn::adamUpdate(w.data(), m.data(), v.data(), g.data(), static_cast<std::ptrdiff_t>(n), o, 5,
-                   true);
+                   tsnn::Threads::count(2));
   tsnn::adamUpdate(w2.data(), m2.data(), v2.data(), g.data(), static_cast<std::ptrdiff_t>(n), o, 5,
-                   false);
+                   tsnn::Threads::serial());
   CHECK(w == w2);
   CHECK(m == m2);
   CHECK(v == v2);

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
-#include "support/oracle.hpp"
 #include "support/optimizers.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/optim/sgd.hpp"
@@ -272,9 +272,10 @@ TEMPLATE_TEST_CASE("Sgd's steps are sgdUpdate on each layer's weights and biases
       for (std::size_t l = 0; l < manual.numLayers(); ++l) {
         auto& layer = manual.layer(l);
         tsnn::sgdUpdate(layer.values().data(), v[l].data(), g.weights[l].data(),
-                        static_cast<std::ptrdiff_t>(layer.nonZeros()), o, true);
+                        static_cast<std::ptrdiff_t>(layer.nonZeros()), o,
+                        tsnn::Threads::automatic());
         tsnn::sgdUpdate(layer.bias().data(), bv[l].data(), g.bias[l].data(),
-                        static_cast<std::ptrdiff_t>(layer.outputs()), o, false);
+                        static_cast<std::ptrdiff_t>(layer.outputs()), o, tsnn::Threads::serial());
       }
     }
     for (std::size_t l = 0; l < net.numLayers(); ++l) {
@@ -306,7 +307,8 @@ TEMPLATE_TEST_CASE("Updating slices in any order after beginStep equals one whol
         const std::size_t n = part == tsnn::Parameters::Weights
                                   ? static_cast<std::size_t>(sliced.layer(l).nonZeros())
                                   : static_cast<std::size_t>(sliced.layer(l).outputs());
-        for (std::size_t t = 3; t-- > 0;) b.updateSlice(sliced, g, l, part, n * t / 3, n * (t + 1) / 3);
+        for (std::size_t t = 3; t-- > 0;)
+          b.updateSlice(sliced, g, l, part, n * t / 3, n * (t + 1) / 3);
       }
   }
   for (std::size_t l = 0; l < whole.numLayers(); ++l) {
@@ -342,9 +344,10 @@ TEST_CASE("setLearningRate changes the rate of later steps and refuses bad rates
                     Catch::StartsWith("tsnn: SgdOptions") && Catch::Contains("1.5"));
 }
 
-TEST_CASE("A step refuses a layer whose pattern changed without a remap, or gradients of another "
-          "shape, and leaves everything unchanged",
-          "[optim][sgd][errors]") {
+TEST_CASE(
+    "A step refuses a layer whose pattern changed without a remap, or gradients of another "
+    "shape, and leaves everything unchanged",
+    "[optim][sgd][errors]") {
   auto net = smallNetwork<double>(tsnn::test::testSeed(6606));
   tsnn::Sgd<double> sgd;
   auto g = net.makeGradients();

@@ -192,9 +192,8 @@ void onEverySimdPath(F&& body) {
     const char* name = tsnn::simdPathName(path);
     if (!tsnn::simdPathSupported(path)) {
       WARN("SIMD path " << name << " not tested: "
-                                        << (tsnn::simdPathCompiled(path)
-                                                ? "this CPU cannot run it"
-                                                : "this build has no such path"));
+                        << (tsnn::simdPathCompiled(path) ? "this CPU cannot run it"
+                                                         : "this build has no such path"));
       continue;
     }
     tsnn::setSimdPath(path);
@@ -645,10 +644,10 @@ TEMPLATE_TEST_CASE("sparseBackwardInput rejects a transpose index built for othe
       if (p.w.rowNonZeros(r) > p.w.rowNonZeros(fullest)) fullest = r;
     REQUIRE(p.w.rowNonZeros(fullest) > 0);
     const auto pruned = tsnn::test::withoutLines<Scalar, Index>(p.w, {fullest}, {});
-    CHECK_THAT(
-        tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(pruned, p.t, p.dy, dx); }),
-        StartsWith(stale) && Contains(std::to_string(p.w.nonZeros()) + " entries; weights have") &&
-            Contains(" with " + std::to_string(pruned.nonZeros()) + ")"));
+    CHECK_THAT(tsnn::test::messageOf([&] { tsnn::sparseBackwardInput(pruned, p.t, p.dy, dx); }),
+               StartsWith(stale) &&
+                   Contains(std::to_string(p.w.nonZeros()) + " entries; weights have") &&
+                   Contains(" with " + std::to_string(pruned.nonZeros()) + ")"));
   }
   SECTION("built for another pattern with the same shape and count") {
     // What a forgotten rebuild after a SET step looks like: same nnz, other positions.
@@ -837,8 +836,8 @@ TEMPLATE_TEST_CASE("On every SIMD path the gradients match finite differences of
       const std::vector<Scalar> dxFlat(dx.data(), dx.data() + dx.size());
       const double errDx = tsnn::test::maxAbsDifference(dxFlat, numDx);
       const double errDw = tsnn::test::maxAbsDifference(dw, numDw);
-      INFO("input gradient error " << errDx << ", weight gradient error " << errDw
-                                   << ", tolerance " << tol);
+      INFO("input gradient error " << errDx << ", weight gradient error " << errDw << ", tolerance "
+                                   << tol);
       CHECK(errDx <= tol);
       CHECK(errDw <= tol);
     }
@@ -908,8 +907,9 @@ TEST_CASE("By default the kernels take the widest SIMD path this CPU has",
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq");
-  const tsnn::SimdPath expected =
-      avx512 ? tsnn::SimdPath::Avx512 : avx2 ? tsnn::SimdPath::Avx2 : tsnn::SimdPath::Generic;
+  const tsnn::SimdPath expected = avx512 ? tsnn::SimdPath::Avx512
+                                  : avx2 ? tsnn::SimdPath::Avx2
+                                         : tsnn::SimdPath::Generic;
 #else
   const tsnn::SimdPath expected = TSNN_SIMD_HAS_AVX512 ? tsnn::SimdPath::Avx512
                                   : TSNN_SIMD_HAS_AVX2 ? tsnn::SimdPath::Avx2
@@ -973,8 +973,7 @@ std::uint64_t kernelDigest() {
     Dense<Scalar> x(batch, nIn), dy(batch, nOut), y(batch, nOut), dx(batch, nIn);
     Vector<Scalar> bias(nOut);
     for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = hashedValue<Scalar>(0x2000000u + i);
-    for (Eigen::Index i = 0; i < dy.size(); ++i)
-      dy.data()[i] = hashedValue<Scalar>(0x3000000u + i);
+    for (Eigen::Index i = 0; i < dy.size(); ++i) dy.data()[i] = hashedValue<Scalar>(0x3000000u + i);
     for (Eigen::Index i = 0; i < bias.size(); ++i) bias[i] = hashedValue<Scalar>(0x4000000u + i);
     std::vector<Scalar> g;
     tsnn::sparseForward(w, bias, x, y);

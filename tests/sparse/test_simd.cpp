@@ -49,8 +49,8 @@ TEST_CASE("The first simdPath() call takes the path TSNN_SIMD names or else the 
   const std::string value = env != nullptr ? env : "";
   INFO("TSNN_SIMD='" << value << "'");
   bool valid = value.empty();
-  for (SimdPath p : kPaths) valid = valid || (value == tsnn::simdPathName(p) &&
-                                              tsnn::simdPathSupported(p));
+  for (SimdPath p : kPaths)
+    valid = valid || (value == tsnn::simdPathName(p) && tsnn::simdPathSupported(p));
   if (valid) {
     const SimdPath expected = value.empty() ? tsnn::bestSimdPath() : tsnn::parseSimdPath(value);
     CHECK(tsnn::simdPath() == expected);
@@ -85,8 +85,7 @@ TEST_CASE("The kernel tests cover the avx512 SIMD path here", "[sparse][simd][co
     SUCCEED("avx512 tested");
 }
 
-TEST_CASE("SIMD paths have names that parse back, and other names are refused",
-          "[sparse][simd]") {
+TEST_CASE("SIMD paths have names that parse back, and other names are refused", "[sparse][simd]") {
   CHECK(std::string(tsnn::simdPathName(SimdPath::Generic)) == "generic");
   CHECK(std::string(tsnn::simdPathName(SimdPath::Avx2)) == "avx2");
   CHECK(std::string(tsnn::simdPathName(SimdPath::Avx512)) == "avx512");
@@ -94,10 +93,10 @@ TEST_CASE("SIMD paths have names that parse back, and other names are refused",
   for (const char* bad : {"", "AVX512", "avx", "sse2", "avx512 "}) {
     INFO("name '" << bad << "'");
     CHECK_THROWS_AS(tsnn::parseSimdPath(bad), tsnn::InvalidArgument);
-    CHECK_THROWS_WITH(tsnn::parseSimdPath(bad),
-                      StartsWith("tsnn: parseSimdPath(): unknown SIMD path '" +
-                                 std::string(bad) + "'") &&
-                          Contains("expected generic, avx2 or avx512"));
+    CHECK_THROWS_WITH(
+        tsnn::parseSimdPath(bad),
+        StartsWith("tsnn: parseSimdPath(): unknown SIMD path '" + std::string(bad) + "'") &&
+            Contains("expected generic, avx2 or avx512"));
   }
 }
 
@@ -109,8 +108,8 @@ TEST_CASE("setSimdPath() selects every path this CPU runs", "[sparse][simd]") {
     INFO("path " << tsnn::simdPathName(p));
     if (!tsnn::simdPathSupported(p)) {
       WARN("SIMD path " << tsnn::simdPathName(p) << " not tested: "
-                         << (tsnn::simdPathCompiled(p) ? "this CPU cannot run it"
-                                                       : "not in this build"));
+                        << (tsnn::simdPathCompiled(p) ? "this CPU cannot run it"
+                                                      : "not in this build"));
       CHECK_THROWS_AS(tsnn::setSimdPath(p), tsnn::InvalidArgument);
       continue;
     }

@@ -3,7 +3,6 @@
 // and writes in binary mode.
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>

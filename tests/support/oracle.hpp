@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/sparse/init.hpp"
 

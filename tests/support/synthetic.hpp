@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "support/oracle.hpp"
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/random.hpp"
+#include "tsnn/data/dataset.hpp"
 
 namespace tsnn::test {
 

@@ -40,10 +40,13 @@ inline NetworkOptions trainerNetOptions(double dropout = 0.1, std::uint64_t seed
   return o;
 }
 
-/// Momentum SGD with weight decay and SET at zeta 0.2.
-inline TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int batch) {
+/// Momentum SGD with weight decay (or Adam at lr 0.01) and SET at zeta 0.2.
+inline TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, int batch,
+                                     OptimizerKind optimizer = OptimizerKind::Sgd) {
   TrainerOptions o;
   o.kind = kind;
+  o.optimizer = optimizer;
+  o.adam.learningRate = 0.01;
   o.workers = workers;
   o.epochs = epochs;
   o.batchSize = batch;
@@ -59,7 +62,7 @@ inline TrainerOptions trainerOptions(TrainerKind kind, int workers, int epochs, 
 template <class Scalar>
 constexpr const data::Dataset<Scalar>* kNoTest = nullptr;
 
-/// Every parameter and every piece of optimiser state, bit for bit.
+/// Every parameter, bit for bit (optimiser state: sameState()).
 template <class Scalar>
 bool sameNetwork(const Network<Scalar>& a, const Network<Scalar>& b) {
   if (a.numLayers() != b.numLayers()) return false;
@@ -71,14 +74,47 @@ bool sameNetwork(const Network<Scalar>& a, const Network<Scalar>& b) {
     if (x.weights().rowPtr() != y.weights().rowPtr()) return false;
     if (x.weights().colIdx() != y.weights().colIdx()) return false;
     if (!bitIdentical(x.weights().values(), y.weights().values())) return false;
-    if (!bitIdentical(x.velocity(), y.velocity())) return false;
     if (!bitIdentical(x.bias(), y.bias())) return false;
-    if (!bitIdentical(x.biasVelocity(), y.biasVelocity())) return false;
   }
   return true;
 }
 
 inline bool sameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+/// Every piece of optimiser state two runs left in their TrainingStates, bit for bit.
+template <class Scalar>
+bool sameState(const TrainingState& a, const TrainingState& b) {
+  if (a.optimizer.kind != b.optimizer.kind || a.optimizer.steps != b.optimizer.steps ||
+      !sameBits(a.learningRate, b.learningRate) || a.optimizer.empty())
+    return false;
+  const auto& x = a.optimizer.layersOf<Scalar>();
+  const auto& y = b.optimizer.layersOf<Scalar>();
+  if (x.size() != y.size()) return false;
+  for (std::size_t l = 0; l < x.size(); ++l) {
+    if (x[l].entries.size() != y[l].entries.size()) return false;
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i)
+      if (!bitIdentical(x[l].entries[i], y[l].entries[i]) ||
+          !bitIdentical(x[l].rows[i], y[l].rows[i]))
+        return false;
+  }
+  return true;
+}
+
+/// Largest |a - b| / max(1, |b|) over the optimiser state of two runs (+inf if the shapes
+/// differ).
+template <class Scalar>
+double maxStateDifference(const TrainingState& a, const TrainingState& b) {
+  const auto& x = a.optimizer.layersOf<Scalar>();
+  const auto& y = b.optimizer.layersOf<Scalar>();
+  if (x.size() != y.size() || x.empty()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  for (std::size_t l = 0; l < x.size(); ++l)
+    for (std::size_t i = 0; i < x[l].entries.size(); ++i) {
+      worst = std::max(worst, maxMixedDifference(x[l].entries[i], y[l].entries[i]));
+      worst = std::max(worst, maxMixedDifference(x[l].rows[i], y[l].rows[i]));
+    }
+  return worst;
+}
 
 /// Histories equal in everything but the two wall-clock fields.
 inline bool sameHistory(const std::vector<EpochRecord>& a, const std::vector<EpochRecord>& b) {
@@ -97,8 +133,8 @@ inline bool sameHistory(const std::vector<EpochRecord>& a, const std::vector<Epo
   return true;
 }
 
-/// Largest |a - b| / max(1, |b|) over the weights, momenta and biases of two networks with the
-/// same pattern (+inf if the patterns differ).
+/// Largest |a - b| / max(1, |b|) over the weights and biases of two networks with the same
+/// pattern (+inf if the patterns differ).
 template <class Scalar>
 double maxParameterDifference(const Network<Scalar>& a, const Network<Scalar>& b) {
   double worst = 0;
@@ -109,9 +145,7 @@ double maxParameterDifference(const Network<Scalar>& a, const Network<Scalar>& b
         x.weights().colIdx() != y.weights().colIdx())
       return std::numeric_limits<double>::infinity();
     worst = std::max(worst, maxMixedDifference(x.weights().values(), y.weights().values()));
-    worst = std::max(worst, maxMixedDifference(x.velocity(), y.velocity()));
     worst = std::max(worst, maxMixedDifference(x.bias(), y.bias()));
-    worst = std::max(worst, maxMixedDifference(x.biasVelocity(), y.biasVelocity()));
   }
   return worst;
 }

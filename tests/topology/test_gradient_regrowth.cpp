@@ -76,8 +76,8 @@ TEMPLATE_TEST_CASE("largestGradientPositions picks the empty positions of larges
   const Dense<Scalar> delta = tsnn::test::randomDense<Scalar>(9, rows, rng);
   for (long long count : {0LL, 1LL, 57LL, 600LL}) {
     INFO("count " << count);
-    const auto got = tsnn::detail::largestGradientPositions<Scalar, Index>(
-        x, delta, rowPtrOf(kept), kept.colIdx(), count);
+    const auto got = tsnn::detail::largestGradientPositions<Scalar, Index>(x, delta, rowPtrOf(kept),
+                                                                           kept.colIdx(), count);
     REQUIRE(got.size() == static_cast<std::size_t>(count));
     CHECK(std::is_sorted(got.begin(), got.end()));
     const std::set<std::pair<Index, Index>> gotSet(got.begin(), got.end());
@@ -85,8 +85,8 @@ TEMPLATE_TEST_CASE("largestGradientPositions picks the empty positions of larges
   }
   // Asking for more than the empty positions is an error, not a short answer.
   const long long empty = static_cast<long long>(rows) * cols - kept.nonZeros();
-  CHECK_THROWS_AS((tsnn::detail::largestGradientPositions<Scalar, Index>(
-                      x, delta, rowPtrOf(kept), kept.colIdx(), empty + 1)),
+  CHECK_THROWS_AS((tsnn::detail::largestGradientPositions<Scalar, Index>(x, delta, rowPtrOf(kept),
+                                                                         kept.colIdx(), empty + 1)),
                   tsnn::InvalidArgument);
 }
 
@@ -100,9 +100,10 @@ TEST_CASE("largestGradientPositions breaks ties by position", "[topology][regrow
   CHECK(got == std::vector<P>{{0, 1}, {0, 2}, {0, 3}, {1, 0}});
 }
 
-TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights where the gradient "
-                   "is largest",
-                   "[topology][regrowth]", float, double) {
+TEMPLATE_TEST_CASE(
+    "evolveSetGradient keeps the budget and grows zero weights where the gradient "
+    "is largest",
+    "[topology][regrowth]", float, double) {
   using Scalar = TestType;
   using Index = std::int32_t;
   tsnn::Rng rng = tsnn::test::testRng(902);
@@ -152,8 +153,8 @@ TEMPLATE_TEST_CASE("evolveSetGradient keeps the budget and grows zero weights wh
   for (Index r = 0; r < w.rows(); ++r)
     for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k) {
       const Index c = w.colIdx()[static_cast<std::size_t>(k)];
-      const bool survivor = std::binary_search(keptCol.begin() + keptPtr[r],
-                                               keptCol.begin() + keptPtr[r + 1], c);
+      const bool survivor =
+          std::binary_search(keptCol.begin() + keptPtr[r], keptCol.begin() + keptPtr[r + 1], c);
       const Scalar v = w.values()[static_cast<std::size_t>(k)];
       const Scalar m = velAfter[static_cast<std::size_t>(k)];
       if (survivor) {
@@ -197,7 +198,7 @@ TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through gradie
   std::vector<std::int32_t> labels(24);
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 3);
   tsnn::NetworkRemap<std::int32_t> remap;
-  tsnn::evolveHiddenLayersByGradient(net, 0.3, x, labels, &remap);
+  tsnn::evolveHiddenLayersByGradient(net, 0.3, x, labels, tsnn::Threads::automatic(), &remap);
   REQUIRE(remap.layers.size() == net.numLayers());
   CHECK(!remap.layers.back());  // the output layer does not evolve
   opt.remap(remap, net);
@@ -230,7 +231,7 @@ TEST_CASE("evolveSetGradient on COO storage makes exactly the CSR step", "[topol
   tsnn::Rng rng = tsnn::test::testRng(903);
   tsnn::SparseLinear<float, std::int32_t> csr(25, 20, 0.2, rng);
   tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
-                                                              csr.bias());
+                                                               csr.bias());
   const Dense<float> x = tsnn::test::randomDense<float>(8, 25, rng);
   const Dense<float> delta = tsnn::test::randomDense<float>(8, 20, rng);
   for (int step = 0; step < 3; ++step) {
@@ -264,7 +265,8 @@ TEST_CASE("evolveSetGradient rejects bad zeta, bad shapes and non-finite gradien
 TEST_CASE("scheduledZeta decays linearly or by cosine to zero at the last epoch",
           "[topology][set][schedule]") {
   using tsnn::ZetaSchedule;
-  for (int e = 1; e <= 10; ++e) CHECK(tsnn::scheduledZeta(0.3, ZetaSchedule::Constant, e, 10) == 0.3);
+  for (int e = 1; e <= 10; ++e)
+    CHECK(tsnn::scheduledZeta(0.3, ZetaSchedule::Constant, e, 10) == 0.3);
   CHECK(tsnn::scheduledZeta(0.3, ZetaSchedule::Linear, 1, 10) == Approx(0.27).margin(1e-15));
   CHECK(tsnn::scheduledZeta(0.3, ZetaSchedule::Linear, 5, 10) == Approx(0.15).margin(1e-15));
   CHECK(tsnn::scheduledZeta(0.3, ZetaSchedule::Linear, 10, 10) == Approx(0.0).margin(1e-15));
@@ -323,7 +325,8 @@ TEST_CASE("ERK spends the global budget and redistributes what dense layers cann
   // A budget above the dense network makes every layer dense; saturation can cascade.
   for (double d : tsnn::layerDensities({4, 3, 2}, 100, DensityAllocation::ErdosRenyiKernel))
     CHECK(d == 1.0);
-  const auto cascade = tsnn::layerDensities({50, 4, 200, 3}, 3, DensityAllocation::ErdosRenyiKernel);
+  const auto cascade =
+      tsnn::layerDensities({50, 4, 200, 3}, 3, DensityAllocation::ErdosRenyiKernel);
   for (double d : cascade) {
     CHECK(d > 0);
     CHECK(d <= 1.0);
@@ -359,23 +362,17 @@ TEST_CASE("Every evolution method trains and keeps the connection budget after e
   };
   using K = tsnn::TrainerKind;
   using O = tsnn::OptimizerKind;
-  for (const Method m : {Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                K::Sequential, O::Sgd},
-                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine,
-                                K::DataParallel, O::Sgd},
-                         Method{tsnn::Regrowth::Random, tsnn::ZetaSchedule::Linear,
-                                K::Sequential, O::Sgd},
-                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                K::Wasap, O::Sgd},
-                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                K::Sequential, O::Adam},
-                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine,
-                                K::DataParallel, O::Adam},
-                         Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant,
-                                K::Wasap, O::Adam}}) {
-    INFO("regrowth " << static_cast<int>(m.regrowth) << " schedule "
-                     << static_cast<int>(m.schedule) << " trainer " << static_cast<int>(m.kind)
-                     << " optimizer " << tsnn::optimizerName(m.optimizer));
+  for (const Method m :
+       {Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant, K::Sequential, O::Sgd},
+        Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine, K::DataParallel, O::Sgd},
+        Method{tsnn::Regrowth::Random, tsnn::ZetaSchedule::Linear, K::Sequential, O::Sgd},
+        Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant, K::Wasap, O::Sgd},
+        Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant, K::Sequential, O::Adam},
+        Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Cosine, K::DataParallel, O::Adam},
+        Method{tsnn::Regrowth::Gradient, tsnn::ZetaSchedule::Constant, K::Wasap, O::Adam}}) {
+    INFO("regrowth " << static_cast<int>(m.regrowth) << " schedule " << static_cast<int>(m.schedule)
+                     << " trainer " << static_cast<int>(m.kind) << " optimizer "
+                     << tsnn::optimizerName(m.optimizer));
     tsnn::Network<double> net(no);
     const long long budget = net.nonZeros();
     tsnn::TrainerOptions t;

@@ -60,7 +60,8 @@ StateByIds<Scalar> stateByIds(const Optimizer& opt, const tsnn::Network<Scalar>&
     for (const auto& [pos, s] : tsnn::test::stateByConnection(opt, net, l))
       out.connections[{l, id(l, pos.first), l == 0 ? pos.second : id(l - 1, pos.second)}] = s;
     const auto n = tsnn::test::stateByNeuron(opt, l);
-    for (std::size_t j = 0; j < n.size(); ++j) out.neurons[{l, id(l, static_cast<long long>(j))}] = n[j];
+    for (std::size_t j = 0; j < n.size(); ++j)
+      out.neurons[{l, id(l, static_cast<long long>(j))}] = n[j];
   }
   return out;
 }
@@ -115,8 +116,7 @@ TEST_CASE("Removing neurons without incoming weights leaves the network's functi
     CHECK(net.neuronIds(0) == std::vector<long long>{0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 12});
     CHECK(net.neuronIds(1) == std::vector<long long>{1, 2, 3, 4, 5, 6, 7, 8, 9});
     CHECK(net.nonZeros() < nnz);  // the outgoing connections went too
-    for (std::size_t l = 0; l < net.numLayers(); ++l)
-      CHECK(net.layer(l).weights().check().empty());
+    for (std::size_t l = 0; l < net.numLayers(); ++l) CHECK(net.layer(l).weights().check().empty());
     // Each removal changed its layer (rows too) and the next one (columns only).
     REQUIRE(r0.layers.size() == 3);
     REQUIRE((r0.layers[0] && r0.layers[1] && !r0.layers[2]));
@@ -133,10 +133,10 @@ TEST_CASE("Removing neurons without incoming weights leaves the network's functi
   }
 }
 
-TEMPLATE_TEST_CASE("Surviving connections and neurons keep their weight and optimiser state under "
-                   "the new indices",
-                   "[topology][importance][optim]", tsnn::test::SgdOf<double>,
-                   tsnn::test::AdamOf<double>) {
+TEMPLATE_TEST_CASE(
+    "Surviving connections and neurons keep their weight and optimiser state under "
+    "the new indices",
+    "[topology][importance][optim]", tsnn::test::SgdOf<double>, tsnn::test::AdamOf<double>) {
   auto net = makeNet(5, tsnn::ActivationKind::AllReLU);
   auto opt = TestType::make();
   tsnn::test::fillRandomState(opt, net, 55);
@@ -183,10 +183,10 @@ TEMPLATE_TEST_CASE("Surviving connections and neurons keep their weight and opti
   CHECK_NOTHROW(opt.step(net, g));
 }
 
-TEMPLATE_TEST_CASE("pruneUnimportantNeurons narrows every hidden layer, its remap carries the "
-                   "optimiser state, and the network still trains",
-                   "[topology][importance][optim]", tsnn::test::SgdOf<double>,
-                   tsnn::test::AdamOf<double>) {
+TEMPLATE_TEST_CASE(
+    "pruneUnimportantNeurons narrows every hidden layer, its remap carries the "
+    "optimiser state, and the network still trains",
+    "[topology][importance][optim]", tsnn::test::SgdOf<double>, tsnn::test::AdamOf<double>) {
   auto net = makeNet(8, tsnn::ActivationKind::AllReLU);
   auto opt = TestType::make();
   tsnn::test::fillRandomState(opt, net, 88);
@@ -255,30 +255,30 @@ TEST_CASE("Trainers prune neurons at the epochs the policy selects, before SET",
   t.pruning.period = 3;
   t.pruning.percentile = 10;
   for (const auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam}) {
-  INFO("optimizer " << tsnn::optimizerName(optimizer));
-  t.optimizer = optimizer;
-  std::vector<std::vector<tsnn::EpochRecord>> runs;
-  std::vector<tsnn::Network<double>> nets;
-  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
-    auto net = makeNet(4, tsnn::ActivationKind::AllReLU);
-    t.kind = kind;
-    t.workers = 1;
-    runs.push_back(tsnn::train(net, d, &d, t));
-    nets.push_back(net);
-  }
-  const auto& h = runs[0];
-  REQUIRE(h.size() == 6);
-  for (const auto& r : h) {
-    INFO("epoch " << r.epoch);
-    const bool due = r.epoch == 2 || r.epoch == 5;
-    CHECK((r.neuronsRemoved > 0) == due);
-    CHECK(std::isfinite(r.trainLoss));
-  }
-  CHECK(h.back().hiddenNeurons == 25 - h[1].neuronsRemoved - h[4].neuronsRemoved);
-  CHECK(nets[0].hiddenNeurons() == h.back().hiddenNeurons);
-  // Data-parallel with one worker makes exactly the same run.
-  CHECK(nets[1].sizes() == nets[0].sizes());
-  for (std::size_t l = 0; l < nets[0].numLayers(); ++l)
-    CHECK(nets[1].layer(l).weights().values() == nets[0].layer(l).weights().values());
+    INFO("optimizer " << tsnn::optimizerName(optimizer));
+    t.optimizer = optimizer;
+    std::vector<std::vector<tsnn::EpochRecord>> runs;
+    std::vector<tsnn::Network<double>> nets;
+    for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+      auto net = makeNet(4, tsnn::ActivationKind::AllReLU);
+      t.kind = kind;
+      t.workers = 1;
+      runs.push_back(tsnn::train(net, d, &d, t));
+      nets.push_back(net);
+    }
+    const auto& h = runs[0];
+    REQUIRE(h.size() == 6);
+    for (const auto& r : h) {
+      INFO("epoch " << r.epoch);
+      const bool due = r.epoch == 2 || r.epoch == 5;
+      CHECK((r.neuronsRemoved > 0) == due);
+      CHECK(std::isfinite(r.trainLoss));
+    }
+    CHECK(h.back().hiddenNeurons == 25 - h[1].neuronsRemoved - h[4].neuronsRemoved);
+    CHECK(nets[0].hiddenNeurons() == h.back().hiddenNeurons);
+    // Data-parallel with one worker makes exactly the same run.
+    CHECK(nets[1].sizes() == nets[0].sizes());
+    for (std::size_t l = 0; l < nets[0].numLayers(); ++l)
+      CHECK(nets[1].layer(l).weights().values() == nets[0].layer(l).weights().values());
   }
 }

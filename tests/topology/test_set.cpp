@@ -18,13 +18,13 @@
 
 #include "support/gradcheck.hpp"
 #include "support/optimizers.hpp"
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
+#include "tsnn/nn/network.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
 #include "tsnn/sparse/pattern_remap.hpp"
-#include "tsnn/nn/network.hpp"
 #include "tsnn/topology/set.hpp"
 
 namespace {
@@ -358,10 +358,9 @@ TEST_CASE("evolveSet on a COO layer makes exactly the CSR layer's step", "[topol
   tsnn::Rng init(tsnn::mix64(0x5E7C));
   tsnn::SparseLinear<float> csr(60, 40, 0.15, init);
   tsnn::SparseLinear<float, std::int32_t, tsnn::CooMatrix> coo(tsnn::toCoo(csr.weights()),
-                                                                csr.bias());
+                                                               csr.bias());
   std::vector<float> csrState(static_cast<std::size_t>(csr.nonZeros()));
-  for (std::size_t k = 0; k < csrState.size(); ++k)
-    csrState[k] = static_cast<float>(k % 7) - 3.0f;
+  for (std::size_t k = 0; k < csrState.size(); ++k) csrState[k] = static_cast<float>(k % 7) - 3.0f;
   auto cooState = csrState;
   tsnn::Rng r1(99), r2(99);
   for (int step = 0; step < 3; ++step) {
@@ -378,10 +377,11 @@ TEST_CASE("evolveSet on a COO layer makes exactly the CSR layer's step", "[topol
   }
 }
 
-TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through SET: survivors keep it "
-                   "exactly, grown connections start at zero",
-                   "[topology][set][optim]", tsnn::test::SgdOf<float>, tsnn::test::SgdOf<double>,
-                   tsnn::test::AdamOf<float>, tsnn::test::AdamOf<double>) {
+TEMPLATE_TEST_CASE(
+    "Both optimisers' state follows its connection through SET: survivors keep it "
+    "exactly, grown connections start at zero",
+    "[topology][set][optim]", tsnn::test::SgdOf<float>, tsnn::test::SgdOf<double>,
+    tsnn::test::AdamOf<float>, tsnn::test::AdamOf<double>) {
   using Optimizer = typename TestType::Type;
   using Scalar = typename TestType::ScalarType;
   const auto seed = tsnn::test::testSeed(8810);
@@ -403,7 +403,8 @@ TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through SET: s
     std::vector<long long> added(net.numLayers(), 0);
     for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
       tsnn::PatternRemap<std::int32_t> r;
-      added[l] = tsnn::evolveSet(net.layer(l), 0.4, net.rng(), tsnn::WeightInit::HeUniform, &r).added;
+      added[l] =
+          tsnn::evolveSet(net.layer(l), 0.4, net.rng(), tsnn::WeightInit::HeUniform, &r).added;
       all.add(l, r);
     }
     opt.remap(all, net);

@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -47,6 +49,24 @@ std::vector<std::int64_t> shuffled(std::int64_t n, std::uint64_t stream) {
   return order;
 }
 
+// The SGD optimiser that trains \p net in the tests that build each network afresh: one per
+// network, made on first use and made anew for a network built where an earlier one was (its
+// first layer's pattern id, unique per pattern, tells them apart; copies of one network share
+// it, so the test that trains copies owns its optimisers instead).
+template <class Scalar>
+tsnn::Optimizer<Scalar, std::int32_t>& sgdFor(const tsnn::Network<Scalar>& net,
+                                              const tsnn::SgdOptions& o) {
+  struct Entry {
+    std::uint64_t pattern;
+    std::unique_ptr<tsnn::Sgd<Scalar>> sgd;
+  };
+  static std::map<const void*, Entry> optimizers;
+  Entry& e = optimizers[&net];
+  const std::uint64_t pattern = net.layer(0).weights().patternId();
+  if (!e.sgd || e.pattern != pattern) e = Entry{pattern, std::make_unique<tsnn::Sgd<Scalar>>(o)};
+  return *e.sgd;
+}
+
 TrainerOptions stepOptions() {
   return tsnn::test::trainerOptions(TrainerKind::DataParallel, 0, 1, 37);
 }
@@ -68,7 +88,7 @@ tsnn::detail::StepReport sequentialStep(tsnn::Network<Scalar>& net,
                                            Scalar(1) / static_cast<Scalar>(count), ws, grads, x,
                                            labels, o, tsnn::Threads::serial());
   r.problem = tsnn::detail::guardAndClip(net, ws, r.stats, grads, o, &r.clipped);
-  if (r.problem.empty()) tsnn::applyGradients(net, grads, o.sgd, tsnn::Threads::serial());
+  if (r.problem.empty()) sgdFor(net, o.sgd).step(net, grads, tsnn::Threads::serial());
   return r;
 }
 
@@ -87,7 +107,7 @@ TEMPLATE_TEST_CASE("A data-parallel step depends on the worker count only, not o
     tsnn::Network<Scalar> ref(tsnn::test::trainerNetOptions(0.3));
     Step<Scalar> refStep(workers);
     const auto r0 = tsnn::test::finishesWithin(120, "a data-parallel step", [&] {
-      return refStep.run(ref, data, order, 11, 37, 9, o.sgd, o, workers);
+      return refStep.run(ref, data, order, 11, 37, 9, sgdFor(ref, o.sgd), o, workers);
     });
     CHECK(refStep.lastTeam() == tsnn::test::grantedTeam(workers));
     CHECK(r0.problem.empty());
@@ -98,7 +118,7 @@ TEMPLATE_TEST_CASE("A data-parallel step depends on the worker count only, not o
       tsnn::Network<Scalar> net(tsnn::test::trainerNetOptions(0.3));
       Step<Scalar> step(workers);
       const auto r = tsnn::test::finishesWithin(120, "a data-parallel step on fewer threads", [&] {
-        return step.run(net, data, order, 11, 37, 9, o.sgd, o, threads);
+        return step.run(net, data, order, 11, 37, 9, sgdFor(net, o.sgd), o, threads);
       });
       CHECK(step.lastTeam() == tsnn::test::grantedTeam(threads));
       CHECK(sameNetwork(net, ref));
@@ -134,18 +154,19 @@ TEST_CASE("An exception in one worker releases the others, is rethrown, and appl
   for (int threads : {1, 2, workers}) {
     INFO("threads " << threads);
     tsnn::Network<double> net = pristine;
+    tsnn::Sgd<double> netSgd(o.sgd), freshSgd(o.sgd);
     Step<double> step(workers);
     const std::string msg = tsnn::test::finishesWithin(120, "a failing data-parallel step", [&] {
       return tsnn::test::messageOf<tsnn::InvalidArgument>(
-          [&] { step.run(net, data, order, 0, 36, 1, o.sgd, o, threads); });
+          [&] { step.run(net, data, order, 0, 36, 1, netSgd, o, threads); });
     });
     CHECK_THAT(msg, Catch::Contains("label 7"));
     CHECK(sameNetwork(net, pristine));  // nothing was applied
     // The same object trains the next minibatch (free of the bad label) as a fresh one does.
     tsnn::Network<double> fresh = pristine;
     Step<double> freshStep(workers);
-    const auto r = step.run(net, data, order, 36, 24, 2, o.sgd, o, threads);
-    const auto rf = freshStep.run(fresh, data, order, 36, 24, 2, o.sgd, o, threads);
+    const auto r = step.run(net, data, order, 36, 24, 2, netSgd, o, threads);
+    const auto rf = freshStep.run(fresh, data, order, 36, 24, 2, freshSgd, o, threads);
     CHECK(r.problem.empty());
     CHECK(sameBits(r.stats.lossSum, rf.stats.lossSum));
     CHECK(sameNetwork(net, fresh));
@@ -165,7 +186,7 @@ TEST_CASE("A data-parallel step with a non-finite loss reports it and applies no
     INFO("threads " << threads);
     tsnn::Network<float> net = pristine;
     Step<float> step(2);
-    const auto r = step.run(net, data, order, 0, 16, 0, o.sgd, o, threads);
+    const auto r = step.run(net, data, order, 0, 16, 0, sgdFor(net, o.sgd), o, threads);
     CHECK_THAT(r.problem, Catch::Contains("not finite") || Catch::Contains("loss is"));
     CHECK_FALSE(r.clipped);
     CHECK(sameNetwork(net, pristine));
@@ -180,11 +201,11 @@ TEST_CASE("DataParallelStep refuses bad workers, threads and minibatches",
   tsnn::Network<double> net(tsnn::test::trainerNetOptions());
   CHECK_THROWS_WITH(Step<double>(0), Catch::Contains("workers must be >= 1, got 0"));
   Step<double> step(2);
-  CHECK_THROWS_WITH(step.run(net, data, order, 0, 8, 0, o.sgd, o, 0),
+  CHECK_THROWS_WITH(step.run(net, data, order, 0, 8, 0, sgdFor(net, o.sgd), o, 0),
                     Catch::Contains("DataParallelStep::run(): threads must be >= 1, got 0"));
-  CHECK_THROWS_WITH(step.run(net, data, order, 0, 0, 0, o.sgd, o, 2),
+  CHECK_THROWS_WITH(step.run(net, data, order, 0, 0, 0, sgdFor(net, o.sgd), o, 2),
                     Catch::Contains("minibatch [0, 0) is empty"));
-  CHECK_THROWS_WITH(step.run(net, data, order, 15, 6, 0, o.sgd, o, 2),
+  CHECK_THROWS_WITH(step.run(net, data, order, 15, 6, 0, sgdFor(net, o.sgd), o, 2),
                     Catch::Contains("outside the order of 20 samples"));
   CHECK(sameNetwork(net, tsnn::Network<double>(tsnn::test::trainerNetOptions())));
 }

@@ -91,32 +91,32 @@ TEST_CASE("The skip policy drops non-finite minibatches, lowers the learning rat
           "[training][guards]") {
   const auto data = makeData(/*poisoned=*/123);
   for (auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam})
-  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
-    INFO(tsnn::optimizerName(optimizer) << ", trainer " << static_cast<int>(kind));
-    tsnn::Networkf net(netOptions());
-    tsnn::TrainerOptions t;
-    t.kind = kind;
-    t.optimizer = optimizer;
-    t.workers = 2;
-    t.epochs = 3;
-    t.batchSize = 40;
-    t.onNonFinite = tsnn::NonFinitePolicy::SkipBatch;
-    t.lrBackoff = 0.9;
-    tsnn::TrainingState state;
-    const auto history = tsnn::train(net, data, &data, t, {}, &state);
-    REQUIRE(history.size() == 3);
-    // The selected optimiser's rate, lowered once per skipped minibatch (three in all).
-    CHECK(state.learningRate == t.learningRate() * 0.9 * 0.9 * 0.9);
-    CHECK(state.optimizer.kind == optimizer);
-    for (const auto& r : history) {
-      CHECK(r.skippedBatches == 1);  // the poisoned sample's minibatch, once per epoch
-      CHECK(std::isfinite(r.trainLoss));
+    for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+      INFO(tsnn::optimizerName(optimizer) << ", trainer " << static_cast<int>(kind));
+      tsnn::Networkf net(netOptions());
+      tsnn::TrainerOptions t;
+      t.kind = kind;
+      t.optimizer = optimizer;
+      t.workers = 2;
+      t.epochs = 3;
+      t.batchSize = 40;
+      t.onNonFinite = tsnn::NonFinitePolicy::SkipBatch;
+      t.lrBackoff = 0.9;
+      tsnn::TrainingState state;
+      const auto history = tsnn::train(net, data, &data, t, {}, &state);
+      REQUIRE(history.size() == 3);
+      // The selected optimiser's rate, lowered once per skipped minibatch (three in all).
+      CHECK(state.learningRate == t.learningRate() * 0.9 * 0.9 * 0.9);
+      CHECK(state.optimizer.kind == optimizer);
+      for (const auto& r : history) {
+        CHECK(r.skippedBatches == 1);  // the poisoned sample's minibatch, once per epoch
+        CHECK(std::isfinite(r.trainLoss));
+      }
+      for (std::size_t l = 0; l < net.numLayers(); ++l) {
+        const auto& v = net.layer(l).weights().values();
+        CHECK(std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }));
+      }
     }
-    for (std::size_t l = 0; l < net.numLayers(); ++l) {
-      const auto& v = net.layer(l).weights().values();
-      CHECK(std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }));
-    }
-  }
   // With the throw policy the same data stops at the first epoch.
   tsnn::Networkf net(netOptions());
   tsnn::TrainerOptions t;

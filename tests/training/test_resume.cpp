@@ -99,50 +99,52 @@ TEST_CASE("A run stopped after epoch 3 and resumed to 6 equals the uninterrupted
   const auto test = tsnn::test::makeProblem<float>(100, 953);
   tsnn::test::TempDir dir;
   for (auto optimizer : {tsnn::OptimizerKind::Sgd, tsnn::OptimizerKind::Adam})
-  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel})
-  for (const bool viaFile : {false, true}) {
-    INFO("trainer " << static_cast<int>(kind) << ", " << tsnn::optimizerName(optimizer)
-                    << (viaFile ? ", through a checkpoint file" : ", from memory"));
-    tsnn::Network<float> whole(netOptions());
-    tsnn::TrainingState wholeState;
-    const auto h6 =
-        tsnn::train(whole, train, &test, trainerOptions(kind, 6, optimizer), {}, &wholeState);
-    CHECK(wholeState.epoch == 6);
-    CHECK(wholeState.topologyPending);
+    for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel})
+      for (const bool viaFile : {false, true}) {
+        INFO("trainer " << static_cast<int>(kind) << ", " << tsnn::optimizerName(optimizer)
+                        << (viaFile ? ", through a checkpoint file" : ", from memory"));
+        tsnn::Network<float> whole(netOptions());
+        tsnn::TrainingState wholeState;
+        const auto h6 =
+            tsnn::train(whole, train, &test, trainerOptions(kind, 6, optimizer), {}, &wholeState);
+        CHECK(wholeState.epoch == 6);
+        CHECK(wholeState.topologyPending);
 
-    // First part: a 3-epoch run, whose last epoch skips the pruning that is due after it.
-    tsnn::Network<float> part(netOptions());
-    tsnn::TrainingState state;
-    const auto h3 = tsnn::train(part, train, &test, trainerOptions(kind, 3, optimizer), {}, &state);
-    REQUIRE(state.epoch == 3);
-    CHECK(state.topologyPending);
-    CHECK(h3.back().neuronsRemoved == 0);
-    CHECK(state.optimizer.kind == optimizer);
-    // The snapshot is a copy, or what a checkpoint holds.
-    tsnn::Network<float> saved = part;
-    tsnn::TrainingState savedState = state;
-    if (viaFile) {
-      const std::string path = dir.file("part.ckpt");
-      tsnn::saveCheckpoint(path, part, state);
-      savedState = tsnn::TrainingState{};
-      saved = tsnn::loadCheckpoint<float>(path, &savedState);
-    }
+        // First part: a 3-epoch run, whose last epoch skips the pruning that is due after it.
+        tsnn::Network<float> part(netOptions());
+        tsnn::TrainingState state;
+        const auto h3 =
+            tsnn::train(part, train, &test, trainerOptions(kind, 3, optimizer), {}, &state);
+        REQUIRE(state.epoch == 3);
+        CHECK(state.topologyPending);
+        CHECK(h3.back().neuronsRemoved == 0);
+        CHECK(state.optimizer.kind == optimizer);
+        // The snapshot is a copy, or what a checkpoint holds.
+        tsnn::Network<float> saved = part;
+        tsnn::TrainingState savedState = state;
+        if (viaFile) {
+          const std::string path = dir.file("part.ckpt");
+          tsnn::saveCheckpoint(path, part, state);
+          savedState = tsnn::TrainingState{};
+          saved = tsnn::loadCheckpoint<float>(path, &savedState);
+        }
 
-    std::vector<tsnn::EpochRecord> seen;
-    tsnn::TrainerCallbacks cb;
-    cb.onEpoch = [&](const tsnn::EpochRecord& r) { seen.push_back(r); };
-    const auto resumed =
-        tsnn::train(saved, train, &test, trainerOptions(kind, 6, optimizer), cb, &savedState);
-    REQUIRE(resumed.size() == 6);
-    REQUIRE(seen.size() == 3);  // only the new epochs are reported
-    CHECK(seen.front().epoch == 4);
-    for (std::size_t e = 0; e < 6; ++e) checkSameRecords(resumed[e], h6[e]);
-    CHECK(h6[2].neuronsRemoved > 0);  // the deferred pruning did run, and is in epoch 3's record
-    checkSameNetworks(saved, whole);
-    checkSameOptimizerState(savedState, wholeState);
-    CHECK(savedState.step == wholeState.step);
-    CHECK(savedState.order == wholeState.order);
-  }
+        std::vector<tsnn::EpochRecord> seen;
+        tsnn::TrainerCallbacks cb;
+        cb.onEpoch = [&](const tsnn::EpochRecord& r) { seen.push_back(r); };
+        const auto resumed =
+            tsnn::train(saved, train, &test, trainerOptions(kind, 6, optimizer), cb, &savedState);
+        REQUIRE(resumed.size() == 6);
+        REQUIRE(seen.size() == 3);  // only the new epochs are reported
+        CHECK(seen.front().epoch == 4);
+        for (std::size_t e = 0; e < 6; ++e) checkSameRecords(resumed[e], h6[e]);
+        CHECK(h6[2].neuronsRemoved >
+              0);  // the deferred pruning did run, and is in epoch 3's record
+        checkSameNetworks(saved, whole);
+        checkSameOptimizerState(savedState, wholeState);
+        CHECK(savedState.step == wholeState.step);
+        CHECK(savedState.order == wholeState.order);
+      }
 }
 
 TEST_CASE("A saved state at the last epoch resumes to nothing more", "[training][resume]") {

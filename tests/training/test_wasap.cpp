@@ -197,12 +197,13 @@ const HandModel kModelA{{{0, 0, 0.5, 0.125}, {0, 2, -0.25, -0.5}, {1, 1, -0.75, 
                         {0.25, 0.25},
                         {0, 0.5},
                         {0, 0}};
-const HandModel kModelB{{{0, 0, 0.25, 1.0}, {0, 1, 1.0, 0.5}, {1, 1, 0.25, -0.25}, {1, 2, 0.5, 0.75}},
-                        {{0, 1, 1.5, -0.5}},
-                        {1.5, 0},
-                        {-0.25, 0.75},
-                        {-1, 0.25},
-                        {0, 0}};
+const HandModel kModelB{
+    {{0, 0, 0.25, 1.0}, {0, 1, 1.0, 0.5}, {1, 1, 0.25, -0.25}, {1, 2, 0.5, 0.75}},
+    {{0, 1, 1.5, -0.5}},
+    {1.5, 0},
+    {-0.25, 0.75},
+    {-1, 0.25},
+    {0, 0}};
 
 template <class Scalar, class Index>
 tsnn::SparseLinear<Scalar, Index> handLayer(int rows, int cols, const std::vector<Entry>& entries,
@@ -371,13 +372,12 @@ TEMPLATE_TEST_CASE(
   CHECK(outBias == b1);
 }
 
-TEMPLATE_TEST_CASE("averageModels averages over the union and prunes to the budget by magnitude, "
-                   "and the optimisers' state is averaged the same way",
-                   "[training][wasap][average][optim]",
-                   (tsnn::test::SgdOf<float, std::int32_t>),
-                   (tsnn::test::SgdOf<double, std::int64_t>),
-                   (tsnn::test::AdamOf<float, std::int32_t>),
-                   (tsnn::test::AdamOf<double, std::int32_t>)) {
+TEMPLATE_TEST_CASE(
+    "averageModels averages over the union and prunes to the budget by magnitude, "
+    "and the optimisers' state is averaged the same way",
+    "[training][wasap][average][optim]", (tsnn::test::SgdOf<float, std::int32_t>),
+    (tsnn::test::SgdOf<double, std::int64_t>), (tsnn::test::AdamOf<float, std::int32_t>),
+    (tsnn::test::AdamOf<double, std::int32_t>)) {
   using Scalar = typename TestType::ScalarType;
   using NetIndex = typename TestType::IndexType;
   using Optimizer = typename TestType::Type;
@@ -620,8 +620,9 @@ TEST_CASE("trainWasap refuses to resume a saved state", "[training][wasap]") {
   tsnn::Network<float> net(netOptions());
   tsnn::TrainingState state;
   state.epoch = 1;
-  CHECK_THROWS_WITH(tsnn::trainWasap(net, train, kNoTest<float>, wasapOptions(2, 3, 0.3), {}, &state),
-                    Catch::Contains("trainWasap()") && Catch::Contains("resum"));
+  CHECK_THROWS_WITH(
+      tsnn::trainWasap(net, train, kNoTest<float>, wasapOptions(2, 3, 0.3), {}, &state),
+      Catch::Contains("trainWasap()") && Catch::Contains("resum"));
 }
 
 // With a learning rate of 1e-30, no momentum, no decay, no dropout and no evolution, training

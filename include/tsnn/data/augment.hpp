@@ -31,9 +31,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "tsnn/core/random.hpp"
-#include "tsnn/core/errors.hpp"
 #include "tsnn/core/activations.hpp"
+#include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
 
 namespace tsnn::data {
 

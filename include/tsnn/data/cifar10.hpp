@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/dataset.hpp"
 #include "tsnn/io/atomic_file.hpp"
 #include "tsnn/io/file.hpp"
 

@@ -41,8 +41,8 @@
 #include <system_error>
 #include <vector>
 
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/dataset.hpp"
 #include "tsnn/io/file.hpp"
 
 namespace tsnn::data {

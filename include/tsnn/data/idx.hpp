@@ -166,9 +166,7 @@ class IdxInput {
   }
 
   /// True when the file is a gzip stream.
-  bool gzip() const {
-    return m_gzip;
-  }
+  bool gzip() const { return m_gzip; }
 
   /// Reads up to n bytes into buf; returns how many were read (< n only at the end of the data).
   std::size_t read(std::uint8_t* buf, std::size_t n) {
@@ -222,7 +220,8 @@ class IdxInput {
           const std::size_t keep = m_zs.avail_in;
           if (keep == 1) m_zin[0] = m_zs.next_in[0];
           m_zs.next_in = m_zin.data();
-          m_zs.avail_in = static_cast<uInt>(keep + readRaw(m_zin.data() + keep, m_zin.size() - keep));
+          m_zs.avail_in =
+              static_cast<uInt>(keep + readRaw(m_zin.data() + keep, m_zin.size() - keep));
         }
         if (m_zs.avail_in == 0) {
           m_zdone = true;

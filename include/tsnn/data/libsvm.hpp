@@ -34,9 +34,9 @@
 #include <system_error>
 #include <vector>
 
+#include "tsnn/core/errors.hpp"
 #include "tsnn/data/csv.hpp"  // parseDecimal, shared with the CSV loader
 #include "tsnn/data/dataset.hpp"
-#include "tsnn/core/errors.hpp"
 #include "tsnn/io/file.hpp"
 
 namespace tsnn::data {

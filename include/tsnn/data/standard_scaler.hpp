@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/data/dataset.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/data/dataset.hpp"
 
 namespace tsnn::data {
 
@@ -171,8 +171,8 @@ class StandardScaler {
   void setParameters(const std::vector<double>& mean, const std::vector<double>& scale) {
     constexpr const char* kCaller = "StandardScaler::setParameters()";
     if (mean.empty() || mean.size() != scale.size())
-      tsnn::detail::raise<InvalidArgument>(kCaller, ": ", mean.size(), " means and ",
-                                           scale.size(), " scales (need equal, non-zero counts)");
+      tsnn::detail::raise<InvalidArgument>(kCaller, ": ", mean.size(), " means and ", scale.size(),
+                                           " scales (need equal, non-zero counts)");
     for (std::size_t j = 0; j < mean.size(); ++j) {
       if (!std::isfinite(mean[j]))
         tsnn::detail::raise<InvalidArgument>(kCaller, ": mean of feature ", j, " is ", mean[j]);

@@ -26,8 +26,8 @@
 #include "tsnn/core/config.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/extras/png.hpp"
-#include "tsnn/sparse/csr_matrix.hpp"
 #include "tsnn/io/history.hpp"
+#include "tsnn/sparse/csr_matrix.hpp"
 
 namespace tsnn {
 

@@ -2,10 +2,11 @@
 /// \file
 /// \brief A one-line progress bar for terminals, and nothing for pipes and files.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 namespace tsnn {
 
@@ -50,9 +51,8 @@ class ProgressBar {
     } else {
       const double rate = static_cast<double>(done - m_first) / secs;
       const double eta = static_cast<double>(total - done) / rate;
-      std::fprintf(m_stream, "\r%s [%s] %3d%% %lld/%lld %.0f samples/s ETA %.1fs ",
-                   m_label.c_str(), bar.c_str(), static_cast<int>(frac * 100), done, total, rate,
-                   eta);
+      std::fprintf(m_stream, "\r%s [%s] %3d%% %lld/%lld %.0f samples/s ETA %.1fs ", m_label.c_str(),
+                   bar.c_str(), static_cast<int>(frac * 100), done, total, rate, eta);
     }
     std::fflush(m_stream);
   }

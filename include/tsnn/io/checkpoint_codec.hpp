@@ -210,9 +210,8 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   std::vector<CheckpointV1Momentum<Scalar>> momentum(v1 ? numLayers : 0);
   layers.reserve(numLayers);
   for (std::size_t l = 0; l < numLayers; ++l)
-    layers.push_back(readCheckpointLayer<Scalar, Index>(lay, l, options.sizes[l],
-                                                        options.sizes[l + 1],
-                                                        v1 ? &momentum[l] : nullptr));
+    layers.push_back(readCheckpointLayer<Scalar, Index>(
+        lay, l, options.sizes[l], options.sizes[l + 1], v1 ? &momentum[l] : nullptr));
   lay.expectEnd();
 
   OptimizerState optimizer;

@@ -10,11 +10,12 @@
 /// that was saved: same forward pass, same pattern, same neuron ids, same rng() stream; so is the
 /// optimiser state (momentum, Adam's moments and step count).
 ///
-/// Format version 2 (version 1 files are read too, see below). Every integer is little-endian and written byte by byte whatever the host's
-/// byte order, so files move between machines. Floating-point numbers are IEEE 754 and written as
-/// the bit pattern of a u32 (binary32) or u64 (binary64). Field types: u32/u64 unsigned; i32/i64
-/// two's complement; f64 binary64; S the network's Scalar (binary32 or binary64, as the header
-/// says); I its Index (two's complement, index_bytes wide).
+/// Format version 2 (version 1 files are read too, see below). Every integer is little-endian and
+/// written byte by byte whatever the host's byte order, so files move between machines.
+/// Floating-point numbers are IEEE 754 and written as the bit pattern of a u32 (binary32) or u64
+/// (binary64). Field types: u32/u64 unsigned; i32/i64 two's complement; f64 binary64; S the
+/// network's Scalar (binary32 or binary64, as the header says); I its Index (two's complement,
+/// index_bytes wide).
 ///
 ///     offset    size  field
 ///     0         8     magic "TSNNCKPT"

@@ -14,15 +14,15 @@ namespace tsnn {
 
 /// \brief One row of the training history.
 struct EpochRecord {
-  int epoch = 0;             ///< 1-based
-  double trainLoss = 0;      ///< mean loss over the epoch's minibatches (with dropout)
-  double trainAccuracy = 0;  ///< fraction correct over the epoch's minibatches (with dropout)
-  double testAccuracy = 0;   ///< on the test set after the epoch's training and before its SET
-                             ///< step, without dropout (NaN if there is no test set)
-  double epochSeconds = 0;   ///< training time of the epoch: forward, backward, updates; no
-                             ///< evaluation and no topology evolution
-  double evolveSeconds = 0;  ///< time spent in SET after the epoch
-  long long nnz = 0;         ///< connections after the epoch's topology change
+  int epoch = 0;                 ///< 1-based
+  double trainLoss = 0;          ///< mean loss over the epoch's minibatches (with dropout)
+  double trainAccuracy = 0;      ///< fraction correct over the epoch's minibatches (with dropout)
+  double testAccuracy = 0;       ///< on the test set after the epoch's training and before its SET
+                                 ///< step, without dropout (NaN if there is no test set)
+  double epochSeconds = 0;       ///< training time of the epoch: forward, backward, updates; no
+                                 ///< evaluation and no topology evolution
+  double evolveSeconds = 0;      ///< time spent in SET after the epoch
+  long long nnz = 0;             ///< connections after the epoch's topology change
   long long hiddenNeurons = 0;   ///< after the epoch's importance pruning
   long long neuronsRemoved = 0;  ///< by importance pruning after this epoch
   /// Minibatches whose update was skipped (NonFinitePolicy::SkipBatch) and clipped.
@@ -43,8 +43,8 @@ struct TrainingState {
   /// shuffles the previous order again, so both are needed).
   std::array<std::uint64_t, 4> shuffleRng{};
   std::vector<std::int64_t> order;
-  std::uint64_t step = 0;     ///< minibatches done (keys the dropout masks)
-  double learningRate = 0;    ///< current rate (lowered by NonFinitePolicy::SkipBatch)
+  std::uint64_t step = 0;   ///< minibatches done (keys the dropout masks)
+  double learningRate = 0;  ///< current rate (lowered by NonFinitePolicy::SkipBatch)
   /// The optimiser's kind, step count and per-connection and per-neuron arrays (momentum, Adam's
   /// moments), aligned with the network's layers.
   OptimizerState optimizer;

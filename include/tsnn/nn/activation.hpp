@@ -11,8 +11,8 @@
 #include <cmath>
 #include <string>
 
-#include "tsnn/nn/all_relu.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/all_relu.hpp"
 
 namespace tsnn {
 
@@ -28,18 +28,25 @@ inline ActivationKind parseActivation(const std::string& name) {
   if (name == "all-relu" || name == "all_relu" || name == "allrelu") return ActivationKind::AllReLU;
   if (name == "sigmoid") return ActivationKind::Sigmoid;
   if (name == "tanh") return ActivationKind::Tanh;
-  detail::raise<InvalidArgument>("parseActivation(): unknown activation '", name,
-                                 "' (expected identity, relu, leaky-relu, all-relu, sigmoid, tanh)");
+  detail::raise<InvalidArgument>(
+      "parseActivation(): unknown activation '", name,
+      "' (expected identity, relu, leaky-relu, all-relu, sigmoid, tanh)");
 }
 
 inline const char* activationName(ActivationKind k) {
   switch (k) {
-    case ActivationKind::Identity: return "identity";
-    case ActivationKind::ReLU: return "relu";
-    case ActivationKind::LeakyReLU: return "leaky-relu";
-    case ActivationKind::AllReLU: return "all-relu";
-    case ActivationKind::Sigmoid: return "sigmoid";
-    case ActivationKind::Tanh: return "tanh";
+    case ActivationKind::Identity:
+      return "identity";
+    case ActivationKind::ReLU:
+      return "relu";
+    case ActivationKind::LeakyReLU:
+      return "leaky-relu";
+    case ActivationKind::AllReLU:
+      return "all-relu";
+    case ActivationKind::Sigmoid:
+      return "sigmoid";
+    case ActivationKind::Tanh:
+      return "tanh";
   }
   return "?";
 }

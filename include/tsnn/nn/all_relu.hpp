@@ -47,8 +47,8 @@ namespace detail {
 template <class Scalar>
 inline Scalar allReluFactor(Scalar v, Scalar s) {
   using Bits = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
-  if constexpr ((std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>) &&
-                std::numeric_limits<Scalar>::is_iec559) {
+  if constexpr ((std::is_same_v<Scalar, float> ||
+                 std::is_same_v<Scalar, double>)&&std::numeric_limits<Scalar>::is_iec559) {
     // v < 0 exactly when its bits lie in (bits(-0), bits(-inf)]: sign set, not -0, not NaN.
     constexpr Bits kMinusZero = Bits(1) << (8 * sizeof(Scalar) - 1);
     constexpr Bits kMinusInf =

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <string>
 
-#include "tsnn/nn/softmax.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/nn/softmax.hpp"
 
 namespace tsnn {
 

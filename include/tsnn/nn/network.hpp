@@ -450,8 +450,10 @@ class Network {
     if (ws.z.size() != L || ws.delta.size() != L || ws.a.size() + 1 != L ||
         ws.z[L - 1].rows() != batch || ws.output.rows() != batch ||
         ws.z[0].cols() != m_layers[0].outputs())
-      detail::raise<InvalidArgument>(caller, ": the workspace does not hold a forward pass of this "
-                                     "network on ", batch, " samples");
+      detail::raise<InvalidArgument>(caller,
+                                     ": the workspace does not hold a forward pass of this "
+                                     "network on ",
+                                     batch, " samples");
   }
 
   /// Loss, correct count and the output layer's delta after a forward pass.

@@ -16,8 +16,7 @@ void softmaxRows(const Eigen::MatrixBase<In>& z, Eigen::MatrixBase<Out>& p) {
   const auto rowMax = z.rowwise().maxCoeff().eval();
   p = (z.colwise() - rowMax).array().exp().matrix();
   const auto sums = p.rowwise().sum().eval();
-  for (Eigen::Index c = 0; c < p.cols(); ++c)
-    p.col(c).array() /= sums.array();
+  for (Eigen::Index c = 0; c < p.cols(); ++c) p.col(c).array() /= sums.array();
   (void)sizeof(Scalar);
 }
 

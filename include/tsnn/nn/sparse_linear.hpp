@@ -48,8 +48,8 @@ class SparseLinear {
   /// \throws InvalidArgument if a size is not positive or density is outside (0, 1].
   SparseLinear(Index inputs, Index outputs, double density, Rng& rng,
                WeightInit init = WeightInit::HeUniform)
-      : m_w(fromCsr(erdosRenyi<Scalar, Index>(outputs, inputs, density, rng, init, inputs,
-                                               outputs))),
+      : m_w(fromCsr(
+            erdosRenyi<Scalar, Index>(outputs, inputs, density, rng, init, inputs, outputs))),
         m_b(Vector::Zero(outputs)) {
     m_t.build(m_w);
   }

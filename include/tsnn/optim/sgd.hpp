@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/core/parallel.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/parallel.hpp"
 #include "tsnn/optim/optimizer.hpp"
 
 namespace tsnn {

@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/core/pattern_id.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/pattern_id.hpp"
 
 namespace tsnn {
 
@@ -67,8 +67,8 @@ class CooMatrix {
   /// \throws InvalidArgument if (r, c) lies outside the shape.
   void push(Index r, Index c, Scalar v) {
     if (r < 0 || r >= m_rows || c < 0 || c >= m_cols)
-      detail::raise<InvalidArgument>("CooMatrix::push(): entry (", r, ", ", c,
-                                     ") outside shape ", m_rows, " x ", m_cols);
+      detail::raise<InvalidArgument>("CooMatrix::push(): entry (", r, ", ", c, ") outside shape ",
+                                     m_rows, " x ", m_cols);
     m_rowIdx.push_back(r);
     m_colIdx.push_back(c);
     m_values.push_back(v);

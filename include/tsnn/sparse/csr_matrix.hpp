@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "tsnn/core/pattern_id.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/pattern_id.hpp"
 
 namespace tsnn {
 
@@ -128,8 +128,7 @@ class CsrMatrix {
       for (Index k = b; k < e; ++k) {
         const Index c = m_colIdx[static_cast<std::size_t>(k)];
         if (c < 0 || c >= m_cols)
-          return "column index " + std::to_string(c) + " out of range in row " +
-                 std::to_string(r);
+          return "column index " + std::to_string(c) + " out of range in row " + std::to_string(r);
         if (k > b && c <= m_colIdx[static_cast<std::size_t>(k) - 1])
           return "column indices not strictly increasing in row " + std::to_string(r);
       }
@@ -145,8 +144,8 @@ class CsrMatrix {
 
   /// \brief Replaces the whole structure; the caller guarantees the invariants (checked with
   /// TSNN_ASSERT-level cost only by validate() when the caller asks).
-  void assignUnchecked(Index rows, Index cols, std::vector<Index> rowPtr,
-                       std::vector<Index> colIdx, std::vector<Scalar> values) {
+  void assignUnchecked(Index rows, Index cols, std::vector<Index> rowPtr, std::vector<Index> colIdx,
+                       std::vector<Scalar> values) {
     m_rows = rows;
     m_cols = cols;
     m_rowPtr = std::move(rowPtr);

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
 namespace tsnn {
@@ -173,8 +173,8 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
   if (!(density > 0.0 && density <= 1.0))
     detail::raise<InvalidArgument>("erdosRenyi(): density must be in (0, 1], got ", density);
   if (fanIn <= 0 || fanOut <= 0)
-    detail::raise<InvalidArgument>("erdosRenyi(): fan-in and fan-out must be positive, got ",
-                                   fanIn, " and ", fanOut);
+    detail::raise<InvalidArgument>("erdosRenyi(): fan-in and fan-out must be positive, got ", fanIn,
+                                   " and ", fanOut);
   const double expected = density * static_cast<double>(rows) * static_cast<double>(cols);
   if (expected > 0.98 * static_cast<double>(std::numeric_limits<Index>::max()))
     detail::raise<InvalidArgument>("erdosRenyi(): about ", expected,

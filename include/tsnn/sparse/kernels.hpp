@@ -50,8 +50,8 @@
 #include <vector>
 
 #include "tsnn/core/activations.hpp"
-#include "tsnn/core/parallel.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/parallel.hpp"
 #include "tsnn/sparse/arch/avx2.hpp"
 #include "tsnn/sparse/arch/avx512.hpp"
 #include "tsnn/sparse/arch/generic.hpp"
@@ -216,10 +216,11 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
   if (t.patternId != w.patternId() || t.colPtr.size() != static_cast<std::size_t>(w.cols()) + 1 ||
       t.rowIdx.size() != static_cast<std::size_t>(w.nonZeros()) ||
       t.valuePos.size() != t.rowIdx.size())
-    detail::raise<InvalidArgument>("sparseBackwardInput(): transpose index is stale (built for "
-                                   "pattern ", t.patternId, " with ", t.rowIdx.size(),
-                                   " entries; weights have pattern ", w.patternId(), " with ",
-                                   w.nonZeros(), ")");
+    detail::raise<InvalidArgument>(
+        "sparseBackwardInput(): transpose index is stale (built for "
+        "pattern ",
+        t.patternId, " with ", t.rowIdx.size(), " entries; weights have pattern ", w.patternId(),
+        " with ", w.nonZeros(), ")");
   const Index* row = t.rowIdx.data();
   const Index* pos = t.valuePos.data();
   const Index* colPtr = t.colPtr.data();
@@ -287,9 +288,8 @@ void sparseWeightGradientRows(
     detail::raise<InvalidArgument>("sparseWeightGradientRows(): rows [", firstRow, ", ", lastRow,
                                    ") are not within [0, ", w.rows(), "]");
   Scalar* g = grad.data();
-  detail::withSimdPath([&](auto arch) {
-    weightGradientRows(arch, w, x, dy, blocks, scale, g, firstRow, lastRow);
-  });
+  detail::withSimdPath(
+      [&](auto arch) { weightGradientRows(arch, w, x, dy, blocks, scale, g, firstRow, lastRow); });
 }
 
 }  // namespace tsnn

@@ -206,7 +206,8 @@ inline SimdPath simdPathFromEnvironment(const char* value) {
       requireSimdPath(("TSNN_SIMD=" + name + ": ").c_str(), p);
       return p;
     }
-  raise<InvalidArgument>("TSNN_SIMD=", name, ": unknown SIMD path (expected generic, avx2 or "
+  raise<InvalidArgument>("TSNN_SIMD=", name,
+                         ": unknown SIMD path (expected generic, avx2 or "
                          "avx512)");
 }
 

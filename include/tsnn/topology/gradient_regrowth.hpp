@@ -86,8 +86,8 @@ std::vector<std::pair<Index, Index>> largestGradientPositions(
         }
         const Scalar s = std::abs(g(i, jj));
         if (!std::isfinite(s))
-          raise<NumericalError>("largestGradientPositions(): gradient of missing connection (",
-                                j, ", ", i, ") is ", g(i, jj));
+          raise<NumericalError>("largestGradientPositions(): gradient of missing connection (", j,
+                                ", ", i, ") is ", g(i, jj));
         const Candidate c{s, j, i};
         if (best.size() < want) {
           best.push(c);
@@ -120,24 +120,23 @@ std::vector<std::pair<Index, Index>> largestGradientPositions(
 /// \throws InvalidArgument if zeta is outside [0, 1) or the shapes do not fit the layer;
 /// NumericalError if a gradient is not finite (the layer is then unchanged)
 template <class Scalar, class Index, template <class, class> class Storage>
-SetStats evolveSetGradient(SparseLinear<Scalar, Index, Storage>& layer, double zeta,
-                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
-                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& delta,
-                           PatternRemap<Index>* remap = nullptr) {
+SetStats evolveSetGradient(
+    SparseLinear<Scalar, Index, Storage>& layer, double zeta,
+    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
+    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& delta,
+    PatternRemap<Index>* remap = nullptr) {
   detail::checkZeta("evolveSetGradient()", zeta);
   if (x.cols() != layer.inputs() || delta.cols() != layer.outputs() || x.rows() != delta.rows() ||
       x.rows() == 0)
     detail::raise<InvalidArgument>("evolveSetGradient(): inputs are ", x.rows(), " x ", x.cols(),
-                                   " and deltas ", delta.rows(), " x ", delta.cols(),
-                                   ", layer is ", layer.outputs(), " x ", layer.inputs(),
+                                   " and deltas ", delta.rows(), " x ", delta.cols(), ", layer is ",
+                                   layer.outputs(), " x ", layer.inputs(),
                                    " (need B x inputs and B x outputs, B > 0)");
   return detail::replaceTopology(layer, remap, [&](const auto& w, auto& next, auto& source) {
     return detail::evolveCsr(
         w, zeta,
-        [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol,
-            long long count) {
-          return detail::largestGradientPositions<Scalar, Index>(x, delta, keptPtr, keptCol,
-                                                                 count);
+        [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol, long long count) {
+          return detail::largestGradientPositions<Scalar, Index>(x, delta, keptPtr, keptCol, count);
         },
         [] { return Scalar(0); }, next, source);
   });

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
-#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/pattern_remap.hpp"
 
 namespace tsnn {

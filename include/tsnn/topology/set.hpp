@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "tsnn/core/random.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/random.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
 #include "tsnn/sparse/convert.hpp"
 #include "tsnn/sparse/init.hpp"
@@ -97,9 +97,10 @@ void markWeakest(std::vector<std::pair<Scalar, Index>>& cand, std::size_t count,
 /// (expected < 2 draws per position); above that, the empty positions are listed (O(rows*cols),
 /// which is then O(nnz)) and a partial Fisher-Yates shuffle picks from them.
 template <class Index>
-std::vector<std::pair<Index, Index>> drawEmptyPositions(
-    Index rows, Index cols, const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol,
-    long long count, Rng& rng) {
+std::vector<std::pair<Index, Index>> drawEmptyPositions(Index rows, Index cols,
+                                                        const std::vector<Index>& keptPtr,
+                                                        const std::vector<Index>& keptCol,
+                                                        long long count, Rng& rng) {
   std::vector<std::pair<Index, Index>> out;
   out.reserve(static_cast<std::size_t>(count));
   const double total = static_cast<double>(rows) * static_cast<double>(cols);
@@ -116,9 +117,8 @@ std::vector<std::pair<Index, Index>> drawEmptyPositions(
       const auto r = static_cast<Index>(rng.below(static_cast<std::uint64_t>(rows)));
       const auto c = static_cast<Index>(rng.below(static_cast<std::uint64_t>(cols)));
       if (isKept(r, c)) continue;
-      const std::uint64_t key =
-          static_cast<std::uint64_t>(r) * static_cast<std::uint64_t>(cols) +
-          static_cast<std::uint64_t>(c);
+      const std::uint64_t key = static_cast<std::uint64_t>(r) * static_cast<std::uint64_t>(cols) +
+                                static_cast<std::uint64_t>(c);
       if (!taken.insert(key).second) continue;
       out.emplace_back(r, c);
     }
@@ -139,8 +139,9 @@ std::vector<std::pair<Index, Index>> drawEmptyPositions(
       raise<InvalidArgument>("drawEmptyPositions(): ", count, " positions asked, only ",
                              empty.size(), " empty");
     for (long long i = 0; i < count; ++i) {
-      const auto j = static_cast<std::size_t>(i) +
-                     static_cast<std::size_t>(rng.below(empty.size() - static_cast<std::size_t>(i)));
+      const auto j =
+          static_cast<std::size_t>(i) +
+          static_cast<std::size_t>(rng.below(empty.size() - static_cast<std::size_t>(i)));
       std::swap(empty[static_cast<std::size_t>(i)], empty[j]);
       out.push_back(empty[static_cast<std::size_t>(i)]);
     }
@@ -159,9 +160,8 @@ namespace detail {
 /// pattern in \p next and, in \p source, for each of its entries the old entry it continues or
 /// -1 for a grown one.
 template <class Scalar, class Index, class Grow, class NewValue>
-SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Grow&& grow,
-                   NewValue&& newValue, CsrMatrix<Scalar, Index>& next,
-                   std::vector<Index>& source) {
+SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Grow&& grow, NewValue&& newValue,
+                   CsrMatrix<Scalar, Index>& next, std::vector<Index>& source) {
   const auto nnz = static_cast<std::size_t>(w.nonZeros());
   const auto& val = w.values();
   std::vector<std::pair<Scalar, Index>> neg, pos;
@@ -177,16 +177,18 @@ SetStats evolveCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Grow&& grow,
   const auto nNeg = static_cast<std::size_t>(std::floor(zeta * static_cast<double>(neg.size())));
   const auto nPos = static_cast<std::size_t>(std::floor(zeta * static_cast<double>(pos.size())));
   // Largest negatives first (closest to zero); ties by position.
-  detail::markWeakest(neg, nNeg,
-                      [](const auto& a, const auto& b) {
-                        return a.first != b.first ? a.first > b.first : a.second < b.second;
-                      },
-                      remove);
-  detail::markWeakest(pos, nPos,
-                      [](const auto& a, const auto& b) {
-                        return a.first != b.first ? a.first < b.first : a.second < b.second;
-                      },
-                      remove);
+  detail::markWeakest(
+      neg, nNeg,
+      [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      },
+      remove);
+  detail::markWeakest(
+      pos, nPos,
+      [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first < b.first : a.second < b.second;
+      },
+      remove);
 
   // Surviving pattern, row by row (still sorted).
   const Index rows = w.rows(), cols = w.cols();
@@ -280,7 +282,8 @@ SetStats replaceTopology(SparseLinear<Scalar, Index, Storage>& layer, PatternRem
 }
 
 inline void checkZeta(const char* caller, double zeta) {
-  if (!(zeta >= 0 && zeta < 1)) raise<InvalidArgument>(caller, ": zeta must be in [0, 1), got ", zeta);
+  if (!(zeta >= 0 && zeta < 1))
+    raise<InvalidArgument>(caller, ": zeta must be in [0, 1), got ", zeta);
 }
 
 }  // namespace detail
@@ -293,8 +296,7 @@ inline void checkZeta(const char* caller, double zeta) {
 /// \throws InvalidArgument if zeta is outside [0, 1)
 template <class Scalar, class Index, template <class, class> class Storage>
 SetStats evolveSet(SparseLinear<Scalar, Index, Storage>& layer, double zeta, Rng& rng,
-                   WeightInit init = WeightInit::HeUniform,
-                   PatternRemap<Index>* remap = nullptr) {
+                   WeightInit init = WeightInit::HeUniform, PatternRemap<Index>* remap = nullptr) {
   detail::checkZeta("evolveSet()", zeta);
   return detail::replaceTopology(layer, remap, [&](const auto& w, auto& next, auto& source) {
     return detail::evolveSetCsr(w, zeta, rng, init, next, source);

@@ -180,8 +180,7 @@ class DataParallelStep {
   StepReport run(Network<Scalar, Index>& net, const data::Dataset<Scalar>& data,
                  const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t count,
                  std::uint64_t step, Optimizer<Scalar, Index>& optimizer,
-                 const TrainerOptions& options,
-                 int threads) {
+                 const TrainerOptions& options, int threads) {
     if (threads < 1)
       raise<InvalidArgument>("DataParallelStep::run(): threads must be >= 1, got ", threads);
     if (count < 1 || first < 0 || first + count > static_cast<std::int64_t>(order.size()))

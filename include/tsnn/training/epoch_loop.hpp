@@ -10,9 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <string>
-#include <memory>
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
@@ -60,8 +60,7 @@ inline void resumeState(const TrainingState& state, std::int64_t n, const Traine
                            " history records for ", state.epoch, " epochs");
   if (!(state.learningRate > 0) || !std::isfinite(state.learningRate))
     raise<InvalidArgument>(caller, ": the state's learning rate is ", state.learningRate);
-  if (state.optimizer.empty())
-    raise<InvalidArgument>(caller, ": the state has no optimizer state");
+  if (state.optimizer.empty()) raise<InvalidArgument>(caller, ": the state has no optimizer state");
   if (state.optimizer.kind != options.optimizer)
     raise<InvalidArgument>(caller, ": the state holds ", optimizerName(state.optimizer.kind),
                            " state, the options select ", optimizerName(options.optimizer));

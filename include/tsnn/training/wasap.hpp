@@ -134,8 +134,8 @@ void averageModels(const std::vector<Network<Scalar, Index>>& models,
       for (const auto& m : models) {
         const auto& w = m.layer(l).weights();
         for (Index k = w.rowBegin(r); k < w.rowEnd(r); ++k)
-          rowEntries.push_back(
-              {w.colIdx()[static_cast<std::size_t>(k)], w.values()[static_cast<std::size_t>(k)] / T});
+          rowEntries.push_back({w.colIdx()[static_cast<std::size_t>(k)],
+                                w.values()[static_cast<std::size_t>(k)] / T});
       }
       std::stable_sort(rowEntries.begin(), rowEntries.end(),
                        [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -221,9 +221,10 @@ std::vector<EpochRecord> trainWasap(
     TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainWasap()");
   if (state && state->epoch > 0)
-    detail::raise<InvalidArgument>("trainWasap(): resuming a run is not supported by the WASAP "
-                                   "trainer (its workers' copies and stale gradients are not "
-                                   "part of a checkpoint)");
+    detail::raise<InvalidArgument>(
+        "trainWasap(): resuming a run is not supported by the WASAP "
+        "trainer (its workers' copies and stale gradients are not "
+        "part of a checkpoint)");
   const int T = options.workerCount();
   const int team = options.teamFor(T);
   const std::int64_t n = train.size();

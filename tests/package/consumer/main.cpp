@@ -1,8 +1,8 @@
 // A downstream program: builds a small sparse network and runs one forward pass.
 #include <cstdio>
 
-#include "tsnn/nn/network.hpp"
 #include "tsnn/core/version.hpp"
+#include "tsnn/nn/network.hpp"
 
 int main() {
   tsnn::NetworkOptions o;

@@ -98,7 +98,7 @@ struct Vec<double> {
 };
 
 #include "tsnn/sparse/arch/register_tiles.inl"
-
+// The loops come after the tiles they call (a separate block, so clang-format keeps the order).
 #include "tsnn/sparse/arch/kernel_loops.inl"
 
 }  // namespace avx2

@@ -26,7 +26,7 @@
 
 #if TSNN_SIMD_DISPATCH
 #if defined(__clang__)
-#pragma clang attribute push(                                                      \
+#pragma clang attribute push( \
     __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -134,7 +134,7 @@ struct Vec<double> {
 };
 
 #include "tsnn/sparse/arch/register_tiles.inl"
-
+// The loops come after the tiles they call (a separate block, so clang-format keeps the order).
 #include "tsnn/sparse/arch/kernel_loops.inl"
 
 }  // namespace avx512

@@ -53,9 +53,9 @@ inline void prefetchTile(const Scalar* p) {
 
 /// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
 template <int TB, class Scalar, class Index, class ValueAt>
-inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
-                           ValueAt value, const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
-                           Scalar init, Scalar* TSNN_RESTRICT out) {
+inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end, ValueAt value,
+                           const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
+                           Scalar* TSNN_RESTRICT out) {
   Scalar acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = init;
   for (Index k = begin; k < end; ++k) {
