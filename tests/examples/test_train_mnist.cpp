@@ -538,6 +538,36 @@ TEST_CASE("train_mnist without --lr records the optimiser's default learning rat
   CHECK(r.err.find("lr=0.01") != std::string::npos);
 }
 
+TEST_CASE("train_mnist --optimizer adam trains with Adam at its own learning rate",
+          "[examples][optimizer]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 600, 100);
+  const std::string base =
+      "--data " + data.string() + " --hidden 32 --epsilon 8 --epochs 2 --batch 32 --threads 2";
+  const std::string sgdCsv = tmp.file("sgd.csv"), adamCsv = tmp.file("adam.csv");
+  Run r = runExample(base + " --quiet --metrics " + sgdCsv, tmp.path());
+  REQUIRE(r.status == 0);
+  r = runExample(base + " --quiet --optimizer adam --metrics " + adamCsv, tmp.path());
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  // Another optimiser is another trajectory from the same start.
+  CHECK(resultRows(sgdCsv) != resultRows(adamCsv));
+  // Without --lr the settings record Adam's own default, and a resume must repeat the optimiser.
+  const std::string toml = tmp.file("adam.toml"), ckpt = tmp.file("adam.ckpt");
+  r = runExample(base + " --quiet --optimizer adam --save " + ckpt + " --write-config " + toml,
+                 tmp.path());
+  REQUIRE(r.status == 0);
+  const std::string settings = tsnn::test::slurp(toml);
+  CHECK(settings.find("lr=0.001") != std::string::npos);
+  CHECK(settings.find("optimizer=\"adam\"") != std::string::npos);
+  r = runExample(base + " --quiet --epochs 3 --resume " + ckpt, tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("flags differ from the saved run") != std::string::npos);
+  r = runExample(base + " --optimizer rmsprop", tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--optimizer") != std::string::npos);
+}
+
 TEST_CASE("train_mnist runs briefly on the installed Fashion-MNIST", "[examples][fashion]") {
   const fs::path dir = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) {
