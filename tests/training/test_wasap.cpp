@@ -654,7 +654,7 @@ TEST_CASE("trainWasap trains every partition whatever team the runtime grants",
   o.sgd.weightDecay = 0;
   o.evolve = false;
   // threads = 1 asks for a team of one; threads = 0 for one thread per worker, which the runtime
-  // may cut (OMP_THREAD_LIMIT=1 in the ctest run "thread_limit_1: test_wasap", or no OpenMP).
+  // may cut (OMP_THREAD_LIMIT=1 in the ctest run thread_limit_1.test_wasap, or no OpenMP).
   for (int threads : {1, 0}) {
     o.threads = threads;
     const int team = tsnn::test::grantedTeam(o.teamFor(2));

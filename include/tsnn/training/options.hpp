@@ -28,7 +28,7 @@ namespace tsnn {
 /// \brief How minibatches are processed.
 enum class TrainerKind {
   Sequential,    ///< one minibatch at a time; each kernel is parallel over neurons
-  DataParallel,  ///< each minibatch split into one shard per thread, gradients summed in a
+  DataParallel,  ///< each minibatch split into one shard per worker, gradients summed in a
                  ///< fixed order and averaged, then one optimiser step
   Wasap          ///< WASAP-SGD (training/wasap.hpp)
 };

@@ -226,7 +226,7 @@ std::vector<EpochRecord> trainWasap(
         "trainer (its workers' copies and stale gradients are not "
         "part of a checkpoint)");
   const int T = options.workerCount();
-  const int team = options.teamFor(T);
+  [[maybe_unused]] const int team = options.teamFor(T);  // only num_threads reads it
   const std::int64_t n = train.size();
   if (n < T)
     detail::raise<InvalidArgument>("trainWasap(): ", T,
