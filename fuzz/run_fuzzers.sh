@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every fuzzer built in BUILD_DIR/fuzz/ for SECONDS each (default 60), one after another,
+# Runs every fuzzer built in BUILD_DIR/fuzz/ for SECONDS each (default 60), TSNN_JOBS at a time,
 # each on a copy of its seed corpus fuzz/corpus/<name without "fuzz_">/ in a temporary directory,
 # so the repository is never modified. Usage:
 #   fuzz/run_fuzzers.sh BUILD_DIR [SECONDS]
@@ -51,46 +51,71 @@ if [ ! -d "$shm" ] || [ ! -w "$shm" ]; then shm=$work; fi
 # count_files DIR: the number of files in DIR.
 count_files() { find "$1" -type f | wc -l; }
 
-status=0
-for bin in $fuzzers; do
+# run_one BIN: fuzzes BIN for the time given, writing its report to its work directory's
+# "report" and its verdict (0 or 1) to "status".
+run_one() {
+  bin=$1
   name=$(basename "$bin")
   seeds=$root/fuzz/corpus/${name#fuzz_}
   dir=$work/$name
   rm -rf "$dir"
   mkdir -p "$dir/corpus" "$dir/artifacts"
-  # The fuzzers write a file per input: on a disk that is ten times slower than on a tmpfs.
-  scratch=$(mktemp -d "$shm/tsnn-fuzz-$name.XXXXXX" 2>/dev/null) || scratch=$dir/tmp
-  mkdir -p "$scratch"
-  if [ -d "$seeds" ]; then
-    cp -R "$seeds/." "$dir/corpus/"
-  else
-    echo "$0: warning: no seed corpus $seeds for $name" >&2
+  {
+    # The fuzzers write a file per input: on a disk that is ten times slower than on a tmpfs.
+    scratch=$(mktemp -d "$shm/tsnn-fuzz-$name.XXXXXX" 2>/dev/null) || scratch=$dir/tmp
+    mkdir -p "$scratch"
+    if [ -d "$seeds" ]; then
+      cp -R "$seeds/." "$dir/corpus/"
+    else
+      echo "$0: warning: no seed corpus $seeds for $name"
+    fi
+    echo "=== $name: ${seconds}s, corpus $(count_files "$dir/corpus") files, log $dir/log"
+    # shellcheck disable=SC2086 # FUZZ_EXTRA_ARGS is a list of options
+    TMPDIR=$scratch "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+      -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
+      ${FUZZ_EXTRA_ARGS:-} "$dir/corpus" >"$dir/log" 2>&1
+    rc=$?
+    # A crashed fuzzer leaves its last scratch file behind: keep it next to the artifacts.
+    if [ "$scratch" != "$dir/tmp" ]; then
+      if [ -n "$(ls -A "$scratch")" ]; then mv "$scratch" "$dir/tmp"; else rmdir "$scratch"; fi
+    fi
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb|new_units_added)' \
+      "$dir/log"
+    found=$(find "$dir/artifacts" -type f | sort)
+    if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
+      echo 1 >"$dir/status"
+      echo "!!! $name failed (exit status $rc); last lines of its log:"
+      tail -n 60 "$dir/log"
+      for f in $found; do
+        echo "!!! $name: input $f ($(wc -c <"$f") bytes):"
+        hexdump_file "$f"
+      done
+      [ -n "$found" ] || echo "!!! $name: no input was saved; see $dir/log"
+    else
+      echo 0 >"$dir/status"
+      echo "=== $name: no findings, corpus now $(count_files "$dir/corpus") files"
+    fi
+  } >"$dir/report" 2>&1
+}
+
+# The fuzzers run side by side (each is one process on one core), TSNN_JOBS at a time (default
+# 2), and report in name order.
+jobs=${TSNN_JOBS:-2}
+running=0
+for bin in $fuzzers; do
+  run_one "$bin" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait
+    running=0
   fi
-  echo "=== $name: ${seconds}s, corpus $(count_files "$dir/corpus") files, log $dir/log"
-  # shellcheck disable=SC2086 # FUZZ_EXTRA_ARGS is a list of options
-  TMPDIR=$scratch "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
-    ${FUZZ_EXTRA_ARGS:-} "$dir/corpus" >"$dir/log" 2>&1
-  rc=$?
-  # A crashed fuzzer leaves its last scratch file behind: keep it next to the artifacts.
-  if [ "$scratch" != "$dir/tmp" ]; then
-    if [ -n "$(ls -A "$scratch")" ]; then mv "$scratch" "$dir/tmp"; else rmdir "$scratch"; fi
-  fi
-  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb|new_units_added)' \
-    "$dir/log"
-  found=$(find "$dir/artifacts" -type f | sort)
-  if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
-    status=1
-    echo "!!! $name failed (exit status $rc); last lines of its log:"
-    tail -n 60 "$dir/log"
-    for f in $found; do
-      echo "!!! $name: input $f ($(wc -c <"$f") bytes):"
-      hexdump_file "$f"
-    done
-    [ -n "$found" ] || echo "!!! $name: no input was saved; see $dir/log"
-  else
-    echo "=== $name: no findings, corpus now $(count_files "$dir/corpus") files"
-  fi
+done
+wait
+status=0
+for bin in $fuzzers; do
+  dir=$work/$(basename "$bin")
+  cat "$dir/report"
+  [ "$(cat "$dir/status" 2>/dev/null)" = 0 ] || status=1
 done
 
 if [ "$status" -eq 0 ]; then
