@@ -254,7 +254,10 @@ void requireSameNetwork(const tsnn::Network<Scalar, Index>& a,
     CHECK(tsnn::test::bitIdentical(la.bias(), lb.bias()));
     CHECK(lb.weights().check().empty());
   }
-  for (std::size_t l = 0; l + 1 < a.numLayers(); ++l) CHECK(a.neuronIds(l) == b.neuronIds(l));
+  for (std::size_t l = 0; l + 1 < a.numLayers(); ++l) {
+    CHECK(a.neuronIds(l) == b.neuronIds(l));
+    CHECK(a.originalWidth(l) == b.originalWidth(l));
+  }
   CHECK(a.rng().state() == b.rng().state());
   tsnn::Rng ra = a.rng(), rb = b.rng();
   for (int i = 0; i < 16; ++i) CHECK(ra() == rb());
@@ -441,7 +444,7 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   const std::string b = readBytes(path);
 
   CHECK(b.substr(0, 8) == "TSNNCKPT");
-  CHECK(b.substr(8, 4) == std::string("\x02\x00\x00\x00", 4));
+  CHECK(b.substr(8, 4) == std::string("\x03\x00\x00\x00", 4));
   CHECK(getLe(b, 12, 8) == b.size());
   CHECK(getLe(b, 20, 4) == sizeof(Scalar));
   CHECK(getLe(b, 24, 4) == sizeof(Index));
@@ -511,9 +514,16 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
         24 + 2 * static_cast<std::uint64_t>(net.nonZeros() + net.hiddenNeurons() + 5) *
                  sizeof(Scalar));
 
+  // "NIDS": hidden layer 0's 13 ids, then its original width 16; then hidden layer 1's 9 ids
+  // and its original width 12 (above its last id 10: neuron 11 was removed).
   const std::size_t n = sec.at("NIDS").payload;
   CHECK(getLe(b, n, 8) == 13);
   CHECK(getLe(b, n + 16, 8) == 2);  // the second surviving neuron of hidden layer 0
+  CHECK(getLe(b, n + 8 + 13 * 8, 8) == 16);
+  CHECK(getLe(b, n + 8 + 14 * 8, 8) == 9);
+  CHECK(getLe(b, n + 8 + 14 * 8 + 8 + 8 * 8, 8) == 10);
+  CHECK(getLe(b, n + 8 + 14 * 8 + 8 + 9 * 8, 8) == 12);
+  CHECK(sec.at("NIDS").size == 8 + 14 * 8 + 8 + 10 * 8);
 }
 
 TEST_CASE("readCheckpointInfo reports the header, options and epoch of any checkpoint", "[io]") {
@@ -522,7 +532,7 @@ TEST_CASE("readCheckpointInfo reports the header, options and epoch of any check
   const auto net = makeNetwork<double, std::int64_t>(1, 0xE0);
   tsnn::saveCheckpoint(path, net, makeState());
   const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
-  CHECK(info.formatVersion == 2);
+  CHECK(info.formatVersion == 3);
   CHECK(info.scalarBytes == 8);
   CHECK(info.indexBytes == 8);
   CHECK(info.fileBytes == fs::file_size(path));
@@ -605,14 +615,14 @@ TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
   TempDir dir;
   const std::string path = dir.file("future.ckpt");
   std::string b = savedBytes(dir, 0xF4);
-  for (const std::uint32_t version : {3u, 0u}) {
+  for (const std::uint32_t version : {4u, 0u}) {
     INFO("version " << version);
     putLe(b, 8, version, 4);
     fixChecksum(b);
     writeString(path, b);
     CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
                Catch::Contains("format version " + std::to_string(version) +
-                               " is not supported (this build of tsnn reads versions 1 to 2)") &&
+                               " is not supported (this build of tsnn reads versions 1 to 3)") &&
                    Catch::Contains(path));
     CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
                Catch::Contains("format version " + std::to_string(version)));
@@ -732,6 +742,8 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
       {"ids not increasing", set(ids + 16, 0, 8), "negative or not increasing"},
       {"negative id", set(ids + 8, ~std::uint64_t{0}, 8), "neuron id -1 at position 0"},
       {"id count not matching the layer", set(ids, rows + 1, 8), "has 14 neuron ids"},
+      {"original width not above the last id", set(ids + 8 + 8 * rows, 15, 8),
+       "the original width 15 of hidden layer 0 is not above its last neuron id 15"},
       {"unknown weight initialisation", set(opts + 48, 7, 4), "unknown weight initialisation 7"},
       {"unknown hidden activation", set(opts + 52, 1000, 4), "unknown hidden activation 1000"},
       {"unknown loss", set(opts + 64, 2, 4), "unknown loss 2"},
@@ -924,13 +936,13 @@ TEMPLATE_TEST_CASE("A format-1 checkpoint loads, its momentum becoming SGD state
     for (std::size_t j = 0; j < bv.size(); ++j)
       CHECK(bv[j] == static_cast<Scalar>(0.0625 * static_cast<double>(j + 1) * (l % 2 ? -1 : 1)));
   }
-  // An SGD optimiser takes the state; the file saves again in version 2 and loads back equal.
+  // An SGD optimiser takes the state; the file saves again in version 3 and loads back equal.
   tsnn::Sgd<Scalar, Index> sgd;
   CHECK_NOTHROW(sgd.setState(state.optimizer, net));
   TempDir dir;
   const std::string again = dir.file("again.ckpt");
   tsnn::saveCheckpoint(again, net, state);
-  CHECK(tsnn::readCheckpointInfo(again).formatVersion == 2);
+  CHECK(tsnn::readCheckpointInfo(again).formatVersion == 3);
   tsnn::TrainingState state2;
   requireSameNetwork(net, tsnn::loadCheckpoint<Scalar, Index>(again, &state2));
   requireSameState(state, state2);
@@ -948,6 +960,28 @@ TEMPLATE_TEST_CASE("A format-1 checkpoint loads, its momentum becoming SGD state
   writeString(again, b);
   CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<Scalar, Index>(again); }),
              Catch::Contains("layer 0 momentum 1 is not finite"));
+}
+
+TEMPLATE_TEST_CASE(
+    "A format-2 checkpoint loads, each hidden layer's original width taken as its "
+    "last id + 1",
+    "[io]", (Types<float, std::int32_t>), (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const fs::path path = fixture(sizeof(Scalar) == 4 ? "checkpoint_v2_float_int32.ckpt"
+                                                    : "checkpoint_v2_double_int64.ckpt");
+  REQUIRE(fs::exists(path));
+  CHECK(tsnn::readCheckpointInfo(path.string()).formatVersion == 2);
+  tsnn::TrainingState state;
+  const auto net = tsnn::loadCheckpoint<Scalar, Index>(path.string(), &state);
+  requireSameNetwork(fixtureNetwork<Scalar, Index>(), net);
+  // Hidden layer 0 lost neuron 1 of 5 (ids 0, 2, 3, 4); hidden layer 1 lost none.
+  CHECK(net.neuronIds(0) == std::vector<long long>{0, 2, 3, 4});
+  CHECK(net.originalWidth(0) == 5);
+  CHECK(net.originalWidth(1) == 4);
+  CHECK(state.config == "v2 fixture");
+  CHECK(state.step == 17);
+  CHECK(state.optimizer.empty());
 }
 
 TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]") {

@@ -232,7 +232,8 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   }
 
   ByteReader idSection = readCheckpointSection(r, "NIDS");
-  std::vector<std::vector<long long>> ids = readCheckpointNeuronIds(idSection, layers);
+  std::vector<CheckpointNeuronIds> ids =
+      readCheckpointNeuronIds(idSection, layers, front.header.version);
   idSection.expectEnd();
 
   ByteReader prepSection = readCheckpointSection(r, "PREP");
@@ -244,7 +245,8 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   try {
     Network<Scalar, Index> net(options, std::move(layers));
     net.rng().setState(front.rng);
-    for (std::size_t l = 0; l < ids.size(); ++l) net.setNeuronIds(l, std::move(ids[l]));
+    for (std::size_t l = 0; l < ids.size(); ++l)
+      net.setNeuronIds(l, std::move(ids[l].ids), ids[l].originalWidth);
     if (!optimizer.empty())
       for (std::size_t l = 0; l < net.numLayers(); ++l)
         optimizer.layersOf<Scalar>()[l].pattern = net.layer(l).weights().patternId();

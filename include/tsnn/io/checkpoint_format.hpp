@@ -10,7 +10,7 @@
 /// that was saved: same forward pass, same pattern, same neuron ids, same rng() stream; so is the
 /// optimiser state (momentum, Adam's moments and step count).
 ///
-/// Format version 2 (version 1 files are read too, see below). Every integer is little-endian and
+/// Format version 3 (versions 1 and 2 are read too, see below). Every integer is little-endian and
 /// written byte by byte whatever the host's byte order, so files move between machines.
 /// Floating-point numbers are IEEE 754 and written as the bit pattern of a u32 (binary32) or u64
 /// (binary64). Field types: u32/u64 unsigned; i32/i64 two's complement; f64 binary64; S the
@@ -19,7 +19,7 @@
 ///
 ///     offset    size  field
 ///     0         8     magic "TSNNCKPT"
-///     8         4     u32 format version (2)
+///     8         4     u32 format version (3)
 ///     12        8     u64 size of the whole file in bytes, checksum included
 ///     20        4     u32 scalar_bytes: 4 (float) or 8 (double)
 ///     24        4     u32 index_bytes: 1, 2, 4 or 8
@@ -67,7 +67,8 @@
 ///             Every value is finite; Adam's second moment is >= 0. The learning rate in use is
 ///             TrainingState::learningRate in "TRST".
 ///     "NIDS"  for each hidden layer l = 0 .. L - 2: u64 n (= rows of layer l), n x i64 ids
-///             (original neuron ids, strictly increasing, non-negative)
+///             (original neuron ids, strictly increasing, non-negative), i64 original width
+///             (Network::originalWidth(): above the last id; importance pruning's population)
 ///     "PREP"  Preprocessing: u64 n (0, or the network's inputs), n x f64 mean,
 ///             n x f64 scale (finite; scales > 0)
 ///
@@ -76,7 +77,11 @@
 ///   nnz x S velocity, rows x S bias, rows x S biasVelocity
 /// (the SGD momentum, which version 1 kept in the layers). Loading a version-1 file gives SGD
 /// state with those arrays and steps = TrainingState::step (version 1 did not count optimiser
-/// steps; SGD does not use the count). Files are always written in version 2.
+/// steps; SGD does not use the count). Version 2 is version 3 without the original widths in
+/// "NIDS": loading a version-1 or -2 file takes each hidden layer's last id + 1, which is the
+/// width the layer was built with unless its last neurons were removed (then later importance
+/// pruning counts fewer removed neurons at importance 0). Files are always written in
+/// version 3.
 ///
 /// The TrainingState comes before the layers: the front of the file (header, "OPTS", "NRNG",
 /// "TRST") is everything readCheckpointInfo() reports, and it is decoded by the same code
@@ -121,7 +126,7 @@ namespace tsnn {
 
 /// \brief The checkpoint format version this build writes (it reads this one and every older
 /// one from kCheckpointOldestVersion on).
-inline constexpr std::uint32_t kCheckpointVersion = 2;
+inline constexpr std::uint32_t kCheckpointVersion = 3;
 /// \brief The oldest format version this build reads.
 inline constexpr std::uint32_t kCheckpointOldestVersion = 1;
 
@@ -617,37 +622,53 @@ OptimizerState readCheckpointOptimizer(ByteReader& r,
   return s;
 }
 
-/// \brief Writes "NIDS": the original ids of each hidden layer's neurons.
+/// \brief Writes "NIDS": the original ids of each hidden layer's neurons and its original width.
 template <class Scalar, class Index>
 void writeCheckpointNeuronIds(ByteWriter& w, const Network<Scalar, Index>& net) {
   for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
     const auto& ids = net.neuronIds(l);
     w.u64(ids.size());
     for (long long id : ids) w.i64(id);
+    w.i64(net.originalWidth(l));
   }
 }
 
-/// \brief Reads "NIDS" for \p layers (every layer but the output one has a list) and checks
-/// that each list has one id per neuron, non-negative and strictly increasing.
+/// \brief One hidden layer's entry of "NIDS".
+struct CheckpointNeuronIds {
+  std::vector<long long> ids;
+  long long originalWidth = 0;  ///< 0 in a version-1 or -2 file (Network::setNeuronIds())
+};
+
+/// \brief Reads "NIDS" of format \p version for \p layers (every layer but the output one has a
+/// list) and checks that each list has one id per neuron, non-negative and strictly increasing,
+/// and (version 3) that the original width is above the last id.
 template <class Scalar, class Index>
-std::vector<std::vector<long long>> readCheckpointNeuronIds(
-    ByteReader& r, const std::vector<SparseLinear<Scalar, Index>>& layers) {
-  std::vector<std::vector<long long>> ids(layers.size() - 1);
+std::vector<CheckpointNeuronIds> readCheckpointNeuronIds(
+    ByteReader& r, const std::vector<SparseLinear<Scalar, Index>>& layers, std::uint32_t version) {
+  std::vector<CheckpointNeuronIds> out(layers.size() - 1);
   for (std::size_t l = 0; l + 1 < layers.size(); ++l) {
     const std::size_t at = r.fileOffset();
     const std::size_t n = r.count("neuron id", 8);
     if (n != static_cast<std::size_t>(layers[l].outputs()))
       r.fail("hidden layer ", l, " has ", n, " neuron ids at byte ", at, " for ",
              layers[l].outputs(), " neurons");
-    ids[l].resize(n);
+    auto& ids = out[l].ids;
+    ids.resize(n);
     for (std::size_t j = 0; j < n; ++j) {
-      ids[l][j] = r.i64("neuron id");
-      if (ids[l][j] < 0 || (j > 0 && ids[l][j] <= ids[l][j - 1]))
-        r.fail("neuron id ", ids[l][j], " at position ", j, " of hidden layer ", l,
+      ids[j] = r.i64("neuron id");
+      if (ids[j] < 0 || (j > 0 && ids[j] <= ids[j - 1]))
+        r.fail("neuron id ", ids[j], " at position ", j, " of hidden layer ", l,
                " is negative or not increasing");
     }
+    if (version >= 3) {
+      const long long width = r.i64("original width");
+      if (width <= (n == 0 ? -1 : ids.back()))
+        r.fail("the original width ", width, " of hidden layer ", l,
+               " is not above its last neuron id ", n == 0 ? -1 : ids.back());
+      out[l].originalWidth = width;
+    }
   }
-  return ids;
+  return out;
 }
 
 /// \brief Writes "PREP".

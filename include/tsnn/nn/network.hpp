@@ -161,12 +161,19 @@ class Network {
   /// removed by removeHiddenNeurons() leave gaps; the survivors keep their order).
   const std::vector<long long>& neuronIds(std::size_t hidden) const { return m_ids.at(hidden); }
 
+  /// \brief The number of neurons hidden layer \p hidden was built with: removed neurons still
+  /// count, at importance 0, in the percentile that importance pruning takes over the layer
+  /// (topology/importance.hpp). At least the current width, and above every neuron id.
+  long long originalWidth(std::size_t hidden) const { return m_widths.at(hidden); }
+
   /// \brief Removes neurons of hidden layer \p hidden: their row of incoming connections and
   /// bias in layer \p hidden, and their column of outgoing connections in the next layer, whose
-  /// column indices are compacted. A removed neuron with no incoming connections outputs the
-  /// constant f(b_j); its contribution W_kj f(b_j) is added to the next layer's biases, so
-  /// removing such neurons does not change the network's function. (A neuron that still has
-  /// incoming connections is simply cut off: that is pruning.)
+  /// column indices are compacted. Removal is the reference's pruning (its incoming weights set
+  /// to 0) made physical: with no inputs, neuron j outputs the constant f(b_j), in expectation
+  /// under inverted dropout too, so its contribution W_kj f(b_j) is added to the next layer's
+  /// biases b_k. The network then computes exactly what it computes with row j of layer
+  /// \p hidden emptied; for a neuron without incoming connections that is what it computed
+  /// before.
   /// \param neurons current indices in the layer, any order, no duplicates
   /// \returns the change of layers \p hidden (entries and rows) and \p hidden + 1 (entries):
   /// every surviving connection and neuron continues its old one; nothing is new. Empty (no
@@ -184,10 +191,12 @@ class Network {
   Rng& rng() { return m_rng; }
   const Rng& rng() const { return m_rng; }
 
-  /// \brief Restores hidden layer \p hidden's map to original neuron ids (checkpoints).
+  /// \brief Restores hidden layer \p hidden's map to original neuron ids and the width it was
+  /// built with (checkpoints).
+  /// \param originalWidth 0 takes the smallest width the ids allow (the last id + 1)
   /// \throws InvalidArgument unless \p ids has one entry per current neuron, strictly
-  /// increasing and non-negative
-  void setNeuronIds(std::size_t hidden, std::vector<long long> ids) {
+  /// increasing and non-negative, and \p originalWidth is 0 or above the last id
+  void setNeuronIds(std::size_t hidden, std::vector<long long> ids, long long originalWidth = 0) {
     if (hidden + 1 >= m_layers.size())
       detail::raise<InvalidArgument>("Network::setNeuronIds(): layer ", hidden,
                                      " is not a hidden layer");
@@ -198,7 +207,13 @@ class Network {
       if (ids[j] < 0 || (j > 0 && ids[j] <= ids[j - 1]))
         detail::raise<InvalidArgument>("Network::setNeuronIds(): id ", ids[j], " at position ", j,
                                        " is negative or not increasing");
+    const long long smallest = ids.empty() ? 0 : ids.back() + 1;
+    if (originalWidth != 0 && originalWidth < smallest)
+      detail::raise<InvalidArgument>("Network::setNeuronIds(): original width ", originalWidth,
+                                     " of hidden layer ", hidden, " is not above its last id ",
+                                     smallest - 1);
     m_ids[hidden] = std::move(ids);
+    m_widths[hidden] = originalWidth != 0 ? originalWidth : smallest;
   }
 
   /// \brief Current layer widths (input, hidden..., output).
@@ -506,9 +521,11 @@ class Network {
 
   void resetNeuronIds() {
     m_ids.assign(m_layers.size() - 1, {});
+    m_widths.assign(m_layers.size() - 1, 0);
     for (std::size_t l = 0; l + 1 < m_layers.size(); ++l) {
       m_ids[l].resize(static_cast<std::size_t>(m_layers[l].outputs()));
       for (std::size_t j = 0; j < m_ids[l].size(); ++j) m_ids[l][j] = static_cast<long long>(j);
+      m_widths[l] = m_layers[l].outputs();
     }
   }
 
@@ -534,6 +551,7 @@ class Network {
   Activation<Scalar> m_outAct;
   Rng m_rng;
   std::vector<std::vector<long long>> m_ids;  ///< original neuron ids per hidden layer
+  std::vector<long long> m_widths;            ///< original width per hidden layer
 };
 
 template <class Scalar, class Index>
@@ -572,17 +590,13 @@ NetworkRemap<Index> Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidd
   outRemap.from = out.weights().patternId();
   inRemap.rows.emplace();
   Vector bias(n - removed), constant = Vector::Zero(n);
-  std::vector<char> isConstant(static_cast<std::size_t>(n), 0);
   Index next = 0;
   for (Index j = 0; j < n; ++j) {
-    if (drop[static_cast<std::size_t>(j)]) {
-      if (w.rowNonZeros(j) == 0) {  // output is f(b_j) whatever the input
-        Eigen::Matrix<Scalar, 1, 1> z, a = Eigen::Matrix<Scalar, 1, 1>::Zero();
-        z(0) = in.bias()[j];
-        m_act[hidden].forward(z, a);
-        constant[j] = a(0);
-        isConstant[static_cast<std::size_t>(j)] = 1;
-      }
+    if (drop[static_cast<std::size_t>(j)]) {  // with no inputs its output is f(b_j)
+      Eigen::Matrix<Scalar, 1, 1> z, a = Eigen::Matrix<Scalar, 1, 1>::Zero();
+      z(0) = in.bias()[j];
+      m_act[hidden].forward(z, a);
+      constant[j] = a(0);
       continue;
     }
     newIndex[static_cast<std::size_t>(j)] = next;
@@ -611,7 +625,7 @@ NetworkRemap<Index> Network<Scalar, Index>::removeHiddenNeurons(std::size_t hidd
       const auto c = static_cast<std::size_t>(v.colIdx()[static_cast<std::size_t>(k)]);
       const Scalar wk = v.values()[static_cast<std::size_t>(k)];
       if (newIndex[c] < 0) {
-        if (isConstant[c]) oBias[r] += wk * constant[static_cast<Index>(c)];
+        oBias[r] += wk * constant[static_cast<Index>(c)];
         continue;
       }
       oCol.push_back(newIndex[c]);

@@ -9,6 +9,15 @@
 /// the network really becomes narrower (Network::removeHiddenNeurons()): unlike the reference
 /// code, which only cleared their incoming connections, the removed neurons stop costing time
 /// and memory.
+///
+/// The semantics are the reference's. There a pruned neuron stays in its layer with no incoming
+/// weights, so it keeps emitting f(b_j) and counts at importance 0 in every later percentile.
+/// Here its constant output is folded into the next layer's biases when it is removed, and the
+/// percentile is taken over the layer's original population (Network::originalWidth()), the
+/// removed neurons counting at importance 0. So pruning does not compound: after a pruning at the
+/// p-th percentile, p% of the population sits at 0 and the next one at the same percentile
+/// removes only survivors that really are that unimportant (taking the percentile over the
+/// survivors alone would remove another p% of them every time).
 
 #include <algorithm>
 #include <cmath>
@@ -69,11 +78,20 @@ inline double percentileOf(std::vector<double> values, double p) {
   return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
 }
 
-/// \brief Indices of the neurons whose importance is at or below the p-th percentile, capped so
-/// that at least one neuron (the most important) survives.
+/// \brief Indices of the neurons whose importance is at or below the p-th percentile of a
+/// population made of \p importance and \p removed more neurons at importance 0 (the ones an
+/// earlier pruning took away), capped so that at least one neuron (the most important) survives.
+/// \throws InvalidArgument if \p importance is empty, \p removed is negative or p is outside
+/// [0, 100]
 inline std::vector<long long> unimportantNeurons(const std::vector<double>& importance,
-                                                 double percentile) {
-  const double t = percentileOf(importance, percentile);
+                                                 double percentile, long long removed = 0) {
+  if (importance.empty()) detail::raise<InvalidArgument>("unimportantNeurons(): no neurons");
+  if (removed < 0)
+    detail::raise<InvalidArgument>("unimportantNeurons(): removed count must be >= 0, got ",
+                                   removed);
+  std::vector<double> population(importance);
+  population.resize(importance.size() + static_cast<std::size_t>(removed), 0.0);
+  const double t = percentileOf(std::move(population), percentile);
   std::vector<long long> out;
   for (std::size_t j = 0; j < importance.size(); ++j)
     if (importance[j] <= t) out.push_back(static_cast<long long>(j));
@@ -85,8 +103,11 @@ inline std::vector<long long> unimportantNeurons(const std::vector<double>& impo
 }
 
 /// \brief Removes from every hidden layer the neurons at or below the p-th percentile of its
-/// importance, layer by layer from the first (the importance of layer h is taken after layer
-/// h - 1's removal compacted its columns).
+/// importance over its original population (removed neurons at 0; see the file comment), layer
+/// by layer from the first. The importance of layer h is taken after layer h - 1's removal, so
+/// the connections from neurons removed there no longer count (in the reference they still do:
+/// there those neurons keep their outgoing weights, which go on training as a bias term; here
+/// their constant output is already folded into layer h's biases).
 /// \param remap if not null, receives the change of every layer (Network::removeHiddenNeurons()
 ///        for each hidden layer, composed); pass it to the optimiser (Optimizer::remap())
 /// \returns the number of neurons removed.
@@ -96,7 +117,8 @@ long long pruneUnimportantNeurons(Network<Scalar, Index>& net, double percentile
   long long total = 0;
   NetworkRemap<Index> all(net.numLayers());
   for (std::size_t h = 0; h + 1 < net.numLayers(); ++h) {
-    const auto ids = unimportantNeurons(neuronImportance(net.layer(h)), percentile);
+    const long long gone = net.originalWidth(h) - net.layer(h).outputs();
+    const auto ids = unimportantNeurons(neuronImportance(net.layer(h)), percentile, gone);
     std::vector<Index> neurons(ids.begin(), ids.end());
     all.then(net.removeHiddenNeurons(h, std::move(neurons)));
     total += static_cast<long long>(ids.size());
