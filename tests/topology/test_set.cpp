@@ -436,3 +436,67 @@ TEMPLATE_TEST_CASE(
   auto g = net.makeGradients();
   CHECK_NOTHROW(opt.step(net, g));
 }
+
+// Distributional checks of what SET grows: explicit bands, fixed seeds. The layer is wide
+// enough that each count below has a standard deviation of at most about 2% of its mean.
+TEST_CASE(
+    "evolveSet grows at empty positions spread over every row and column, with fresh "
+    "U(-l, l) values",
+    "[topology][set][statistics]") {
+  const std::int32_t inputs = 300, outputs = 200;
+  const double limit = std::sqrt(6.0 / inputs);  // He-uniform over the dense fan-in
+  // 0.1 draws new positions by rejection; 0.6 lists the empty positions instead.
+  for (double density : {0.1, 0.6}) {
+    INFO("density " << density);
+    auto layer = makeLayer<double>(inputs, outputs, density, tsnn::test::testSeed(8811), 0);
+    auto state = makeState(layer, 3);
+    const auto before = snapshot(layer, state);
+    tsnn::Rng rng(tsnn::test::testSeed(8812));
+    const auto stats = evolveTracked(layer, 0.5, rng, state);
+    const auto after = snapshot(layer, state);
+    // Grown: positions that are new, or old ones whose state the step reset.
+    std::vector<double> values;
+    long long upperRows = 0, leftColumns = 0;
+    for (const auto& [p, c] : after) {
+      const auto old = before.find(p);
+      if (old != before.end() && c.state == old->second.state) continue;
+      values.push_back(c.value);
+      upperRows += p.first < outputs / 2;
+      leftColumns += p.second < inputs / 2;
+    }
+    const auto grown = static_cast<double>(values.size());
+    REQUIRE(grown == static_cast<double>(stats.added));
+    REQUIRE(grown > 2000);
+    // Every half of the rows and of the columns gets about half of what is grown.
+    CHECK(static_cast<double>(upperRows) / grown == Approx(0.5).margin(0.06));
+    CHECK(static_cast<double>(leftColumns) / grown == Approx(0.5).margin(0.06));
+    // Values: U(-l, l) has mean 0 and variance l^2 / 3; none is exactly 0.
+    double sum = 0, sumSq = 0, hi = 0;
+    long long zeros = 0;
+    for (double v : values) {
+      sum += v;
+      sumSq += v * v;
+      hi = std::max(hi, std::abs(v));
+      zeros += v == 0;
+    }
+    CHECK(zeros == 0);
+    CHECK(std::abs(sum / grown) < 0.1 * limit);
+    CHECK(sumSq / grown == Approx(limit * limit / 3).epsilon(0.15));
+    CHECK(hi <= limit);
+    CHECK(hi >= 0.95 * limit);
+  }
+}
+
+TEST_CASE("A layer's He-uniform weights are scaled by its fan-in, not its fan-out",
+          "[topology][set][init]") {
+  for (const auto& [inputs, outputs] : {std::pair<int, int>{400, 100}, {100, 400}}) {
+    INFO(inputs << " inputs, " << outputs << " outputs");
+    tsnn::Rng rng(tsnn::test::testSeed(8813));
+    const tsnn::SparseLinear<double, std::int32_t> layer(inputs, outputs, 0.2, rng);
+    const double limit = std::sqrt(6.0 / inputs);
+    double hi = 0;
+    for (double v : layer.weights().values()) hi = std::max(hi, std::abs(v));
+    CHECK(hi <= limit);
+    CHECK(hi >= 0.99 * limit);
+  }
+}

@@ -179,3 +179,46 @@ TEMPLATE_TEST_CASE("A diverging run throws NumericalError naming the epoch and t
     CHECK(epochsDone < 2);
   }
 }
+
+TEST_CASE("dropLastPartialBatch trains only whole minibatches and averages over them",
+          "[training]") {
+  // 130 samples in minibatches of 40: three of 40, and the partial one of 10 is dropped.
+  const auto train = makeProblem<double>(130, 131);
+  auto o = trainerOptions(TrainerKind::Sequential, 2, 2, 40);
+  o.dropLastPartialBatch = true;
+  o.evolve = false;
+  for (const auto kind : {TrainerKind::Sequential, TrainerKind::DataParallel}) {
+    INFO("data-parallel " << (kind == TrainerKind::DataParallel));
+    o.kind = kind;
+    tsnn::Network<double> net(netOptions(0));
+    std::vector<long long> done;
+    tsnn::TrainerCallbacks cb;
+    cb.onBatch = [&](int, long long d, long long total) {
+      CHECK(total == 130);
+      done.push_back(d);
+    };
+    tsnn::TrainingState state;
+    const auto h = tsnn::train(net, train, kNoTest<double>, o, cb, &state);
+    CHECK(done == std::vector<long long>{40, 80, 120, 40, 80, 120});
+    CHECK(state.step == 6);
+    // The recorded accuracy is a fraction of the 120 samples trained: a multiple of 1/120.
+    for (const auto& r : h) {
+      const double correct = r.trainAccuracy * 120;
+      CHECK(correct == Approx(std::round(correct)).margin(1e-9));
+    }
+  }
+  // A training set smaller than one minibatch would train nothing: refused before training.
+  const auto tiny = makeProblem<double>(30, 132);
+  tsnn::Network<double> net(netOptions(0));
+  o.kind = TrainerKind::Sequential;
+  CHECK_THROWS_WITH(
+      tsnn::train(net, tiny, kNoTest<double>, o),
+      Catch::Contains("dropping the last partial minibatch leaves nothing to train") &&
+          Catch::Contains("30 samples, fewer than the batch size 40"));
+  o.kind = TrainerKind::Wasap;
+  o.workers = 2;
+  CHECK_THROWS_WITH(tsnn::train(net, makeProblem<double>(70, 133), kNoTest<double>, o),
+                    Catch::Contains("a worker's partition has 35 samples"));
+  o.batchSize = 35;  // each partition is exactly one minibatch
+  CHECK_NOTHROW(tsnn::train(net, makeProblem<double>(70, 133), kNoTest<double>, o));
+}

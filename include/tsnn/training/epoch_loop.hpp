@@ -119,8 +119,11 @@ std::vector<EpochRecord> runEpochs(
     long long correct = 0;
     const auto t0 = std::chrono::steady_clock::now();
     long long skipped = 0, clipped = 0;
+    std::int64_t trained = 0;  // samples in the epoch's minibatches
     for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
       const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
+      if (count < options.batchSize && options.dropLastPartialBatch) break;
+      trained += count;
       const StepReport r = step(first, count, stepIndex, *optimizer);
       ++stepIndex;
       if (!r.problem.empty()) {
@@ -145,8 +148,8 @@ std::vector<EpochRecord> runEpochs(
     EpochRecord rec;
     rec.epoch = epoch;
     rec.epochSeconds = std::chrono::duration<double>(t1 - t0).count();
-    rec.trainLoss = lossSum / static_cast<double>(n);
-    rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(n);
+    rec.trainLoss = lossSum / static_cast<double>(trained);
+    rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(trained);
     rec.skippedBatches = skipped;
     rec.clippedBatches = clipped;
     // Evaluate the model that was trained, before SET replaces a fraction of its weights with

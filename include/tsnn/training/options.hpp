@@ -59,6 +59,10 @@ struct TrainerOptions {
   double wasapLocalFraction = 0.3;
   int epochs = 10;
   int batchSize = 128;
+  /// Skip the last minibatch of an epoch when it is smaller than batchSize (of each worker's
+  /// partition, for WASAP), as the reference code does; the epoch's loss and accuracy are then
+  /// over the samples trained. Off by default: every sample is trained every epoch.
+  bool dropLastPartialBatch = false;
   /// The optimiser, and the options of each (only the selected one is read).
   OptimizerKind optimizer = OptimizerKind::Sgd;
   SgdOptions sgd;
@@ -179,6 +183,15 @@ void checkRun(const Network<Scalar, Index>& net, const data::Dataset<Scalar>& tr
   checkData(net, train, caller, "training");
   if (test) checkData(net, *test, caller, "test");
   if (train.size() == 0) raise<InvalidArgument>(caller, ": empty training set");
+  // With the partial minibatch dropped, a training set (or WASAP partition) smaller than one
+  // minibatch would train nothing at all.
+  const std::int64_t smallest =
+      options.kind == TrainerKind::Wasap ? train.size() / options.workerCount() : train.size();
+  if (options.dropLastPartialBatch && smallest < options.batchSize)
+    raise<InvalidArgument>(
+        caller, ": dropping the last partial minibatch leaves nothing to train: ",
+        options.kind == TrainerKind::Wasap ? "a worker's partition has " : "the training set has ",
+        smallest, " samples, fewer than the batch size ", options.batchSize);
   options.augment.validate(train.dim());
 }
 

@@ -107,6 +107,24 @@ void retargetGradient(const Network<Scalar, Index>& from, const Network<Scalar, 
   }
 }
 
+/// The training samples of each of \p T workers: the samples 0 .. n-1 shuffled once by a stream
+/// of \p seed, then cut into T contiguous slices of n/T (rounded down or up). \p all, if not
+/// null, receives the whole shuffled order.
+inline std::vector<std::vector<std::int64_t>> wasapPartitions(std::int64_t n, int T,
+                                                              std::uint64_t seed,
+                                                              std::vector<std::int64_t>* all) {
+  Rng partRng(seed ^ 0xA5A5ull);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  shuffleOrder(order, partRng);
+  std::vector<std::vector<std::int64_t>> part(static_cast<std::size_t>(T));
+  for (int t = 0; t < T; ++t)
+    part[static_cast<std::size_t>(t)].assign(order.begin() + n * t / T,
+                                             order.begin() + n * (t + 1) / T);
+  if (all) *all = std::move(order);
+  return part;
+}
+
 }  // namespace detail
 
 /// \brief Averages \p models (same layer shapes) over the union of their patterns and prunes each
@@ -235,15 +253,9 @@ std::vector<EpochRecord> trainWasap(
       static_cast<int>(std::lround(options.wasapLocalFraction * options.epochs));
   const int asyncEpochs = options.epochs - localEpochs;
 
-  // Partitions: one shuffle, then contiguous slices.
-  Rng partRng(options.seed ^ 0xA5A5ull);
-  std::vector<std::int64_t> all(static_cast<std::size_t>(n));
-  std::iota(all.begin(), all.end(), std::int64_t{0});
-  detail::shuffleOrder(all, partRng);
-  std::vector<std::vector<std::int64_t>> part(static_cast<std::size_t>(T));
-  for (int t = 0; t < T; ++t)
-    part[static_cast<std::size_t>(t)].assign(all.begin() + n * t / T,
-                                             all.begin() + n * (t + 1) / T);
+  std::vector<std::int64_t> all;
+  const std::vector<std::vector<std::int64_t>> part =
+      detail::wasapPartitions(n, T, options.seed, &all);
 
   std::vector<EpochRecord> history;
   // The shared model's optimiser; used only under the lock in phase 1.
@@ -290,6 +302,10 @@ std::vector<EpochRecord> trainWasap(
     // of the shared model, the epoch's bookkeeping and the refresh of the copy. Returns false
     // once training is over (all asynchronous epochs done, or another worker failed).
     auto advance = [&](AsyncWorker& wk) {
+      // A pass that drops its partial minibatch ends when less than a minibatch is left.
+      if (options.dropLastPartialBatch &&
+          wk.first + static_cast<std::size_t>(options.batchSize) > wk.order.size())
+        wk.first = 0;
       if (wk.first == 0) detail::shuffleOrder(wk.order, wk.rng);
       const std::size_t first = wk.first;
       const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
@@ -402,6 +418,7 @@ std::vector<EpochRecord> trainWasap(
       models[static_cast<std::size_t>(t)].rng() =
           Rng(options.seed ^ (0xC0FFEEull * static_cast<std::uint64_t>(t + 1)));
     std::vector<BlockStats> stats(static_cast<std::size_t>(T));
+    std::vector<std::int64_t> trained(static_cast<std::size_t>(T));  // samples, this epoch
     bool stop = false;
     // Workers evolve their copies but keep every neuron: averaging needs equal shapes.
     TrainerOptions localOptions = options;
@@ -436,7 +453,10 @@ std::vector<EpochRecord> trainWasap(
       }
       for (int e = 0; e < localEpochs; ++e) {
         const auto t0 = std::chrono::steady_clock::now();
-        for (const LocalWorker& wk : mine) stats[static_cast<std::size_t>(wk.id)] = BlockStats{};
+        for (const LocalWorker& wk : mine) {
+          stats[static_cast<std::size_t>(wk.id)] = BlockStats{};
+          trained[static_cast<std::size_t>(wk.id)] = 0;
+        }
         // Every thread reaches both barriers of every epoch, error or not, so none can hang.
         try {
           if (!stop)
@@ -448,6 +468,8 @@ std::vector<EpochRecord> trainWasap(
                    first += static_cast<std::size_t>(options.batchSize)) {
                 const auto count = static_cast<Eigen::Index>(std::min<std::size_t>(
                     static_cast<std::size_t>(options.batchSize), wk.order.size() - first));
+                if (count < options.batchSize && options.dropLastPartialBatch) break;
+                trained[uw] += count;
                 const BlockStats s = detail::computeGradients(
                     model, train, wk.order, static_cast<std::int64_t>(first), count, 0, wk.step++,
                     Scalar(1) / static_cast<Scalar>(count), wk.ws, wk.grads, wk.x, wk.labels,
@@ -477,9 +499,11 @@ std::vector<EpochRecord> trainWasap(
               rec.epoch = asyncEpochs + e + 1;
               rec.epochSeconds =
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              std::int64_t samples = 0;
+              for (const std::int64_t t : trained) samples += t;
               for (const auto& s : stats) {
-                rec.trainLoss += s.lossSum / static_cast<double>(n);
-                rec.trainAccuracy += static_cast<double>(s.correct) / static_cast<double>(n);
+                rec.trainLoss += s.lossSum / static_cast<double>(samples);
+                rec.trainAccuracy += static_cast<double>(s.correct) / static_cast<double>(samples);
               }
               rec.nnz = models[0].nonZeros();
               rec.hiddenNeurons = models[0].hiddenNeurons();
