@@ -59,6 +59,11 @@ inline long long toInteger(const std::string& text) {
 /// The shortest text that strtod reads back as \p x ("0.01", not "0.01000000000000000021").
 inline std::string shortestText(double x) {
   char buf[40];
+  // Whole numbers as integers ("20", not "2e+01"), which %g would give for two digits.
+  if (x == std::floor(x) && std::abs(x) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", x);
+    return buf;
+  }
   for (int digits = 1; digits <= 17; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, x);
     if (std::strtod(buf, nullptr) == x) break;

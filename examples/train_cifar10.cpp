@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   d.height = 32;
   d.width = 32;
   d.augmentation = true;
+  d.datasets = {"cifar10"};
   for (const char* name : tsnn::data::kCifar10ClassNames) d.classNames.emplace_back(name);
   return example::run(argc, argv, d,
                       [](const std::string& dir) { return tsnn::data::loadCifar10<float>(dir); });

@@ -7,9 +7,12 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -25,6 +28,7 @@
 #include "tsnn/io/metrics_csv.hpp"
 #include "tsnn/io/metrics_json.hpp"
 #include "tsnn/nn/network.hpp"
+#include "tsnn/training/preset.hpp"
 #include "tsnn/training/train.hpp"
 
 namespace example {
@@ -45,6 +49,11 @@ struct Settings {
   int saveEvery = 0;
   long long limit = 0;
   bool quiet = false;
+  std::string preset, dataset;
+  tsnn::InputScaling scaling = tsnn::InputScaling::Standardize;
+  /// With --preset: the default text of each flag the preset sets ("--zeta" -> "0.3"); a flag
+  /// given on the command line or in a --config file still wins.
+  std::map<std::string, std::string> presetDefaults;
 };
 
 // Declares every flag of the program on \p app, bound to \p s.
@@ -53,17 +62,48 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
                      const std::string& def, const std::string& help) {
     return addValue(app, name, meta, def, help, [&target](const std::string& v) { target = v; });
   };
+  // The default of a flag a preset may set: the preset's text, else the program's own.
+  auto def = [&s](const std::string& flag, const std::string& own) {
+    const auto it = s.presetDefaults.find(flag);
+    return it == s.presetDefaults.end() ? own : it->second;
+  };
+  // A boolean flag's preset value is its starting value and the default --write-config writes
+  // (a flag can only switch on: a preset's true cannot be turned off).
+  auto flagDefault = [&s](CLI::Option* opt, bool& target) {
+    const auto it = s.presetDefaults.find(opt->get_name());
+    if (it == s.presetDefaults.end()) return;
+    target = it->second == "true";
+    opt->default_str(it->second);
+  };
   text("--data", "DIR", s.data, d.data, d.dataHelp);
-  text("--hidden", "N,N,...", s.hidden, d.hidden, "hidden layer sizes")
+  text("--preset", "NAME", s.preset, "none",
+       "none, or reference: every default of the authors' code for the trainer and data set "
+       "(README: \"The reference preset\"); flags given still win")
+      ->check(CLI::IsMember({"none", "reference"}).description(""));
+  if (d.datasets.size() > 1) {
+    std::string names;
+    for (const auto& n : d.datasets) names += (names.empty() ? "" : ", ") + n;
+    text("--dataset", "NAME", s.dataset, d.datasets.front(),
+         "which data set --data holds (" + names + "): the reference preset's input scaling")
+        ->check(CLI::IsMember(d.datasets).description(""));
+  } else {
+    s.dataset = d.datasets.front();
+  }
+  addValue(app, "--scaling", "standard|unit", def("--scaling", "standard"),
+           "input scaling: standard (per-feature mean and deviation of the training set) or "
+           "unit (x/255)",
+           [&s](const std::string& v) { s.scaling = tsnn::parseInputScaling(v); })
+      ->check(CLI::IsMember({"standard", "unit"}).description(""));
+  text("--hidden", "N,N,...", s.hidden, def("--hidden", d.hidden), "hidden layer sizes")
       ->check(integerList(1, 100000000));
-  addReal(app, "--epsilon", "E", s.net.epsilon, "20", 1e-9, 1e9, false,
+  addReal(app, "--epsilon", "E", s.net.epsilon, def("--epsilon", "20"), 1e-9, 1e9, false,
           "SET sparsity: density eps*(n_in+n_out)/(n_in*n_out)");
   addValue(app, "--density-allocation", "er|erk", "er",
            "er: each layer at its own eps density (capped at 1); erk: one global budget of "
            "eps*sum(n_in+n_out) connections, dense layers' excess given to the others",
            [&s](const std::string& v) { s.net.allocation = tsnn::parseDensityAllocation(v); })
       ->check(acceptedBy([](const std::string& v) { tsnn::parseDensityAllocation(v); }, "er, erk"));
-  addReal(app, "--zeta", "Z", s.tr.zeta, "0.3", 0, 1, true,
+  addReal(app, "--zeta", "Z", s.tr.zeta, def("--zeta", "0.3"), 0, 1, true,
           "fraction of weights replaced after each epoch, in [0,1)");
   addValue(app, "--zeta-schedule", "KIND", "constant",
            "constant, linear (zeta*(1-e/E)) or cosine (zeta*(1+cos(pi*e/E))/2)",
@@ -74,7 +114,7 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
            "where new connections grow: at random (SET) or at the largest gradients (RigL)",
            [&s](const std::string& v) { s.tr.regrowth = tsnn::parseRegrowth(v); })
       ->check(acceptedBy([](const std::string& v) { tsnn::parseRegrowth(v); }, "random, gradient"));
-  addReal(app, "--alpha", "A", s.net.alpha, d.alpha, 0, 1e3, false,
+  addReal(app, "--alpha", "A", s.net.alpha, def("--alpha", d.alpha), 0, 1e3, false,
           "All-ReLU slope magnitude (signs alternate -a,+a,...)");
   addValue(
       app, "--optimizer", "sgd|adam", "sgd",
@@ -91,12 +131,18 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
              shortestText(tsnn::AdamOptions{}.learningRate) + " for Adam)")
       ->type_name("LR")
       ->check(realIn(1e-12, 1e3));
-  addReal(app, "--momentum", "M", s.tr.sgd.momentum, "0.9", 0, 1, true, "momentum, in [0,1)");
-  addReal(app, "--weight-decay", "WD", s.tr.sgd.weightDecay, "0.0002", 0, 1, true,
-          "decoupled weight decay per step, in [0,1)");
-  addReal(app, "--dropout", "P", s.net.dropout, "0.3", 0, 1, true,
+  addReal(app, "--momentum", "M", s.tr.sgd.momentum, def("--momentum", "0.9"), 0, 1, true,
+          "momentum, in [0,1)");
+  addReal(app, "--weight-decay", "WD", s.tr.sgd.weightDecay, def("--weight-decay", "0.0002"), 0, 1,
+          true, "decoupled weight decay per step, in [0,1)");
+  addReal(app, "--dropout", "P", s.net.dropout, def("--dropout", "0.3"), 0, 1, true,
           "dropout rate on hidden layers, in [0,1)");
-  addInteger(app, "--batch", "B", s.tr.batchSize, "128", 1, 1 << 20, "minibatch size");
+  addInteger(app, "--batch", "B", s.tr.batchSize, def("--batch", "128"), 1, 1 << 20,
+             "minibatch size");
+  flagDefault(app.add_flag("--drop-last", s.tr.dropLastPartialBatch,
+                           "skip each epoch's last minibatch when it is smaller than --batch")
+                  ->disable_flag_override(),
+              s.tr.dropLastPartialBatch);
   addInteger(app, "--epochs", "N", s.tr.epochs, "10", 0, 1000000,
              "training epochs (with --resume: the total, done ones included)");
   addInteger(app, "--seed", "S", s.net.seed, "1", 0, 1ll << 62,
@@ -113,8 +159,8 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
           "auto, sequential, data-parallel, wasap"));
   addInteger(app, "--workers", "N", s.tr.workers, "0", 0, 4096,
              "data-parallel shards or WASAP workers (0: the thread count)");
-  addReal(app, "--wasap-local", "F", s.tr.wasapLocalFraction, "0.3", 0, 1, false,
-          "WASAP: fraction of epochs trained locally at the end");
+  addReal(app, "--wasap-local", "F", s.tr.wasapLocalFraction, def("--wasap-local", "0.3"), 0, 1,
+          false, "WASAP: fraction of epochs trained locally at the end");
   addReal(app, "--clip-norm", "C", s.tr.clipNorm, "0", 0, 1e300, false,
           "clip each minibatch gradient to global L2 norm C (0: off)");
   addValue(app, "--on-nonfinite", "POLICY", "throw",
@@ -125,22 +171,28 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
                  v == "skip" ? tsnn::NonFinitePolicy::SkipBatch : tsnn::NonFinitePolicy::Throw;
            })
       ->check(CLI::IsMember({"throw", "skip"}).description(""));
-  app.add_flag("--importance-pruning", s.tr.importancePruning,
-               "remove hidden neurons whose importance (sum of |incoming weights|) is at or below "
-               "a percentile of their layer")
-      ->disable_flag_override();
-  addInteger(app, "--prune-start", "E", s.tr.pruning.startEpoch, "200", 1, 1000000,
-             "first epoch after which neurons are pruned");
-  addInteger(app, "--prune-every", "K", s.tr.pruning.period, "10", 1, 1000000,
+  flagDefault(
+      app.add_flag(
+             "--importance-pruning", s.tr.importancePruning,
+             "remove hidden neurons whose importance (sum of |incoming weights|) is at or below "
+             "a percentile of their layer")
+          ->disable_flag_override(),
+      s.tr.importancePruning);
+  addInteger(app, "--prune-start", "E", s.tr.pruning.startEpoch, def("--prune-start", "200"), 1,
+             1000000, "first epoch after which neurons are pruned");
+  addInteger(app, "--prune-every", "K", s.tr.pruning.period, def("--prune-every", "10"), 1, 1000000,
              "then every K epochs");
-  addReal(app, "--prune-percentile", "P", s.tr.pruning.percentile, "20", 0, 100, true,
-          "percentile of importance at or below which to prune");
+  addReal(app, "--prune-percentile", "P", s.tr.pruning.percentile, def("--prune-percentile", "20"),
+          0, 100, true, "percentile of importance at or below which to prune");
   if (d.augmentation) {
-    app.add_flag("--augment-flip", s.tr.augment.flip,
-                 "mirror training images left-right with probability 1/2")
-        ->disable_flag_override();
-    addInteger(app, "--augment-shift", "PX", s.tr.augment.maxShift, "0", 0, 1 << 20,
-               "shift training images by up to PX pixels (0: off)");
+    flagDefault(app.add_flag("--augment-flip", s.tr.augment.flip,
+                             "mirror training images left-right with probability 1/2")
+                    ->disable_flag_override(),
+                s.tr.augment.flip);
+    addInteger(app, "--augment-shift", "PX", s.tr.augment.maxShift, def("--augment-shift", "0"), 0,
+               1 << 20, "shift training images by up to PX pixels (0: off)");
+    addReal(app, "--augment-rotate", "DEG", s.tr.augment.maxRotation, def("--augment-rotate", "0"),
+            0, 180, false, "rotate training images by up to DEG degrees (0: off)");
   }
   text("--metrics", "FILE", s.metrics, "", "write per-epoch metrics CSV to FILE");
   text("--log-json", "FILE", s.logJson, "", "write per-epoch records as JSON Lines to FILE");
@@ -221,6 +273,12 @@ std::string configString(const CLI::App& app, const Settings& s, const Defaults&
   if (s.tr.optimizer != tsnn::OptimizerKind::Sgd)
     os << "optimizer=" << tsnn::optimizerName(s.tr.optimizer) << ';';
   if (d.augmentation) os << "augment-flip=" << s.tr.augment.flip << ';';
+  // Likewise only when not the default: the settings added with the reference preset.
+  if (s.preset != "none") os << "preset=" << s.preset << ';';
+  if (s.tr.dropLastPartialBatch) os << "drop-last=1;";
+  if (s.scaling != tsnn::InputScaling::Standardize) os << "scaling=unit;";
+  if (s.tr.augment.maxRotation != 0)
+    os << "augment-rotate=" << optionText(app, "--augment-rotate") << ';';
   return os.str();
 }
 
@@ -241,6 +299,69 @@ std::string firstDifference(const std::string& saved, const std::string& now) {
   return {};
 }
 
+// --trainer as run: auto is data-parallel with more than one thread, else sequential.
+std::string resolvedTrainer(const Settings& s) {
+  const int threads = s.tr.threads > 0 ? s.tr.threads : tsnn::maxThreads();
+  if (s.trainer != "auto") return s.trainer;
+  return threads > 1 ? "data-parallel" : "sequential";
+}
+
+// The reference preset (tsnn::referencePreset()) for the trainer and data set of \p s, as the
+// default text of each flag it sets.
+std::map<std::string, std::string> referenceDefaults(const Settings& s, const Defaults& d) {
+  const tsnn::ReferencePreset p = tsnn::referencePreset(tsnn::parseTrainer(resolvedTrainer(s)),
+                                                        tsnn::parseReferenceDataset(s.dataset));
+  std::string hidden;
+  for (long long h : p.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+  const tsnn::TrainerOptions& t = p.trainer;
+  auto flag = [](bool on) { return std::string(on ? "true" : "false"); };
+  std::map<std::string, std::string> out{
+      {"--hidden", hidden},
+      {"--epsilon", shortestText(p.network.epsilon)},
+      {"--alpha", shortestText(p.network.alpha)},
+      {"--dropout", shortestText(p.network.dropout)},
+      {"--batch", std::to_string(t.batchSize)},
+      {"--drop-last", flag(t.dropLastPartialBatch)},
+      {"--momentum", shortestText(t.sgd.momentum)},
+      {"--weight-decay", shortestText(t.sgd.weightDecay)},
+      {"--zeta", shortestText(t.zeta)},
+      {"--importance-pruning", flag(t.importancePruning)},
+      {"--prune-start", std::to_string(t.pruning.startEpoch)},
+      {"--prune-every", std::to_string(t.pruning.period)},
+      {"--prune-percentile", shortestText(t.pruning.percentile)},
+      {"--wasap-local", shortestText(t.wasapLocalFraction)},
+      {"--scaling", p.scaling == tsnn::InputScaling::DivideBy255 ? "unit" : "standard"}};
+  if (d.augmentation) {
+    out["--augment-flip"] = flag(t.augment.flip);
+    out["--augment-shift"] = std::to_string(t.augment.maxShift);
+    out["--augment-rotate"] = shortestText(t.augment.maxRotation);
+  }
+  // The reference's learning rate 0.01 and its optimiser are tsnn's SGD defaults already.
+  return out;
+}
+
+// A file the run writes (FILE of \p flag) is checked before anything is read or trained, so that
+// a long run does not lose its result at its end to a destination that never was writable.
+void checkDestination(const std::string& flag, const std::string& path) {
+  try {
+    tsnn::checkWritableDestination(path, flag.c_str());
+  } catch (const tsnn::IoError& e) {
+    std::string why = e.what();
+    if (why.rfind("tsnn: ", 0) == 0) why.erase(0, 6);
+    throw UsageError(why);
+  }
+}
+
+// --plots DIR: the directory is made now (with its parents), and must take the plots' files.
+void checkPlotsDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UsageError("--plots: cannot create directory '" + dir + "': " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec))
+    throw UsageError("--plots: '" + dir + "' exists and is not a directory");
+  checkDestination("--plots", (std::filesystem::path(dir) / "learning_curves.png").string());
+}
+
 void printRecord(const tsnn::EpochRecord& r, long long samples) {
   std::printf(
       "epoch %3d  loss %.4f  train acc %.4f  test acc %.4f  train %.3fs  (%.0f samples/s)  "
@@ -259,11 +380,26 @@ void printRecord(const tsnn::EpochRecord& r, long long samples) {
 }  // namespace
 
 int run(int argc, char** argv, const Defaults& d, const Loader& load) {
-  CLI::App app(d.description, d.program);
-  Settings s;
-  const int status = parseCommandLine(
-      app, s, [&d](CLI::App& a, Settings& st) { declare(a, st, d); }, argc, argv);
+  auto parse = [&](std::unique_ptr<CLI::App>& app, Settings& s) {
+    app = std::make_unique<CLI::App>(d.description, d.program);
+    return parseCommandLine(
+        *app, s, [&d](CLI::App& a, Settings& st) { declare(a, st, d); }, argc, argv);
+  };
+  // The app's options are bound to the Settings they were declared with, so both live to the end.
+  std::unique_ptr<CLI::App> appPtr;
+  Settings plain, withPreset;
+  int status = parse(appPtr, plain);
   if (status >= 0) return status;
+  const bool preset = plain.preset == "reference";
+  if (preset) {
+    // The preset's values are defaults: parse again with them, so that every flag given (on the
+    // command line or in a --config file) still wins and --write-config writes what runs.
+    withPreset.presetDefaults = referenceDefaults(plain, d);
+    status = parse(appPtr, withPreset);
+    if (status >= 0) return status;
+  }
+  Settings& s = preset ? withPreset : plain;
+  CLI::App& app = *appPtr;
   const std::string prog = d.program;
   try {
     tsnn::NetworkOptions net = s.net;
@@ -279,9 +415,8 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       tr.sgd.learningRate = *s.lr;
     }
     tr.seed = net.seed;
-    std::string trainer = s.trainer;
     const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
-    if (trainer == "auto") trainer = threads > 1 ? "data-parallel" : "sequential";
+    const std::string trainer = resolvedTrainer(s);
     tr.kind = tsnn::parseTrainer(trainer);
     const long long limit = s.limit;
     const std::string &metrics = s.metrics, &logJson = s.logJson;
@@ -293,6 +428,10 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       throw UsageError("--resume: the wasap trainer cannot resume a run");
     if (saveEvery > 0 && tr.kind == tsnn::TrainerKind::Wasap)
       throw UsageError("--save-every: the wasap trainer saves only the final model");
+    if (!save.empty()) checkDestination("--save", save);
+    if (!metrics.empty()) checkDestination("--metrics", metrics);
+    if (!logJson.empty()) checkDestination("--log-json", logJson);
+    if (!plots.empty()) checkPlotsDirectory(plots);
     // The learning rate in effect, as text: what --write-config writes and the checkpoint's
     // config string holds when --lr is not given, so that both fix the run exactly.
     if (!s.lr) app.get_option("--lr")->default_str(shortestText(tr.learningRate()));
@@ -317,13 +456,20 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     }
     // Scaling is fitted on the training set only; with --resume the same data gives the same
     // scaler, so it need not be stored in the checkpoint.
-    tsnn::data::StandardScaler<float> scaler;
-    scaler.fit(train.features);
-    scaler.transform(train.features);
-    scaler.transform(test.features);
     tsnn::Preprocessing prep;  // saved with the model, so predict scales its input the same way
-    prep.mean = scaler.meanParameters();
-    prep.scale = scaler.scaleParameters();
+    if (s.scaling == tsnn::InputScaling::Standardize) {
+      tsnn::data::StandardScaler<float> scaler;
+      scaler.fit(train.features);
+      scaler.transform(train.features);
+      scaler.transform(test.features);
+      prep.mean = scaler.meanParameters();
+      prep.scale = scaler.scaleParameters();
+    } else {  // x / 255, as (x - 0) / 255 for predict
+      train.features /= 255.0f;
+      test.features /= 255.0f;
+      prep.mean.assign(static_cast<std::size_t>(train.dim()), 0.0);
+      prep.scale.assign(static_cast<std::size_t>(train.dim()), 255.0);
+    }
     int channels = d.channels, height = d.height, width = d.width;
     if (height == 0) {
       const auto side = static_cast<int>(std::lround(std::sqrt(static_cast<double>(train.dim()))));
@@ -364,7 +510,6 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       std::printf("\n");
       std::fflush(stdout);
     }
-    if (!plots.empty()) std::filesystem::create_directories(plots);
     auto writePlots = [&](const std::vector<tsnn::EpochRecord>& history) {
       if (plots.empty()) return;
       const std::filesystem::path dirPath(plots);

@@ -22,8 +22,11 @@ struct Defaults {
   /// Image shape for the connectivity heatmap and augmentation; height 0: square images of one
   /// channel whose side is the square root of the feature count (MNIST).
   int channels = 1, height = 0, width = 0;
-  /// Offer --augment-flip and --augment-shift.
+  /// Offer --augment-flip, --augment-shift and --augment-rotate.
   bool augmentation = false;
+  /// The data sets --data may hold, as parseReferenceDataset() names them; the first is the
+  /// default, and --dataset is offered when there is more than one.
+  std::vector<std::string> datasets{"fashion-mnist"};
   std::vector<std::string> classNames;
 };
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   d.description = "Train a truly sparse MLP (SET + All-ReLU) on MNIST or Fashion-MNIST.";
   d.data = TSNN_DEFAULT_DATA_DIR;
   d.dataHelp = "directory with train-/t10k- images and labels (IDX, raw or .gz)";
+  d.datasets = {"fashion-mnist", "mnist"};
   return example::run(argc, argv, d,
                       [](const std::string& dir) { return tsnn::data::loadMnist<float>(dir); });
 }

@@ -72,6 +72,7 @@
 #include "tsnn/training/minibatch.hpp"
 #include "tsnn/training/numerical_guards.hpp"
 #include "tsnn/training/options.hpp"
+#include "tsnn/training/preset.hpp"
 #include "tsnn/training/sequential.hpp"
 #include "tsnn/training/topology_step.hpp"
 #include "tsnn/training/train.hpp"

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <set>
 #include <vector>
@@ -280,4 +282,83 @@ TEST_CASE("augmentBatch validates the options and does nothing when disabled", "
   CHECK(x == x0);
   Activations<float> empty(0, 12);
   CHECK_NOTHROW(tsnn::data::augmentBatch(empty, makeAug(1, 3, 4, true, 1), 1, 1, 0));
+}
+
+TEST_CASE(
+    "transformImage rotates about the centre, bilinearly, after the flip and before the "
+    "shift",
+    "[data][augment]") {
+  ImageAugmentation shape;
+  shape.channels = 2;
+  shape.height = shape.width = 4;
+  std::vector<double> in(32), out(32), expected(32);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = 1.0 + static_cast<double>(i * i % 17);
+  auto at = [](const std::vector<double>& v, int c, int y, int x) -> double {
+    return v[static_cast<std::size_t>((c * 4 + y) * 4 + x)];
+  };
+  // A quarter turn counterclockwise on screen: the top-right pixel goes to the top left,
+  // out(y, x) = in(x, 3 - y), exactly (cos 90 degrees rounds to 6e-17).
+  ImageTransform t;
+  t.rotation = 90;
+  tsnn::data::transformImage(in.data(), out.data(), shape, t);
+  for (int c = 0; c < 2; ++c)
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 4; ++x)
+        CHECK(at(out, c, y, x) == Approx(at(in, c, x, 3 - y)).margin(1e-12));
+  // A vanishing rotation with a flip and shifts is the integer transform of the file comment.
+  t = ImageTransform{true, 1, -2, 1e-9};
+  tsnn::data::transformImage(in.data(), out.data(), shape, t);
+  tsnn::data::transformImage(in.data(), expected.data(), shape, ImageTransform{true, 1, -2, 0});
+  for (std::size_t i = 0; i < out.size(); ++i) CHECK(out[i] == Approx(expected[i]).margin(1e-6));
+  // Half a pixel's worth of interpolation: 45 degrees of a constant image keeps the centre's
+  // value and brings zeros in at the corners.
+  std::vector<double> ones(16, 1.0), turned(16);
+  ImageAugmentation one = shape;
+  one.channels = 1;
+  t = ImageTransform{false, 0, 0, 45};
+  tsnn::data::transformImage(ones.data(), turned.data(), one, t);
+  CHECK(turned[5] == Approx(1.0).margin(1e-12));  // (1, 1): its source is inside the image
+  CHECK(turned[0] < 0.5);                         // (0, 0): its source is mostly outside
+}
+
+TEST_CASE(
+    "imageTransformFor draws rotations uniformly in [-m, m] degrees and leaves the flips "
+    "and shifts as they were",
+    "[data][augment]") {
+  ImageAugmentation a;
+  a.channels = 3;
+  a.height = a.width = 32;
+  a.flip = true;
+  a.maxShift = 3;
+  ImageAugmentation rotating = a;
+  rotating.maxRotation = 10;
+  double lo = 0, hi = 0, sum = 0;
+  int upper = 0;
+  const int n = 4000;
+  for (int r = 0; r < n; ++r) {
+    const ImageTransform plain =
+        tsnn::data::imageTransformFor(a, 5, 9, static_cast<std::uint64_t>(r));
+    const ImageTransform t =
+        tsnn::data::imageTransformFor(rotating, 5, 9, static_cast<std::uint64_t>(r));
+    CHECK(plain.rotation == 0);
+    CHECK((t.flip == plain.flip && t.dx == plain.dx && t.dy == plain.dy));
+    lo = std::min(lo, t.rotation);
+    hi = std::max(hi, t.rotation);
+    sum += t.rotation;
+    upper += t.rotation > 5;
+  }
+  CHECK(lo >= -10);
+  CHECK(hi <= 10);
+  CHECK(lo < -9.9);
+  CHECK(hi > 9.9);
+  CHECK(std::abs(sum / n) < 0.5);  // mean 0, standard error 0.09
+  CHECK(static_cast<double>(upper) / n == Approx(0.25).margin(0.03));  // P(theta > 5) = 1/4
+  rotating.maxRotation = -1;
+  CHECK_THROWS_WITH(rotating.validate(3072), Catch::Contains("maxRotation = -1"));
+  rotating.maxRotation = 181;
+  CHECK_THROWS_AS(rotating.validate(3072), tsnn::InvalidArgument);
+  rotating.maxRotation = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_AS(rotating.validate(3072), tsnn::InvalidArgument);
+  rotating.maxRotation = 10;
+  CHECK_NOTHROW(rotating.validate(3072));
 }

@@ -264,3 +264,27 @@ TEST_CASE("A temporary left by an interrupted save is reused", "[io][atomic_file
   CHECK(slurp(path) == "fresh");
   CHECK_FALSE(fs::exists(path + ".tmp"));
 }
+
+TEST_CASE(
+    "checkWritableDestination refuses what a later save could not write, and leaves "
+    "nothing behind",
+    "[io][atomic_file]") {
+  TempDir dir;
+  const std::string good = dir.file("out.bin");
+  CHECK_NOTHROW(tsnn::checkWritableDestination(good, "f()"));
+  CHECK(!fs::exists(good));
+  CHECK(!fs::exists(good + ".tmp"));
+  // An existing file is left as it was.
+  tsnn::writeBytesAtomically(good, "abc", 3);
+  CHECK_NOTHROW(tsnn::checkWritableDestination(good, "f()"));
+  CHECK(tsnn::test::slurp(good) == "abc");
+  CHECK(!fs::exists(good + ".tmp"));
+  CHECK_THROWS_WITH(tsnn::checkWritableDestination(dir.file("no/such/dir/x"), "f()"),
+                    Catch::StartsWith("tsnn: f(): cannot create '") &&
+                        Catch::Contains("no/such/dir/x.tmp") &&
+                        Catch::Contains("No such file or directory"));
+  CHECK_THROWS_AS(tsnn::checkWritableDestination(dir.path().string(), "f()"), tsnn::IoError);
+  CHECK_THROWS_WITH(tsnn::checkWritableDestination(dir.path().string(), "f()"),
+                    Catch::Contains("is a directory"));
+  CHECK_THROWS_AS(tsnn::checkWritableDestination("", "f()"), tsnn::IoError);
+}

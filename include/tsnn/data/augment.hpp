@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// \brief Random horizontal flips and translations of image minibatches, drawn per sample from a
-/// counter-based key so that any split of a minibatch into shards gives the same result.
+/// \brief Random horizontal flips, rotations and translations of image minibatches, drawn per
+/// sample from a counter-based key so that any split of a minibatch into shards gives the same
+/// result.
 ///
 /// Images are stored as features in channel-height-width order: pixel (c, y, x) of a
 /// C x H x W image is feature c*H*W + y*W + x (the CIFAR-10 layout; MNIST is C = 1).
@@ -16,18 +17,31 @@
 /// outside are 0 (the feature mean once a StandardScaler has been applied, i.e. "pad with the
 /// mean and crop back", the usual CIFAR-10 augmentation).
 ///
+/// With a rotation by theta != 0 (counterclockwise on screen, about the image centre
+/// (cx, cy) = ((W - 1) / 2, (H - 1) / 2)), the mirrored image is rotated before it is moved:
+/// output pixel (y, x) reads the mirrored image at
+///
+///     u = cx + cos(theta) (x - dx - cx) - sin(theta) (y - dy - cy)
+///     v = cy + sin(theta) (x - dx - cx) + cos(theta) (y - dy - cy)
+///
+/// (column u, row v, generally not whole), interpolated bilinearly from its four neighbours, a
+/// neighbour outside the image counting as 0. (The reference code's Keras ImageDataGenerator
+/// rotates and shifts the same way, but fills from the nearest edge pixel and shifts by
+/// fractions of a pixel.)///
 /// Randomness. The transform of minibatch row r (0-based position in the whole minibatch) in
 /// training step `step` depends only on (seed, step, r): a tsnn::Rng is seeded with
 ///
 ///     key = mix64(mix64(mix64(seed ^ 0xA06D3E47) ^ step) ^ r)
 ///
 /// and draws, always in this order, u = rng() (flip iff its top bit is set, probability 1/2),
-/// dx = rng.below(2m + 1) - m and dy = rng.below(2m + 1) - m with m = maxShift. So a shard of
-/// rows [lo, hi) augmented with rowOffset = lo matches the same rows of the whole minibatch, and
-/// turning flips on or off does not change the shifts drawn.
+/// dx = rng.below(2m + 1) - m and dy = rng.below(2m + 1) - m with m = maxShift, and
+/// theta = maxRotation r degrees with r = rng.uniform(-1, 1). So a shard of rows [lo, hi)
+/// augmented with rowOffset = lo matches the same rows of the whole minibatch, and turning flips
+/// or rotations on or off does not change the other transforms drawn.
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -51,9 +65,12 @@ struct ImageAugmentation {
   bool flip = false;
   /// Largest translation m: each sample moves by dx, dy drawn uniformly from [-m, m].
   int maxShift = 0;
+  /// Largest rotation in degrees: each sample turns by an angle drawn uniformly from
+  /// [-maxRotation, maxRotation]; in [0, 180].
+  double maxRotation = 0;
 
-  /// \brief True when the augmentation changes anything (flip or maxShift > 0).
-  bool enabled() const { return flip || maxShift > 0; }
+  /// \brief True when the augmentation changes anything (flip, maxShift > 0 or maxRotation > 0).
+  bool enabled() const { return flip || maxShift > 0 || maxRotation > 0; }
 
   /// \brief Checks the options against the number of features \p dim of the data.
   /// \throws InvalidArgument if any of channels, height, width, maxShift is negative; or, when
@@ -68,6 +85,9 @@ struct ImageAugmentation {
                              ", width = ", width, ", maxShift = ", maxShift,
                              "; none may be negative");
     }
+    if (!(maxRotation >= 0 && maxRotation <= 180))
+      raise<InvalidArgument>(kCaller, ": maxRotation = ", maxRotation,
+                             " degrees must be in [0, 180]");
     if (!enabled()) return;
     if (channels == 0 || height == 0 || width == 0) {
       raise<InvalidArgument>(kCaller, ": augmentation is enabled but the image shape is ", channels,
@@ -94,9 +114,10 @@ struct ImageTransform {
   bool flip = false;
   int dx = 0;
   int dy = 0;
+  double rotation = 0;  ///< degrees, counterclockwise
 
   /// \brief True when the transform leaves every image unchanged.
-  bool identity() const { return !flip && dx == 0 && dy == 0; }
+  bool identity() const { return !flip && dx == 0 && dy == 0 && rotation == 0; }
 };
 
 /// \brief The transform that augmentBatch applies to minibatch row \p row of step \p step.
@@ -112,8 +133,46 @@ inline ImageTransform imageTransformFor(const ImageAugmentation& a, std::uint64_
   t.flip = (rng() >> 63) != 0 && a.flip;
   t.dx = static_cast<int>(rng.below(2 * m + 1)) - static_cast<int>(m);
   t.dy = static_cast<int>(rng.below(2 * m + 1)) - static_cast<int>(m);
+  const double r = rng.uniform(-1.0, 1.0);
+  t.rotation = a.maxRotation > 0 ? a.maxRotation * r : 0.0;
   return t;
 }
+
+namespace detail {
+
+/// transformImage() with a rotation: every output pixel by the bilinear formula of the file
+/// comment.
+template <class Scalar>
+void rotateImage(const Scalar* src, Scalar* dst, const ImageAugmentation& shape,
+                 const ImageTransform& t) {
+  const Eigen::Index h = shape.height, w = shape.width;
+  const double theta = t.rotation * 3.14159265358979323846 / 180.0;
+  const double c = std::cos(theta), s = std::sin(theta);
+  const double cx = 0.5 * static_cast<double>(w - 1), cy = 0.5 * static_cast<double>(h - 1);
+  for (Eigen::Index ch = 0; ch < shape.channels; ++ch) {
+    const Scalar* in = src + ch * h * w;
+    Scalar* out = dst + ch * h * w;
+    auto pixel = [&](Eigen::Index y, Eigen::Index x) -> double {
+      if (y < 0 || y >= h || x < 0 || x >= w) return 0.0;
+      return static_cast<double>(in[y * w + (t.flip ? w - 1 - x : x)]);
+    };
+    for (Eigen::Index y = 0; y < h; ++y) {
+      const double py = static_cast<double>(y - t.dy) - cy;
+      for (Eigen::Index x = 0; x < w; ++x) {
+        const double px = static_cast<double>(x - t.dx) - cx;
+        const double u = cx + c * px - s * py, v = cy + s * px + c * py;
+        const double u0 = std::floor(u), v0 = std::floor(v);
+        const double fu = u - u0, fv = v - v0;
+        const auto x0 = static_cast<Eigen::Index>(u0), y0 = static_cast<Eigen::Index>(v0);
+        out[y * w + x] =
+            static_cast<Scalar>((1 - fv) * ((1 - fu) * pixel(y0, x0) + fu * pixel(y0, x0 + 1)) +
+                                fv * ((1 - fu) * pixel(y0 + 1, x0) + fu * pixel(y0 + 1, x0 + 1)));
+      }
+    }
+  }
+}
+
+}  // namespace detail
 
 /// \brief Applies \p t to one image: dst = t(src), by the formula in the file comment.
 /// \tparam Scalar element type.
@@ -124,6 +183,10 @@ inline ImageTransform imageTransformFor(const ImageAugmentation& a, std::uint64_
 template <class Scalar>
 void transformImage(const Scalar* src, Scalar* dst, const ImageAugmentation& shape,
                     const ImageTransform& t) {
+  if (t.rotation != 0) {
+    detail::rotateImage(src, dst, shape, t);
+    return;
+  }
   const Eigen::Index h = shape.height;
   const Eigen::Index w = shape.width;
   const Eigen::Index dx = t.dx;

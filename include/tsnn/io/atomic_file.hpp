@@ -26,6 +26,7 @@
 #include <ostream>
 #include <streambuf>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "tsnn/core/errors.hpp"
@@ -159,6 +160,22 @@ inline void writeBytesAtomically(const std::string& path, const void* data, std:
   AtomicFile file(path, caller);
   file.write(data, n);
   file.commit();
+}
+
+/// \brief Checks, without touching \p path, that a later atomic write of it can succeed as far
+/// as the file system can tell now: \p path is not a directory, and its temporary
+/// "<path>.tmp" can be created in its directory (it is created and removed again). Long runs
+/// call it before they start, so that they do not lose their result at the end.
+/// \param caller the function named in error messages.
+/// \throws IoError naming \p caller and the path otherwise (no such directory, no permission,
+/// a read-only file system, ...)
+inline void checkWritableDestination(const std::string& path,
+                                     const char* caller = "checkWritableDestination()") {
+  if (path.empty()) detail::raise<IoError>(caller, ": empty path");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    detail::raise<IoError>(caller, ": '", path, "' is a directory");
+  AtomicFile probe(path, caller);  // destroyed uncommitted: the temporary goes, path is untouched
 }
 
 namespace detail {
