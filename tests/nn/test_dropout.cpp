@@ -205,3 +205,39 @@ TEST_CASE("Consecutive layers' masks in one step are not shifted copies of each 
     if (copy) FAIL("layer 1's mask is layer 0's shifted by " << shift << " neurons");
   }
 }
+
+TEMPLATE_TEST_CASE("Every SIMD path draws the same mask, the documented hash of each position",
+                   "[layers][dropout][simd]", float, double) {
+  using Scalar = TestType;
+  using Mat = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const std::uint64_t key = tsnn::dropoutKey(7, 3, 1);
+  const double rate = 0.3;
+  // 37 rows: vector bodies of 4, 8 and 16 lanes all leave a remainder.
+  const Mat x = Mat::Constant(37, 19, Scalar(2));
+  // The file comment's definition, position by position.
+  Mat expected(37, 19);
+  const auto threshold = static_cast<std::uint32_t>(rate * 4294967296.0);
+  for (Eigen::Index i = 0; i < 19; ++i) {
+    const std::uint64_t colKey = tsnn::mix64(key + static_cast<std::uint64_t>(5 + i));
+    for (Eigen::Index b = 0; b < 37; ++b) {
+      const std::uint32_t h = tsnn::fmix32(static_cast<std::uint32_t>(colKey) ^
+                                           ((11u + static_cast<std::uint32_t>(b)) * 0x9E3779B9u +
+                                            static_cast<std::uint32_t>(colKey >> 32)));
+      expected(b, i) = h >= threshold ? static_cast<Scalar>(1.0 / (1.0 - rate)) : Scalar(0);
+    }
+  }
+  const tsnn::SimdPath before = tsnn::simdPath();
+  int ran = 0;
+  for (const auto path : {tsnn::SimdPath::Generic, tsnn::SimdPath::Avx2, tsnn::SimdPath::Avx512}) {
+    if (!tsnn::simdPathSupported(path)) continue;
+    INFO("path " << tsnn::simdPathName(path));
+    tsnn::setSimdPath(path);
+    Mat a = x, mask(37, 19);
+    tsnn::dropoutForward(a, mask, rate, key, 11, 5);
+    CHECK(mask == expected);
+    CHECK(a == (x.array() * expected.array()).matrix());
+    ++ran;
+  }
+  tsnn::setSimdPath(before);
+  CHECK(ran >= 1);
+}
