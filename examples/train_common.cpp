@@ -299,11 +299,15 @@ std::string firstDifference(const std::string& saved, const std::string& now) {
   return {};
 }
 
+// --threads as run: 0 is the OpenMP default.
+int resolvedThreads(const Settings& s) {
+  return s.tr.threads > 0 ? s.tr.threads : tsnn::maxThreads();
+}
+
 // --trainer as run: auto is data-parallel with more than one thread, else sequential.
 std::string resolvedTrainer(const Settings& s) {
-  const int threads = s.tr.threads > 0 ? s.tr.threads : tsnn::maxThreads();
   if (s.trainer != "auto") return s.trainer;
-  return threads > 1 ? "data-parallel" : "sequential";
+  return resolvedThreads(s) > 1 ? "data-parallel" : "sequential";
 }
 
 // The reference preset (tsnn::referencePreset()) for the trainer and data set of \p s, as the
@@ -415,7 +419,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       tr.sgd.learningRate = *s.lr;
     }
     tr.seed = net.seed;
-    const int threads = tr.threads > 0 ? tr.threads : tsnn::maxThreads();
+    const int threads = resolvedThreads(s);
     const std::string trainer = resolvedTrainer(s);
     tr.kind = tsnn::parseTrainer(trainer);
     const long long limit = s.limit;

@@ -23,9 +23,16 @@ inline std::uint64_t dropoutKey(std::uint64_t seed, std::uint64_t step, std::uin
   return mix64(mix64(seed ^ 0xD209u) ^ mix64(step * 0x100000001B3ull + layer));
 }
 
+// Always inlined, so that the dropout mask's per-path bodies below compile it for their target.
+#if defined(__GNUC__) || defined(__clang__)
+#define TSNN_DROPOUT_INLINE inline __attribute__((always_inline))
+#else
+#define TSNN_DROPOUT_INLINE inline
+#endif
+
 /// \brief Murmur3's 32-bit finaliser: a bijection with full avalanche, cheap enough to run per
 /// element and, being 32-bit multiplies and shifts, vectorisable.
-inline std::uint32_t fmix32(std::uint32_t h) {
+TSNN_DROPOUT_INLINE std::uint32_t fmix32(std::uint32_t h) {
   h ^= h >> 16;
   h *= 0x85EBCA6Bu;
   h ^= h >> 13;
@@ -42,23 +49,14 @@ inline namespace TSNN_SIMD_BASELINE {  // bodies differ by the unit's flags (see
 // multiply: GCC emulates one with two pmuludq and shuffles, and this loop took 12% of a portable
 // build's epoch against 5% natively. Integer hashing and one product per element, so every body
 // gives the same bits.
-#if defined(__GNUC__) || defined(__clang__)
-#define TSNN_DROPOUT_INLINE inline __attribute__((always_inline))
-#else
-#define TSNN_DROPOUT_INLINE inline
-#endif
 template <class Scalar>
 TSNN_DROPOUT_INLINE void dropoutColumnBody(Scalar* TSNN_RESTRICT a, Scalar* TSNN_RESTRICT mask,
                                            Eigen::Index rows, std::uint32_t keyLo,
                                            std::uint32_t keyHi, std::uint32_t first,
                                            std::uint32_t threshold, Scalar keepScale) {
   for (Eigen::Index b = 0; b < rows; ++b) {
-    std::uint32_t h = keyLo ^ ((first + static_cast<std::uint32_t>(b)) * 0x9E3779B9u + keyHi);
-    h ^= h >> 16;  // fmix32(), written out so that it is compiled for the caller's target
-    h *= 0x85EBCA6Bu;
-    h ^= h >> 13;
-    h *= 0xC2B2AE35u;
-    h ^= h >> 16;
+    const std::uint32_t h =
+        fmix32(keyLo ^ ((first + static_cast<std::uint32_t>(b)) * 0x9E3779B9u + keyHi));
     const Scalar m = h >= threshold ? keepScale : Scalar(0);
     mask[b] = m;
     a[b] *= m;
