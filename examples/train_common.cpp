@@ -48,6 +48,7 @@ struct Settings {
   std::string metrics, logJson, save, resume, plots, writeConfig;
   int saveEvery = 0;
   long long limit = 0;
+  long long limitTest = 0;
   bool quiet = false;
   std::string preset, dataset;
   tsnn::InputScaling scaling = tsnn::InputScaling::Standardize;
@@ -98,6 +99,14 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
       ->check(integerList(1, 100000000));
   addReal(app, "--epsilon", "E", s.net.epsilon, def("--epsilon", "20"), 1e-9, 1e9, false,
           "SET sparsity: density eps*(n_in+n_out)/(n_in*n_out)");
+  addValue(app, "--init", "RULE", "he-uniform",
+           "initial and regrown weights: he-uniform or xavier-uniform over the dense fans (the "
+           "reference's), he-uniform-sparse or xavier-uniform-sparse over each neuron's real "
+           "fan-in (keeps wide layers' activations at scale), or normal",
+           [&s](const std::string& v) { s.net.init = tsnn::parseWeightInit(v); })
+      ->check(acceptedBy([](const std::string& v) { tsnn::parseWeightInit(v); },
+                         "he-uniform, xavier-uniform, he-uniform-sparse, xavier-uniform-sparse, "
+                         "normal"));
   addValue(app, "--density-allocation", "er|erk", "er",
            "er: each layer at its own eps density (capped at 1); erk: one global budget of "
            "eps*sum(n_in+n_out) connections, dense layers' excess given to the others",
@@ -208,6 +217,8 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
       ->disable_flag_override();
   addInteger(app, "--limit-train", "N", s.limit, "0", 0, 1ll << 40,
              "use only the first N training samples (0: all)");
+  addInteger(app, "--limit-test", "N", s.limitTest, "0", 0, 1ll << 40,
+             "evaluate on the first N test samples only (0: all)");
   app.add_flag("--nesterov", s.tr.sgd.nesterov, "use Nesterov momentum")->disable_flag_override();
   app.set_config("--config", "",
                  "read the settings from a TOML file (as --write-config writes it); flags given "
@@ -277,6 +288,8 @@ std::string configString(const CLI::App& app, const Settings& s, const Defaults&
   if (s.preset != "none") os << "preset=" << s.preset << ';';
   if (s.tr.dropLastPartialBatch) os << "drop-last=1;";
   if (s.scaling != tsnn::InputScaling::Standardize) os << "scaling=unit;";
+  if (s.net.init != tsnn::WeightInit::HeUniform)
+    os << "init=" << tsnn::weightInitName(s.net.init) << ';';
   if (s.tr.augment.maxRotation != 0)
     os << "augment-rotate=" << optionText(app, "--augment-rotate") << ';';
   return os.str();
@@ -381,6 +394,31 @@ void printRecord(const tsnn::EpochRecord& r, long long samples) {
   std::fflush(stdout);
 }
 
+// The memory report printed before training, for the trainer as configured: the sequential
+// trainer's two reused delta buffers, the data-parallel trainer's per-layer deltas over its
+// shards, and for WASAP one gradient, workspace and model copy per worker (the copies are
+// named, not counted).
+std::string memoryReport(const tsnn::Networkf& model, const tsnn::TrainerOptions& tr,
+                         int threads) {
+  tsnn::MemoryPlan plan;
+  plan.batch = tr.batchSize;
+  std::size_t params = static_cast<std::size_t>(model.nonZeros());
+  for (std::size_t l = 0; l < model.numLayers(); ++l)
+    params += static_cast<std::size_t>(model.layer(l).outputs());
+  plan.optimizerStateBytes = tsnn::optimizerSlots(tr.optimizer) * params * sizeof(float);
+  plan.perLayerDeltas = tr.kind != tsnn::TrainerKind::Sequential;
+  const int workers = tr.workers > 0 ? tr.workers : threads;
+  if (tr.kind == tsnn::TrainerKind::Wasap) {
+    plan.gradientCopies = workers;
+    plan.batch = tr.batchSize * workers;
+  }
+  std::string text = model.memoryReport(plan).toString();
+  if (tr.kind == tsnn::TrainerKind::Wasap)
+    text += "  (wasap: plus a copy of the model and its optimiser state per worker, " +
+            std::to_string(workers) + " workers)\n";
+  return text;
+}
+
 }  // namespace
 
 int run(int argc, char** argv, const Defaults& d, const Loader& load) {
@@ -458,6 +496,10 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       train.features.conservativeResize(limit, Eigen::NoChange);
       train.labels.resize(static_cast<std::size_t>(limit));
     }
+    if (s.limitTest > 0 && s.limitTest < test.size()) {
+      test.features.conservativeResize(s.limitTest, Eigen::NoChange);
+      test.labels.resize(static_cast<std::size_t>(s.limitTest));
+    }
     // Scaling is fitted on the training set only; with --resume the same data gives the same
     // scaler, so it need not be stored in the checkpoint.
     tsnn::Preprocessing prep;  // saved with the model, so predict scales its input the same way
@@ -511,7 +553,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       if (tr.kind != tsnn::TrainerKind::Sequential)
         std::printf(", workers: %d", tr.workers > 0 ? tr.workers : threads);
       if (!resume.empty()) std::printf(", resumed at epoch %d", state.epoch);
-      std::printf("\n");
+      std::printf("\n%s", memoryReport(model, tr, threads).c_str());
       std::fflush(stdout);
     }
     auto writePlots = [&](const std::vector<tsnn::EpochRecord>& history) {

@@ -12,6 +12,7 @@
 #include "support/programs.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/data/idx.hpp"
+#include "tsnn/io/checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
@@ -131,7 +132,8 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
       "--batch 0",       "--epsilon inf", "--threads -2",    "--momentum 1",
       "--epochs",        "stray",         "--nesterov=yes",  "--alpha -0.1",
       "--trainer magic", "--workers -1",  "--clip-norm -1",  "--on-nonfinite maybe",
-      "--wasap-local 2", "--seed -5",     "--limit-train x", "--weight-decay 1"};
+      "--wasap-local 2", "--seed -5",     "--limit-train x", "--weight-decay 1",
+      "--init he",       "--limit-test -1"};
   for (const auto& args : bad) {
     const Run r = runExample(base + args, tmp.path());
     INFO("args: " << args << "\nstderr: " << r.err);
@@ -685,6 +687,31 @@ TEST_CASE("train_mnist --optimizer adam trains with Adam at its own learning rat
   r = runExample(base + " --optimizer rmsprop", tmp.path());
   CHECK(r.status == 2);
   CHECK(r.err.find("--optimizer") != std::string::npos);
+}
+
+TEST_CASE("train_mnist prints the memory report first and takes --init and --limit-test",
+          "[examples][memory]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 300, 100);
+  const fs::path ckpt = tmp.path() / "m.ckpt";
+  const Run r = runExample("--data " + data.string() +
+                               " --hidden 64,32 --epochs 1 --batch 32 --threads 1 --trainer "
+                               "sequential --init he-uniform-sparse --limit-test 40 --save " +
+                               ckpt.string(),
+                           tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("300 train, 40 test") != std::string::npos);
+  const auto report = r.out.find("memory: ");
+  REQUIRE(report != std::string::npos);
+  CHECK(report < r.out.find("epoch   1"));
+  // The sequential trainer at batch 32: z and a of 96 hidden neurons, z and the output of 10
+  // classes, two deltas of 64: (2 * 96 + 2 * 10 + 2 * 64) * 4 B = 1360 B per sample.
+  CHECK(r.out.find("1360 B/sample") != std::string::npos);
+  for (const char* kind : {"weights", "transpose index", "optimiser state", "total"})
+    CHECK(r.out.find(kind, report) != std::string::npos);
+  const auto info = tsnn::readCheckpointInfo(ckpt.string());
+  CHECK(info.options.init == tsnn::WeightInit::HeUniformSparse);
 }
 
 TEST_CASE("train_mnist runs briefly on the installed Fashion-MNIST", "[examples][fashion]") {

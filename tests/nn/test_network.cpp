@@ -272,10 +272,13 @@ TEST_CASE("With dropout, backward is the gradient of the loss under the same fix
       const Mat<double> outB = net.forward(x, b, PassOptions::training(step));
       const Mat<double> outC = net.forward(x, c, PassOptions::training(step + 1));
       CHECK(outA == outB);
-      CHECK(a.mask[0] == b.mask[0]);
-      CHECK(a.mask[0] != c.mask[0]);
-      CHECK((a.mask[0].array() == 0.0).any());
-      CHECK((a.mask[1].array() == 0.0).any());
+      CHECK(a.a[0] == b.a[0]);
+      CHECK(a.a[0] != c.a[0]);
+      for (std::size_t l = 0; l < 2; ++l)
+        CHECK((tsnn::dropoutMask<double>(8, net.layer(l).outputs(), 0.4,
+                                         tsnn::dropoutKey(seed, step, l))
+                   .array() == 0.0)
+                  .any());
 
       const double err = gradientError(net, x, y, true, step);
       CHECK(err < 1e-6);
@@ -345,8 +348,8 @@ TEST_CASE("Forward and backward on two row shards with scale 1/B sum to the full
       // The shards drew exactly the whole batch's masks.
       if (dropout > 0)
         for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
-          CHECK(ws1.mask[l] == ws.mask[l].topRows(split));
-          CHECK(ws2.mask[l] == ws.mask[l].bottomRows(B - split));
+          CHECK(ws1.a[l] == ws.a[l].topRows(split));
+          CHECK(ws2.a[l] == ws.a[l].bottomRows(B - split));
         }
     }
   }
@@ -524,6 +527,42 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
     if (!(std::abs(static_cast<double>(scores.row(i).sum()) - 1.0) < 1e-5))
       FAIL("probabilities of sample " << i << " do not sum to 1");
   }
+}
+
+TEST_CASE("He over the real fan-in keeps a deep network's pre-activations at one scale at any width",
+          "[training][network][init]") {
+  // Inputs U(-1.5, 1.5) have E[x^2] = 3/4. With l_j = sqrt(6 / k_j), Var(w) = 2 / k_j, so the
+  // first layer's E[z^2] = k_j Var(w) E[x^2] = 3/2 whatever k_j; All-ReLU with |slope| a gives
+  // E[f(z)^2] = (1 + a^2) / 2 E[z^2] for symmetric z, so each further layer multiplies E[z^2] by
+  // 1 + a^2 = 1.36. Dense He divides layer l's by (n_in / k_j)^l on top: at width 20,000 (real
+  // fan-in about 40) a factor 500 per layer.
+  const Mat<double> x = randomInputs<double>(64, 200, 77);
+  auto meanSquares = [&](long long width, tsnn::WeightInit init) {
+    auto o = makeOptions({200, width, width, width, width, 10}, ActivationKind::AllReLU,
+                         LossKind::SoftmaxCrossEntropy, ActivationKind::Identity, 0.0, 5);
+    o.epsilon = 20;
+    o.init = init;
+    const tsnn::Network<double> net(o);
+    tsnn::Workspace<double> ws;
+    net.forward(x, ws, serialPass(false, 0));
+    std::vector<double> m;
+    for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) m.push_back(ws.z[l].squaredNorm() /
+                                                                      static_cast<double>(
+                                                                          ws.z[l].size()));
+    return m;
+  };
+  for (long long width : {1000ll, 20000ll}) {
+    INFO("width " << width);
+    const auto sparse = meanSquares(width, tsnn::WeightInit::HeUniformSparse);
+    double expected = 1.5;
+    for (std::size_t l = 0; l < sparse.size(); ++l, expected *= 1.36) {
+      INFO("hidden layer " << l);
+      // Each figure averages 64 x width products of independent weight draws: 15% is wide.
+      CHECK(sparse[l] == Approx(expected).epsilon(0.15));
+    }
+  }
+  const auto dense = meanSquares(20000, tsnn::WeightInit::HeUniform);
+  CHECK(dense.back() < 1e-6 * 1.5 * 1.36 * 1.36 * 1.36);
 }
 
 TEST_CASE("NetworkOptions::validate rejects bad sizes, epsilon, alpha and dropout",

@@ -141,6 +141,12 @@ TEST_CASE("parseWeightInit accepts the documented names and rejects others",
   CHECK(tsnn::parseWeightInit("xavier-uniform") == tsnn::WeightInit::XavierUniform);
   CHECK(tsnn::parseWeightInit("xavier_uniform") == tsnn::WeightInit::XavierUniform);
   CHECK(tsnn::parseWeightInit("normal") == tsnn::WeightInit::Normal);
+  CHECK(tsnn::parseWeightInit("he-uniform-sparse") == tsnn::WeightInit::HeUniformSparse);
+  CHECK(tsnn::parseWeightInit("xavier-uniform-sparse") == tsnn::WeightInit::XavierUniformSparse);
+  for (auto init : {tsnn::WeightInit::HeUniform, tsnn::WeightInit::XavierUniform,
+                    tsnn::WeightInit::Normal, tsnn::WeightInit::HeUniformSparse,
+                    tsnn::WeightInit::XavierUniformSparse})
+    CHECK(tsnn::parseWeightInit(tsnn::weightInitName(init)) == init);
   CHECK_THAT(tsnn::test::messageOf([] { tsnn::parseWeightInit("He-Uniform"); }),
              StartsWith("tsnn: parseWeightInit(): unknown initialisation 'He-Uniform'"));
   CHECK_THROWS_AS(tsnn::parseWeightInit(""), tsnn::InvalidArgument);
@@ -256,6 +262,59 @@ TEMPLATE_TEST_CASE("He-uniform weights lie within sqrt(6 / fan_in) and are centr
   // The extremes reach close to the limit (P(max < 0.99 l) < 1e-40), which pins the scale.
   CHECK(hi >= 0.99 * limit);
   CHECK(lo <= -0.99 * limit);
+}
+
+TEMPLATE_TEST_CASE("Sparse-fan rules scale each row by its real fan-in, not the dense one",
+                   "[sparse][init][statistics]", TSNN_INIT_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const std::uint64_t stream = 0x1A1B;
+  INFO("seed " << tsnn::test::streamSeed(stream));
+  for (auto init : {tsnn::WeightInit::HeUniformSparse, tsnn::WeightInit::XavierUniformSparse}) {
+    INFO(tsnn::weightInitName(init));
+    auto rng = tsnn::test::testRng(stream);
+    // 300 rows of about 50 inputs each out of 2000: the dense He limit sqrt(6/2000) is 6x
+    // smaller than a row's sqrt(6/50).
+    const Index rows = 300, cols = 2000;
+    const auto m = tsnn::erdosRenyi<Scalar, Index>(rows, cols, 0.025, rng, init, cols, rows);
+    const double meanOut = static_cast<double>(m.nonZeros()) / static_cast<double>(cols);
+    double sumRatioSq = 0;
+    long long n = 0, nearLimit = 0;
+    for (Index r = 0; r < rows; ++r) {
+      const double k = static_cast<double>(m.rowEnd(r) - m.rowBegin(r));
+      const double limit = init == tsnn::WeightInit::HeUniformSparse
+                               ? std::sqrt(6.0 / k)
+                               : std::sqrt(6.0 / (k + meanOut));
+      for (Index e = m.rowBegin(r); e < m.rowEnd(r); ++e) {
+        const double x = static_cast<double>(m.values()[static_cast<std::size_t>(e)]);
+        REQUIRE(std::isfinite(x));
+        CHECK(std::abs(x) <= static_cast<double>(static_cast<Scalar>(limit)));
+        sumRatioSq += (x / limit) * (x / limit);
+        nearLimit += std::abs(x) >= 0.9 * limit;
+        ++n;
+      }
+    }
+    REQUIRE(n > 10000);
+    // x / l_j is U(-1, 1) in every row: E = 1/3 with relative standard error sqrt(0.8 / n) < 1%;
+    // a dense-fan draw gives 1/36 of it. P(|U| >= 0.9) = 0.1, binomial band.
+    CHECK(sumRatioSq / static_cast<double>(n) == Approx(1.0 / 3.0).epsilon(0.05));
+    CHECK(withinBinomialBand(static_cast<double>(nearLimit), static_cast<double>(n), 0.1));
+  }
+}
+
+TEST_CASE("layerFans gives the dense fans, or for sparse rules the mean real ones",
+          "[sparse][init]") {
+  using P = std::pair<double, double>;
+  CHECK(tsnn::layerFans(tsnn::WeightInit::HeUniform, 100, 400, 2000) == P{400.0, 100.0});
+  CHECK(tsnn::layerFans(tsnn::WeightInit::XavierUniform, 100, 400, 2000) == P{400.0, 100.0});
+  CHECK(tsnn::layerFans(tsnn::WeightInit::HeUniformSparse, 100, 400, 2000) == P{20.0, 5.0});
+  CHECK(tsnn::layerFans(tsnn::WeightInit::XavierUniformSparse, 100, 400, 2000) == P{20.0, 5.0});
+  CHECK(tsnn::usesSparseFans(tsnn::WeightInit::HeUniformSparse));
+  CHECK_FALSE(tsnn::usesSparseFans(tsnn::WeightInit::HeUniform));
+  // An empty row or layer is scaled as fan 1, never divided by zero.
+  tsnn::Rng rng(3);
+  const double w = tsnn::sampleWeight(tsnn::WeightInit::HeUniformSparse, 0.0, 0.0, rng);
+  CHECK(std::abs(w) <= std::sqrt(6.0));
 }
 
 TEMPLATE_TEST_CASE("Xavier-uniform and normal weights have their documented spread",

@@ -500,3 +500,27 @@ TEST_CASE("A layer's He-uniform weights are scaled by its fan-in, not its fan-ou
     CHECK(hi >= 0.99 * limit);
   }
 }
+
+TEST_CASE("With a sparse-fan rule, SET regrows at the scale of the layer's mean real fan-in",
+          "[topology][set][init]") {
+  // 200 neurons with about 40 of 2000 inputs each: the dense He limit sqrt(6 / 2000) = 0.055 is
+  // 7x below the sparse one, sqrt(6 / (nnz / 200)).
+  tsnn::Rng rng(tsnn::test::testSeed(8814));
+  tsnn::SparseLinear<double, std::int32_t> layer(2000, 200, 0.02, rng,
+                                                 tsnn::WeightInit::HeUniformSparse);
+  const double limit =
+      std::sqrt(6.0 / (static_cast<double>(layer.nonZeros()) / 200.0));
+  tsnn::PatternRemap<std::int32_t> remap;
+  tsnn::evolveSet(layer, 0.3, rng, tsnn::WeightInit::HeUniformSparse, &remap);
+  double hi = 0;
+  long long grown = 0;
+  for (std::size_t k = 0; k < remap.entries.size(); ++k)
+    if (remap.entries[k] < 0) {
+      hi = std::max(hi, std::abs(layer.weights().values()[k]));
+      ++grown;
+    }
+  REQUIRE(grown > 2000);  // about 0.3 x 8000
+  CHECK(hi <= limit);
+  // P(all of more than 2000 draws below 0.99 l) < 0.99^2000 = 2e-9.
+  CHECK(hi >= 0.99 * limit);
+}

@@ -91,7 +91,11 @@ TEMPLATE_TEST_CASE("The data-parallel gradient summed over shards is the whole m
     tsnn::detail::gatherBatch(data.features, order, c.first, c.count, x, labels, data.labels);
     net.forward(x, ws, tsnn::PassOptions::training(step).serial());
     REQUIRE(ws.dropout);
-    REQUIRE((ws.mask[0].array() == Scalar(0)).any());  // dropout really drops something
+    // dropout really drops something
+    REQUIRE((tsnn::dropoutMask<Scalar>(x.rows(), net.layer(0).outputs(), net.options().dropout,
+                                       tsnn::dropoutKey(net.options().seed, step, 0))
+                 .array() == Scalar(0))
+                .any());
     const tsnn::BlockStats fullStats =
         net.backward(x, labels.data(), ws, full, scale, tsnn::Threads::serial());
 
@@ -114,9 +118,9 @@ TEMPLATE_TEST_CASE("The data-parallel gradient summed over shards is the whole m
       std::vector<std::int32_t> ls;
       tsnn::detail::gatherBatch(data.features, order, c.first + lo, hi - lo, xt, ls, data.labels);
       net.forward(xt, wt, tsnn::PassOptions::training(step).rowOffset(lo).serial());
-      // The shard's masks are the corresponding rows of the whole minibatch's masks.
-      for (std::size_t l = 0; l < wt.mask.size(); ++l)
-        REQUIRE(tsnn::test::bitIdentical(wt.mask[l], ws.mask[l].middleRows(lo, hi - lo)));
+      // The shard's masked activations are the corresponding rows of the whole minibatch's.
+      for (std::size_t l = 0; l < wt.a.size(); ++l)
+        REQUIRE(tsnn::test::bitIdentical(wt.a[l], ws.a[l].middleRows(lo, hi - lo)));
       const tsnn::BlockStats s = net.backwardDeltas(ls.data(), wt, scale, tsnn::Threads::serial());
       lossSum += s.lossSum;
       correct += s.correct;

@@ -38,7 +38,8 @@
 ///             f64 epsilon, u32 init, u32 hiddenActivation, f64 alpha, u32 loss,
 ///             u32 outputActivation, f64 dropout, u64 seed, u32 allocation
 ///             Enumerations are stored as the positions of their enumerators:
-///               WeightInit      HeUniform 0, XavierUniform 1, Normal 2
+///               WeightInit      HeUniform 0, XavierUniform 1, Normal 2, HeUniformSparse 3,
+///                               XavierUniformSparse 4
 ///               ActivationKind  Identity 0, ReLU 1, LeakyReLU 2, AllReLU 3, Sigmoid 4, Tanh 5
 ///               LossKind        SoftmaxCrossEntropy 0, MeanSquaredError 1
 ///               DensityAllocation  ErdosRenyi 0, ErdosRenyiKernel 1
@@ -269,6 +270,8 @@ inline bool checkpointKnown(WeightInit v) {
     case WeightInit::HeUniform:
     case WeightInit::XavierUniform:
     case WeightInit::Normal:
+    case WeightInit::HeUniformSparse:
+    case WeightInit::XavierUniformSparse:
       return true;
   }
   return false;

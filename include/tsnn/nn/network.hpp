@@ -93,14 +93,126 @@ struct Gradients {
 
 /// \brief Buffers for one forward/backward pass over a block of samples. A trainer keeps one per
 /// thread; they are resized on use and reused between batches.
+///
+/// Per sample a training pass keeps z and a for every hidden layer and z and the output for the
+/// last: 2 sum(hidden widths) + 2 outputs values. The dropout mask is not stored: backward
+/// recomputes it from its counter-based key (a hash per value, against a batch x width buffer per
+/// layer). backward() keeps only two delta buffers of the widest layer, reused from layer to
+/// layer as each is consumed; backwardDeltas() keeps every layer's delta, because the trainers
+/// that call it compute the gradients once all shards have theirs.
 template <class Scalar>
 struct Workspace {
+  using Buffer = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
   std::vector<Activations<Scalar>> z;      ///< pre-activations per layer (B x n_out)
   std::vector<Activations<Scalar>> a;      ///< activations per hidden layer, after dropout
-  std::vector<Activations<Scalar>> mask;   ///< dropout masks per hidden layer (0 or 1/q)
-  std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer
+  std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer (backwardDeltas() only)
   Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
+  Buffer scratch[2];                       ///< backward()'s two delta buffers
   bool dropout = false;                    ///< whether the forward pass applied dropout masks
+  std::uint64_t step = 0;                  ///< the training step whose masks it applied
+  Eigen::Index rowOffset = 0;              ///< the block's first row in its minibatch
+
+  /// \brief Bytes held by the buffers (their current sizes).
+  std::size_t bytes() const {
+    std::size_t n = static_cast<std::size_t>(output.size() + scratch[0].size() + scratch[1].size());
+    for (const auto* v : {&z, &a, &delta})
+      for (const auto& m : *v) n += static_cast<std::size_t>(m.size());
+    return n * sizeof(Scalar);
+  }
+};
+
+/// \brief The two ping-pong buffers of an inference pass: each layer's output overwrites the
+/// one before the last, so memory is 2 x chunk x (widest layer), whatever the depth.
+template <class Scalar>
+struct InferenceWorkspace {
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> buffer[2];
+  Activations<Scalar> logits;  ///< the last layer's pre-activations
+  Activations<Scalar> output;  ///< scores of the last block
+  std::size_t bytes() const {
+    return static_cast<std::size_t>(buffer[0].size() + buffer[1].size() + logits.size() +
+                                    output.size()) *
+           sizeof(Scalar);
+  }
+};
+
+/// \brief What a network and one training configuration hold in memory, in bytes, by kind: the
+/// figures count the elements of every buffer (allocator overhead and vector slack excluded).
+struct MemoryReport {
+  std::size_t weights = 0;          ///< connection values
+  std::size_t indices = 0;          ///< CSR column indices and row pointers
+  std::size_t transposeIndex = 0;   ///< the input-gradient kernel's column index
+  std::size_t biases = 0;           ///< biases and neuron ids (8 bytes per hidden neuron)
+  std::size_t optimizerState = 0;   ///< as given (Optimizer::bytes(), or an estimate)
+  std::size_t gradients = 0;        ///< one gradient per copy, weights and biases
+  std::size_t workspacePerSample = 0;  ///< a training pass's buffers per sample
+  std::size_t workspace = 0;        ///< the same for the batch (per-thread shards together)
+  std::size_t inputBatch = 0;       ///< the gathered minibatch and its labels
+  std::size_t inference = 0;        ///< the evaluation's two buffers for its chunk
+  long long connections = 0;
+  long long hiddenNeurons = 0;
+  long long batch = 0;
+  long long inferenceChunk = 0;
+
+  std::size_t model() const { return weights + indices + transposeIndex + biases; }
+  /// Everything at once: evaluation runs between epochs while the trainer still holds its
+  /// buffers, so its two buffers come on top of the rest (the data set itself is not counted).
+  std::size_t total() const {
+    return model() + optimizerState + gradients + inputBatch + workspace + inference;
+  }
+  /// \brief A table of the figures, bytes per connection and per neuron-sample included.
+  std::string toString() const {
+    std::ostringstream os;
+    auto mb = [](std::size_t b) {
+      std::ostringstream t;
+      t << std::fixed << std::setprecision(1) << static_cast<double>(b) / 1048576.0 << " MiB";
+      return t.str();
+    };
+    auto row = [&](const char* name, std::size_t b, const std::string& note) {
+      os << "  " << std::left << std::setw(22) << name << std::right << std::setw(14) << mb(b)
+         << "  " << note << "\n";
+    };
+    const double c = static_cast<double>(std::max(1ll, connections));
+    auto perConnection = [&](std::size_t b) {
+      std::ostringstream t;
+      t << std::fixed << std::setprecision(2) << static_cast<double>(b) / c << " B/connection";
+      return t.str();
+    };
+    os << "memory: " << connections << " connections, " << hiddenNeurons << " hidden neurons, batch "
+       << batch << "\n";
+    row("weights", weights, perConnection(weights));
+    row("indices", indices, perConnection(indices));
+    row("transpose index", transposeIndex, perConnection(transposeIndex));
+    row("biases and ids", biases, "");
+    row("optimiser state", optimizerState, perConnection(optimizerState));
+    row("gradients", gradients, perConnection(gradients));
+    {
+      std::ostringstream t;
+      t << std::fixed << std::setprecision(2)
+        << static_cast<double>(workspacePerSample) /
+               static_cast<double>(std::max(1ll, hiddenNeurons))
+        << " B/hidden neuron-sample, " << workspacePerSample << " B/sample";
+      row("activations (batch)", workspace, t.str());
+    }
+    row("input batch", inputBatch, "");
+    {
+      std::ostringstream t;
+      t << "chunk of " << inferenceChunk << " samples, during evaluation";
+      row("evaluation buffers", inference, t.str());
+    }
+    row("total", total(), perConnection(total()) + ", the data set not included");
+    return os.str();
+  }
+};
+
+/// \brief The training configuration a MemoryReport is computed for.
+struct MemoryPlan {
+  long long batch = 128;
+  std::size_t optimizerStateBytes = 0;  ///< Optimizer::bytes(), once it has state
+  /// Gradient buffers the trainer keeps (1 for the sequential and data-parallel trainers).
+  int gradientCopies = 1;
+  /// Whether the trainer keeps every layer's delta (backwardDeltas(): the data-parallel
+  /// trainer) or two reused buffers (backward(): the sequential one).
+  bool perLayerDeltas = false;
 };
 
 /// \brief Loss and accuracy counts of one block.
@@ -267,26 +379,23 @@ class Network {
     const std::size_t L = m_layers.size();
     ws.z.resize(L);
     ws.a.resize(L - 1);
-    ws.mask.resize(L - 1);
     ws.delta.resize(L);
     const bool drop = pass.isTraining() && m_options.dropout > 0;
     ws.dropout = drop;
+    ws.step = pass.step();
+    ws.rowOffset = rowOffset;
     for (std::size_t l = 0; l < L; ++l) {
       ws.z[l].resize(batch, m_layers[l].outputs());
       m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
       if (l + 1 < L) {
         ws.a[l].resize(batch, m_layers[l].outputs());
-        if (drop) ws.mask[l].resize(batch, m_layers[l].outputs());
         const std::uint64_t key = dropoutKey(m_options.seed, pass.step(), l);
         // Activation and dropout in one pass over column blocks, in parallel like the kernels.
         forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
           auto zb = ws.z[l].middleCols(c0, n);
           auto ab = ws.a[l].middleCols(c0, n);
           m_act[l].forward(zb, ab);
-          if (drop) {
-            auto mb = ws.mask[l].middleCols(c0, n);
-            dropoutForward(ab, mb, m_options.dropout, key, rowOffset, c0);
-          }
+          if (drop) dropoutMultiply(ab, m_options.dropout, key, rowOffset, c0);
         });
       }
     }
@@ -314,12 +423,23 @@ class Network {
     if (grads.weights.size() != L || grads.bias.size() != L)
       detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
                                      " layers, network has ", L);
-    const BlockStats stats = outputDelta(labels, ws, gradScale);
-    // Each layer's gradients right after its delta, while the delta is still in cache.
+    const Eigen::Index batch = ws.output.rows();
+    // Layer l's delta lives in scratch[(L - 1 - l) % 2], sized for the widest layer once.
+    const Eigen::Index widest = widestLayer();
+    for (auto& b : ws.scratch)
+      if (b.size() < batch * widest) b.resize(batch * widest);
+    auto deltaOf = [&](std::size_t l) {
+      return ActivationsMap(ws.scratch[(L - 1 - l) % 2].data(), batch, m_layers[l].outputs(),
+                            Eigen::OuterStride<>(batch));
+    };
+    const BlockStats stats = outputDelta(labels, ws, gradScale, deltaOf(L - 1));
+    // Each layer's gradients right after its delta, while the delta is still in cache; then its
+    // buffer takes the delta two layers down.
     for (std::size_t l = L; l-- > 0;) {
-      m_layers[l].gradients(layerInput(l, x, ws), ws.delta[l], grads.weights[l], grads.bias[l],
+      const auto delta = deltaOf(l);
+      m_layers[l].gradients(layerInput(l, x, ws), delta, grads.weights[l], grads.bias[l],
                             Scalar(1), threads);
-      if (l > 0) propagateDelta(l, ws, threads);
+      if (l > 0) propagateDelta(l, ws, delta, deltaOf(l - 1), threads);
     }
     return stats;
   }
@@ -334,9 +454,11 @@ class Network {
                             Threads threads = Threads::automatic(),
                             const std::function<void(std::size_t)>& onDelta = {}) const {
     checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
-    const BlockStats stats = outputDelta(labels, ws, gradScale);
+    const Eigen::Index batch = ws.output.rows();
+    for (std::size_t l = 0; l < m_layers.size(); ++l) ws.delta[l].resize(batch, m_layers[l].outputs());
+    const BlockStats stats = outputDelta(labels, ws, gradScale, ws.delta.back());
     for (std::size_t l = m_layers.size(); l-- > 0;) {
-      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, threads);
+      if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, ws.delta[l + 1], ws.delta[l], threads);
       if (onDelta) onDelta(l);
     }
     return stats;
@@ -369,27 +491,130 @@ class Network {
                               Scalar(1), first, last);
   }
 
+  /// \brief An inference pass over a block (B x inputs()) that keeps no intermediates: two
+  /// buffers of B x (widest layer) in \p iw, each layer's output overwriting the one before the
+  /// last. The scores equal forward()'s in inference mode, bit for bit.
+  /// \returns the output (probabilities for cross-entropy), a reference into \p iw
+  /// \throws InvalidArgument if x does not have inputs() columns
+  const Activations<Scalar>& infer(const ConstActivationsRef<Scalar>& x,
+                                   InferenceWorkspace<Scalar>& iw,
+                                   Threads threads = Threads::automatic()) const {
+    if (x.cols() != inputs())
+      detail::raise<InvalidArgument>("Network::infer(): input has ", x.cols(),
+                                     " features, network expects ", inputs());
+    const Eigen::Index batch = x.rows();
+    const Eigen::Index widest = widestLayer();
+    for (auto& b : iw.buffer)
+      if (b.size() < batch * widest) b.resize(batch * widest);
+    const std::size_t L = m_layers.size();
+    for (std::size_t l = 0; l < L; ++l) {
+      ActivationsMap z(iw.buffer[l % 2].data(), batch, m_layers[l].outputs(),
+                       Eigen::OuterStride<>(batch));
+      if (l == 0)
+        m_layers[l].forward(x, z, threads);
+      else
+        m_layers[l].forward(ActivationsMap(iw.buffer[(l - 1) % 2].data(), batch,
+                                           m_layers[l - 1].outputs(), Eigen::OuterStride<>(batch)),
+                            z, threads);
+      if (l + 1 < L) {
+        forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
+          auto zb = z.middleCols(c0, n);
+          m_act[l].forward(zb, zb);  // elementwise, so in place is safe
+        });
+      } else {
+        // The logits are copied into a matrix of their own (outputs() wide, small), so that
+        // Eigen traverses them as forward() does: a transcendental output activation then
+        // rounds every element as there, bit for bit.
+        iw.logits = z;
+        iw.output.resize(batch, outputs());
+        if (m_options.loss == LossKind::SoftmaxCrossEntropy)
+          softmaxRows(iw.logits, iw.output);
+        else
+          m_outAct.forward(iw.logits, iw.output);
+      }
+    }
+    return iw.output;
+  }
+
+  /// \brief The number of samples predictScores() infers at once when not told: up to 1024, and
+  /// no more than keep its two buffers within 512 MiB (at least 16), so evaluating a network of
+  /// millions of neurons per layer costs a bounded slice of memory, not 1024 x its width.
+  Eigen::Index inferenceChunk() const {
+    return inferenceChunkFor(widestLayer());
+  }
+  /// \brief inferenceChunk() for a network whose widest layer has \p widest neurons.
+  static Eigen::Index inferenceChunkFor(Eigen::Index widest) {
+    const double perSample = 2.0 * static_cast<double>(std::max<Eigen::Index>(1, widest)) *
+                             static_cast<double>(sizeof(Scalar));
+    const double fit = std::floor(536870912.0 / perSample);
+    return static_cast<Eigen::Index>(std::max(16.0, std::min(1024.0, fit)));
+  }
+
   /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row,
-  /// computed \p chunk samples at a time by inference passes on \p threads threads.
-  /// \throws InvalidArgument if the feature count does not match or chunk < 1.
+  /// computed \p chunk samples at a time (0: inferenceChunk()) by infer() on \p threads threads.
+  /// \throws InvalidArgument if the feature count does not match or chunk < 0.
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> predictScores(
       const Features& samples, Threads threads = Threads::automatic(),
-      Eigen::Index chunk = 1024) const {
-    if (chunk < 1)
-      detail::raise<InvalidArgument>("Network::predictScores(): chunk must be >= 1, got ", chunk);
+      Eigen::Index chunk = 0) const {
+    if (chunk < 0)
+      detail::raise<InvalidArgument>("Network::predictScores(): chunk must be >= 0, got ", chunk);
+    if (chunk == 0) chunk = inferenceChunk();
     if (samples.cols() != inputs())
       detail::raise<InvalidArgument>("Network::predictScores(): samples have ", samples.cols(),
                                      " features, network expects ", inputs());
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> out(samples.rows(),
                                                                                outputs());
-    Workspace<Scalar> ws;
+    InferenceWorkspace<Scalar> iw;
     Activations<Scalar> x;
     for (Eigen::Index b0 = 0; b0 < samples.rows(); b0 += chunk) {
       const Eigen::Index n = std::min(chunk, samples.rows() - b0);
       x = samples.middleRows(b0, n);  // row-major samples -> batch-contiguous neurons
-      out.middleRows(b0, n) = forward(x, ws, PassOptions::inference().threads(threads));
+      out.middleRows(b0, n) = infer(x, iw, threads);
     }
     return out;
+  }
+
+  /// \brief The bytes this network and a training configuration hold (see MemoryReport and
+  /// Workspace for what each figure counts).
+  /// \throws InvalidArgument if the batch is below 1 or the gradient copies below 0
+  MemoryReport memoryReport(const MemoryPlan& plan) const {
+    if (plan.batch < 1 || plan.gradientCopies < 0)
+      detail::raise<InvalidArgument>("Network::memoryReport(): batch ", plan.batch,
+                                     " and gradient copies ", plan.gradientCopies,
+                                     " must be >= 1 and >= 0");
+    MemoryReport r;
+    const std::size_t S = sizeof(Scalar), I = sizeof(Index);
+    long long widest = 0, hiddenSum = 0, allSum = 0;
+    for (std::size_t l = 0; l < m_layers.size(); ++l) {
+      const auto& ly = m_layers[l];
+      const auto nnz = static_cast<std::size_t>(ly.nonZeros());
+      const auto rows = static_cast<std::size_t>(ly.outputs());
+      const auto cols = static_cast<std::size_t>(ly.inputs());
+      r.weights += nnz * S;
+      r.indices += ly.weights().bytes() - nnz * S;
+      r.transposeIndex += (2 * nnz + cols + 1) * I;
+      r.biases += rows * S + (l + 1 < m_layers.size() ? rows * sizeof(long long) : 0);
+      r.gradients += (nnz + rows) * S * static_cast<std::size_t>(plan.gradientCopies);
+      widest = std::max<long long>(widest, ly.outputs());
+      allSum += ly.outputs();
+      if (l + 1 < m_layers.size()) hiddenSum += ly.outputs();
+    }
+    r.optimizerState = plan.optimizerStateBytes;
+    // z for every layer, a for the hidden ones, the output; deltas per layer or two of the widest.
+    const long long perSample = allSum + hiddenSum + outputs() +
+                                (plan.perLayerDeltas ? allSum : 2 * widest);
+    r.workspacePerSample = static_cast<std::size_t>(perSample) * S;
+    r.workspace = r.workspacePerSample * static_cast<std::size_t>(plan.batch);
+    r.inputBatch = static_cast<std::size_t>(plan.batch) *
+                   (static_cast<std::size_t>(inputs()) * S + sizeof(std::int32_t));
+    r.inferenceChunk = inferenceChunk();
+    r.inference = static_cast<std::size_t>(r.inferenceChunk) *
+                  (2 * static_cast<std::size_t>(widest) + 2 * static_cast<std::size_t>(outputs()) +
+                   static_cast<std::size_t>(inputs())) * S;
+    r.connections = nonZeros();
+    r.hiddenNeurons = hiddenNeurons();
+    r.batch = plan.batch;
+    return r;
   }
 
   /// \brief The predicted class (argmax of the scores) of each sample.
@@ -471,15 +696,23 @@ class Network {
                                      batch, " samples");
   }
 
-  /// Loss, correct count and the output layer's delta after a forward pass.
-  BlockStats outputDelta(const std::int32_t* labels, Workspace<Scalar>& ws,
-                         Scalar gradScale) const {
+  using ActivationsMap = Eigen::Map<Activations<Scalar>, 0, Eigen::OuterStride<>>;
+
+  /// The most outputs of any layer: the size of the reused buffers, per sample.
+  Eigen::Index widestLayer() const {
+    Eigen::Index widest = 0;
+    for (const auto& ly : m_layers) widest = std::max<Eigen::Index>(widest, ly.outputs());
+    return widest;
+  }
+
+  /// Loss, correct count and the output layer's delta (into \p top, B x outputs) after a
+  /// forward pass.
+  BlockStats outputDelta(const std::int32_t* labels, Workspace<Scalar>& ws, Scalar gradScale,
+                         ActivationsRef<Scalar> top) const {
     const std::size_t L = m_layers.size();
     const Eigen::Index batch = ws.output.rows();
     BlockStats stats;
     stats.samples = batch;
-    Activations<Scalar>& top = ws.delta[L - 1];
-    top.resize(batch, outputs());
     if (m_options.loss == LossKind::SoftmaxCrossEntropy) {
       stats.lossSum = softmaxCrossEntropy(ws.z[L - 1], labels, gradScale, ws.output, top);
     } else {
@@ -494,14 +727,16 @@ class Network {
     return stats;
   }
 
-  /// Layer l-1's delta from layer l's: dL/dz_{l-1} = (delta_l W_l) * mask * f'(z_{l-1}).
-  void propagateDelta(std::size_t l, Workspace<Scalar>& ws, Threads threads) const {
-    Activations<Scalar>& below = ws.delta[l - 1];
-    below.resize(ws.output.rows(), m_layers[l - 1].outputs());
-    m_layers[l].backwardInput(ws.delta[l], below, threads);
+  /// Layer l-1's delta from layer l's: dL/dz_{l-1} = (delta_l W_l) * mask * f'(z_{l-1}), the
+  /// mask recomputed from the forward pass's key (the same values dropoutForward() drew).
+  void propagateDelta(std::size_t l, const Workspace<Scalar>& ws,
+                      const ConstActivationsRef<Scalar>& delta, ActivationsRef<Scalar> below,
+                      Threads threads) const {
+    m_layers[l].backwardInput(delta, below, threads);
+    const std::uint64_t key = dropoutKey(m_options.seed, ws.step, l - 1);
     forColumnBlocks(below.cols(), threads, [&](Eigen::Index c0, Eigen::Index n) {
       auto gb = below.middleCols(c0, n);
-      if (ws.dropout) gb.array() *= ws.mask[l - 1].middleCols(c0, n).array();
+      if (ws.dropout) dropoutMultiply(gb, m_options.dropout, key, ws.rowOffset, c0);
       m_act[l - 1].backward(ws.z[l - 1].middleCols(c0, n), gb);
     });
   }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
@@ -16,37 +17,91 @@
 namespace tsnn {
 
 /// \brief Distribution of initial (and regrown) weights.
+///
+/// The dense rules scale by the layer's dense fans n_in and n_out, as the SET reference does. In
+/// a sparse layer neuron j really sums only its k_j = nnz(row j) inputs, about eps (n_in + n_out)
+/// / n_out of them under Erdos-Renyi, so Var(z_j) = k_j Var(w) E[x^2] = (2 k_j / n_in) E[x^2]
+/// under dense He: the pre-activations shrink by k_j / n_in at every layer, 25x per layer at the
+/// default width 1000 and 60,000x at 2.5 million. The sparse rules put each neuron's real fan-in
+/// (and the layer's mean real fan-out) in place of the dense fans, so Var(z_j) = 2 E[x^2]
+/// whatever the width: a 2.5M-wide layer starts at the scale of a 1000-wide one.
 enum class WeightInit {
-  HeUniform,      ///< U(-l, l), l = sqrt(6 / fan_in) over the dense fan-in (the SET reference)
-  XavierUniform,  ///< U(-l, l), l = sqrt(6 / (fan_in + fan_out))
-  Normal          ///< N(0, 0.1^2), SET's first version
+  HeUniform,            ///< U(-l, l), l = sqrt(6 / n_in) over the dense fan-in (the SET reference)
+  XavierUniform,        ///< U(-l, l), l = sqrt(6 / (n_in + n_out))
+  Normal,               ///< N(0, 0.1^2), SET's first version
+  HeUniformSparse,      ///< U(-l, l), l = sqrt(6 / k_j): row j's real fan-in k_j
+  XavierUniformSparse,  ///< U(-l, l), l = sqrt(6 / (k_j + nnz / n_in)): real fan-in, mean fan-out
 };
 
-/// \brief Parses "he-uniform", "xavier-uniform" or "normal".
+/// \brief Whether \p init scales by the real (sparse) fans rather than the dense ones.
+inline bool usesSparseFans(WeightInit init) {
+  return init == WeightInit::HeUniformSparse || init == WeightInit::XavierUniformSparse;
+}
+
+/// \brief Parses "he-uniform", "xavier-uniform", "normal", "he-uniform-sparse" or
+/// "xavier-uniform-sparse".
 /// \throws InvalidArgument for any other name.
 inline WeightInit parseWeightInit(const std::string& name) {
   if (name == "he-uniform" || name == "he_uniform") return WeightInit::HeUniform;
   if (name == "xavier-uniform" || name == "xavier_uniform") return WeightInit::XavierUniform;
   if (name == "normal") return WeightInit::Normal;
+  if (name == "he-uniform-sparse" || name == "he_uniform_sparse")
+    return WeightInit::HeUniformSparse;
+  if (name == "xavier-uniform-sparse" || name == "xavier_uniform_sparse")
+    return WeightInit::XavierUniformSparse;
   detail::raise<InvalidArgument>("parseWeightInit(): unknown initialisation '", name,
-                                 "' (expected he-uniform, xavier-uniform or normal)");
+                                 "' (expected he-uniform, xavier-uniform, normal, "
+                                 "he-uniform-sparse or xavier-uniform-sparse)");
 }
 
-/// \brief Draws one weight from \p init for a layer with the given dense fan-in and fan-out.
-inline double sampleWeight(WeightInit init, long long fanIn, long long fanOut, Rng& rng) {
+/// \brief The name parseWeightInit() reads back.
+inline const char* weightInitName(WeightInit init) {
   switch (init) {
-    case WeightInit::HeUniform: {
-      const double l = std::sqrt(6.0 / static_cast<double>(fanIn));
+    case WeightInit::HeUniform:
+      return "he-uniform";
+    case WeightInit::XavierUniform:
+      return "xavier-uniform";
+    case WeightInit::Normal:
+      return "normal";
+    case WeightInit::HeUniformSparse:
+      return "he-uniform-sparse";
+    case WeightInit::XavierUniformSparse:
+      return "xavier-uniform-sparse";
+  }
+  return "?";
+}
+
+/// \brief Draws one weight from \p init given the fans it scales by: the dense n_in and n_out for
+/// the dense rules, the real fan-in and mean fan-out for the sparse ones (the caller knows which;
+/// see WeightInit). Fans below 1 count as 1, so an empty row cannot divide by zero.
+inline double sampleWeight(WeightInit init, double fanIn, double fanOut, Rng& rng) {
+  fanIn = std::max(1.0, fanIn);
+  fanOut = std::max(1.0, fanOut);
+  switch (init) {
+    case WeightInit::HeUniform:
+    case WeightInit::HeUniformSparse: {
+      const double l = std::sqrt(6.0 / fanIn);
       return rng.uniform(-l, l);
     }
-    case WeightInit::XavierUniform: {
-      const double l = std::sqrt(6.0 / static_cast<double>(fanIn + fanOut));
+    case WeightInit::XavierUniform:
+    case WeightInit::XavierUniformSparse: {
+      const double l = std::sqrt(6.0 / (fanIn + fanOut));
       return rng.uniform(-l, l);
     }
     case WeightInit::Normal:
       return 0.1 * rng.normal();
   }
   return 0.0;
+}
+
+/// \brief The fans a draw for a whole rows x cols layer with \p nnz connections scales by, for
+/// weights not tied to one row (SET's regrowth): the dense fans, or for the sparse rules the
+/// mean real fan-in nnz / rows and fan-out nnz / cols.
+inline std::pair<double, double> layerFans(WeightInit init, long long rows, long long cols,
+                                           long long nnz) {
+  if (!usesSparseFans(init)) return {static_cast<double>(cols), static_cast<double>(rows)};
+  return {static_cast<double>(nnz) / static_cast<double>(std::max(1ll, rows)),
+          static_cast<double>(nnz) / static_cast<double>(std::max(1ll, cols))};
 }
 
 /// \brief SET's Erdos-Renyi density eps * (n_in + n_out) / (n_in * n_out), capped at 1.
@@ -158,7 +213,8 @@ void bernoulliPositions(Index n, double p, Rng& rng, std::vector<Index>& out) {
 
 /// \brief A rows x cols CSR matrix whose every position is present independently with
 /// probability \p density (an Erdos-Renyi random bipartite graph), with values drawn from
-/// \p init for a layer of dense fan-in \p fanIn and fan-out \p fanOut.
+/// \p init for a layer of dense fan-in \p fanIn and fan-out \p fanOut, or, for the sparse rules,
+/// each row's real fan-in and the matrix's mean real fan-out (see WeightInit).
 ///
 /// Each row is a Bernoulli process sampled by its geometric gaps, so time and memory are
 /// O(rows + nnz): the dense rows x cols mask is never formed. Only tsnn's own generator is used,
@@ -187,7 +243,20 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
     rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
   }
   std::vector<Scalar> values(colIdx.size());
-  for (auto& v : values) v = static_cast<Scalar>(sampleWeight(init, fanIn, fanOut, rng));
+  if (usesSparseFans(init)) {
+    const double meanOut = static_cast<double>(values.size()) / static_cast<double>(cols);
+    for (Index r = 0; r < rows; ++r) {
+      const auto b = static_cast<std::size_t>(rowPtr[static_cast<std::size_t>(r)]);
+      const auto e = static_cast<std::size_t>(rowPtr[static_cast<std::size_t>(r) + 1]);
+      for (std::size_t k = b; k < e; ++k)
+        values[k] = static_cast<Scalar>(
+            sampleWeight(init, static_cast<double>(e - b), meanOut, rng));
+    }
+  } else {
+    for (auto& v : values)
+      v = static_cast<Scalar>(sampleWeight(init, static_cast<double>(fanIn),
+                                           static_cast<double>(fanOut), rng));
+  }
   CsrMatrix<Scalar, Index> m;
   m.assignUnchecked(rows, cols, std::move(rowPtr), std::move(colIdx), std::move(values));
   return m;

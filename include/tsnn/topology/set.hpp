@@ -247,12 +247,13 @@ template <class Scalar, class Index>
 SetStats evolveSetCsr(const CsrMatrix<Scalar, Index>& w, double zeta, Rng& rng, WeightInit init,
                       CsrMatrix<Scalar, Index>& next, std::vector<Index>& source) {
   const Index rows = w.rows(), cols = w.cols();
+  const auto fans = layerFans(init, rows, cols, w.nonZeros());
   return evolveCsr(
       w, zeta,
       [&](const std::vector<Index>& keptPtr, const std::vector<Index>& keptCol, long long count) {
         return drawEmptyPositions(rows, cols, keptPtr, keptCol, count, rng);
       },
-      [&] { return sampleWeight(init, cols, rows, rng); }, next, source);
+      [&] { return sampleWeight(init, fans.first, fans.second, rng); }, next, source);
 }
 
 /// Runs \p step(csr, next, source) on \p layer's weights, installs the result, for CSR or
@@ -290,7 +291,8 @@ inline void checkZeta(const char* caller, double zeta) {
 
 /// \brief One SET step on \p layer (see the file comment), for CSR or COO storage.
 /// \param zeta fraction in [0, 1) of the negative and of the positive weights to replace
-/// \param init distribution of the regrown weights (fan-in = layer inputs)
+/// \param init distribution of the regrown weights (fan-in = layer inputs; for the sparse rules
+///        the layer's mean real fan-in, see layerFans())
 /// \param remap if not null, receives the change (survivors continue their entry, grown
 ///        connections are new); pass it to the optimiser (Optimizer::remap())
 /// \throws InvalidArgument if zeta is outside [0, 1)

@@ -53,10 +53,11 @@ void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
   if (static_cast<Eigen::Index>(labels.size()) != x.rows())
     detail::raise<InvalidArgument>("evolveHiddenLayersByGradient(): ", x.rows(), " samples but ",
                                    labels.size(), " labels");
+  // Only the deltas are needed (the weight gradients at empty positions are computed from them
+  // and the activations), so no gradient buffer of the network's size is made.
   Workspace<Scalar> ws;
-  Gradients<Scalar> g = net.makeGradients();
   net.forward(x, ws, PassOptions::inference().threads(threads));
-  net.backward(x, labels.data(), ws, g, Scalar(1) / static_cast<Scalar>(x.rows()), threads);
+  net.backwardDeltas(labels.data(), ws, Scalar(1) / static_cast<Scalar>(x.rows()), threads);
   NetworkRemap<Index> all(net.numLayers());
   for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
     PatternRemap<Index> r;
