@@ -170,6 +170,9 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
              "data-parallel shards or WASAP workers (0: the thread count)");
   addReal(app, "--wasap-local", "F", s.tr.wasapLocalFraction, def("--wasap-local", "0.3"), 0, 1,
           false, "WASAP: fraction of epochs trained locally at the end");
+  addReal(app, "--lr-fan-in", "K", s.tr.fanInReference, "0", 0, 1e300, false,
+          "per-layer learning rates lr*min(1,K/mean real fan-in), 0: off; 1000 keeps the default "
+          "network's rates and tames a wide network's dense output layer");
   addReal(app, "--clip-norm", "C", s.tr.clipNorm, "0", 0, 1e300, false,
           "clip each minibatch gradient to global L2 norm C (0: off)");
   addValue(app, "--on-nonfinite", "POLICY", "throw",
@@ -288,6 +291,7 @@ std::string configString(const CLI::App& app, const Settings& s, const Defaults&
   if (s.preset != "none") os << "preset=" << s.preset << ';';
   if (s.tr.dropLastPartialBatch) os << "drop-last=1;";
   if (s.scaling != tsnn::InputScaling::Standardize) os << "scaling=unit;";
+  if (s.tr.fanInReference != 0) os << "lr-fan-in=" << optionText(app, "--lr-fan-in") << ';';
   if (s.net.init != tsnn::WeightInit::HeUniform)
     os << "init=" << tsnn::weightInitName(s.net.init) << ';';
   if (s.tr.augment.maxRotation != 0)
@@ -398,8 +402,7 @@ void printRecord(const tsnn::EpochRecord& r, long long samples) {
 // trainer's two reused delta buffers, the data-parallel trainer's per-layer deltas over its
 // shards, and for WASAP one gradient, workspace and model copy per worker (the copies are
 // named, not counted).
-std::string memoryReport(const tsnn::Networkf& model, const tsnn::TrainerOptions& tr,
-                         int threads) {
+std::string memoryReport(const tsnn::Networkf& model, const tsnn::TrainerOptions& tr, int threads) {
   tsnn::MemoryPlan plan;
   plan.batch = tr.batchSize;
   std::size_t params = static_cast<std::size_t>(model.nonZeros());

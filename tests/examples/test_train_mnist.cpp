@@ -127,12 +127,12 @@ TEST_CASE("train_mnist rejects bad flags and bad data with one line and a non-ze
   const fs::path data = makeDataset(tmp.path() / "data", 50, 20);
   const std::string base = "--data " + data.string() + " --epochs 1 --hidden 8 ";
   const std::vector<std::string> bad = {
-      "--bogus 1",       "--epochs abc",  "--dropout 1",     "--zeta 1.5",
-      "--lr -1",         "--lr nan",      "--hidden 10,,3",  "--hidden 0",
-      "--batch 0",       "--epsilon inf", "--threads -2",    "--momentum 1",
-      "--epochs",        "stray",         "--nesterov=yes",  "--alpha -0.1",
-      "--trainer magic", "--workers -1",  "--clip-norm -1",  "--on-nonfinite maybe",
-      "--wasap-local 2", "--seed -5",     "--limit-train x", "--weight-decay 1",
+      "--bogus 1",       "--epochs abc",   "--dropout 1",     "--zeta 1.5",
+      "--lr -1",         "--lr nan",       "--hidden 10,,3",  "--hidden 0",
+      "--batch 0",       "--epsilon inf",  "--threads -2",    "--momentum 1",
+      "--epochs",        "stray",          "--nesterov=yes",  "--alpha -0.1",
+      "--trainer magic", "--workers -1",   "--clip-norm -1",  "--on-nonfinite maybe",
+      "--wasap-local 2", "--seed -5",      "--limit-train x", "--weight-decay 1",
       "--init he",       "--limit-test -1"};
   for (const auto& args : bad) {
     const Run r = runExample(base + args, tmp.path());

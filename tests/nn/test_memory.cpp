@@ -4,8 +4,8 @@
 // keeps two buffers whatever the depth, and its chunk rule.
 
 #include <Eigen/Core>
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -141,7 +141,8 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
 
 TEST_CASE("infer() gives forward()'s inference scores bit for bit with two buffers",
           "[nn][network][memory]") {
-  for (tsnn::LossKind loss : {tsnn::LossKind::SoftmaxCrossEntropy, tsnn::LossKind::MeanSquaredError}) {
+  for (tsnn::LossKind loss :
+       {tsnn::LossKind::SoftmaxCrossEntropy, tsnn::LossKind::MeanSquaredError}) {
     auto o = options();
     o.sizes = {20, 300, 50, 400, 7};
     o.loss = loss;
@@ -171,9 +172,9 @@ TEST_CASE("infer() gives forward()'s inference scores bit for bit with two buffe
   tsnn::InferenceWorkspace<double> iw;
   CHECK_THROWS_WITH(net.infer(tsnn::Activations<double>::Zero(3, 5), iw),
                     Catch::StartsWith("tsnn: Network::infer(): input has 5 features"));
-  CHECK_THROWS_WITH(net.predictScores(tsnn::Network<double>::Features::Zero(3, 784),
-                                      tsnn::Threads::serial(), -1),
-                    Catch::StartsWith("tsnn: Network::predictScores(): chunk must be >= 0"));
+  CHECK_THROWS_WITH(
+      net.predictScores(tsnn::Network<double>::Features::Zero(3, 784), tsnn::Threads::serial(), -1),
+      Catch::StartsWith("tsnn: Network::predictScores(): chunk must be >= 0"));
 }
 
 TEST_CASE("The inference chunk keeps two buffers of the widest layer within 512 MiB",

@@ -529,8 +529,9 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
   }
 }
 
-TEST_CASE("He over the real fan-in keeps a deep network's pre-activations at one scale at any width",
-          "[training][network][init]") {
+TEST_CASE(
+    "He over the real fan-in keeps a deep network's pre-activations at one scale at any width",
+    "[training][network][init]") {
   // Inputs U(-1.5, 1.5) have E[x^2] = 3/4. With l_j = sqrt(6 / k_j), Var(w) = 2 / k_j, so the
   // first layer's E[z^2] = k_j Var(w) E[x^2] = 3/2 whatever k_j; All-ReLU with |slope| a gives
   // E[f(z)^2] = (1 + a^2) / 2 E[z^2] for symmetric z, so each further layer multiplies E[z^2] by
@@ -546,9 +547,8 @@ TEST_CASE("He over the real fan-in keeps a deep network's pre-activations at one
     tsnn::Workspace<double> ws;
     net.forward(x, ws, serialPass(false, 0));
     std::vector<double> m;
-    for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) m.push_back(ws.z[l].squaredNorm() /
-                                                                      static_cast<double>(
-                                                                          ws.z[l].size()));
+    for (std::size_t l = 0; l + 1 < net.numLayers(); ++l)
+      m.push_back(ws.z[l].squaredNorm() / static_cast<double>(ws.z[l].size()));
     return m;
   };
   for (long long width : {1000ll, 20000ll}) {

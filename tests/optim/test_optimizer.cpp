@@ -282,3 +282,60 @@ TEST_CASE("makeOptimizer, parseOptimizer and the optimiser names", "[optim][opti
   CHECK(tsnn::optimizerSlots(tsnn::OptimizerKind::Sgd) == 1);
   CHECK(tsnn::optimizerSlots(tsnn::OptimizerKind::Adam) == 2);
 }
+
+TEMPLATE_TEST_CASE(
+    "A fan-in reference steps each layer at lr times min(1, K / its mean real fan-in)",
+    "[optim][optimizer][fan-in]", tsnn::test::SgdOf<double>, tsnn::test::AdamOf<double>) {
+  // Layer 0: 2 neurons with 4 and 2 of 4 inputs (mean fan-in 3); layer 1: 2 x 2 dense (2).
+  auto build = [] {
+    const Csr w0(2, 4, {0, 4, 6}, {0, 1, 2, 3, 1, 3}, {0.5, -0.25, 1.0, 0.75, -0.5, 0.125});
+    const Csr w1(2, 2, {0, 2, 4}, {0, 1, 0, 1}, {1.0, -1.0, 0.5, 0.25});
+    tsnn::NetworkOptions o;
+    o.dropout = 0;
+    return Net(o, {Layer(w0, Eigen::VectorXd::Constant(2, 0.1)),
+                   Layer(w1, Eigen::VectorXd::Constant(2, -0.2))});
+  };
+  Net scaled = build(), plain = build(), slow = build();
+  auto g = scaled.makeGradients();
+  g.weights[0] = {0.3, -0.1, 0.2, 0.4, -0.6, 0.05};
+  g.weights[1] = {0.7, -0.2, 0.1, 0.9};
+  g.bias[0] << 0.25, -0.5;
+  g.bias[1] << -0.125, 0.375;
+  const double lr = 0.1;
+  auto withK = TestType::make(), without = TestType::make(), atLr = TestType::make();
+  withK.setLearningRate(lr);
+  without.setLearningRate(lr);
+  // K = 1.5: layer 0 at lr * 1.5 / 3 = lr / 2, layer 1 at lr * 1.5 / 2 = 3 lr / 4.
+  withK.setFanInReference(1.5);
+  atLr.setLearningRate(lr * (1.5 / 3.0));
+  for (int step = 0; step < 3; ++step) {
+    withK.step(scaled, g);
+    without.step(plain, g);
+    atLr.step(slow, g);
+  }
+  CHECK(withK.layerRateScale(0) == 1.5 / 3.0);
+  CHECK(withK.layerRateScale(1) == 1.5 / 2.0);
+  CHECK(without.layerRateScale(0) == 1.0);
+  // Layer 0 moved exactly as an optimiser at lr / 2 moves it, weights, biases and state.
+  CHECK(scaled.layer(0).weights().values() == slow.layer(0).weights().values());
+  CHECK(scaled.layer(0).bias() == slow.layer(0).bias());
+  CHECK(withK.layerState(0).entries == atLr.layerState(0).entries);
+  // Layer 1 moved less than at lr, and differently from lr / 2.
+  CHECK(scaled.layer(1).weights().values() != plain.layer(1).weights().values());
+  CHECK(scaled.layer(1).weights().values() != slow.layer(1).weights().values());
+  // A reference at or above every fan-in changes nothing.
+  Net same = build();
+  auto high = TestType::make();
+  high.setLearningRate(lr);
+  high.setFanInReference(3.0);
+  for (int step = 0; step < 3; ++step) high.step(same, g);
+  for (std::size_t l = 0; l < 2; ++l) {
+    CHECK(same.layer(l).weights().values() == plain.layer(l).weights().values());
+    CHECK(same.layer(l).bias() == plain.layer(l).bias());
+  }
+  CHECK_THROWS_WITH(high.setFanInReference(-1),
+                    Catch::StartsWith("tsnn: Optimizer::setFanInReference(): the reference "
+                                      "fan-in must be >= 0 and finite, got -1"));
+  // clone() keeps the reference.
+  CHECK(withK.clone()->fanInReference() == 1.5);
+}

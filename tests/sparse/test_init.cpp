@@ -143,9 +143,9 @@ TEST_CASE("parseWeightInit accepts the documented names and rejects others",
   CHECK(tsnn::parseWeightInit("normal") == tsnn::WeightInit::Normal);
   CHECK(tsnn::parseWeightInit("he-uniform-sparse") == tsnn::WeightInit::HeUniformSparse);
   CHECK(tsnn::parseWeightInit("xavier-uniform-sparse") == tsnn::WeightInit::XavierUniformSparse);
-  for (auto init : {tsnn::WeightInit::HeUniform, tsnn::WeightInit::XavierUniform,
-                    tsnn::WeightInit::Normal, tsnn::WeightInit::HeUniformSparse,
-                    tsnn::WeightInit::XavierUniformSparse})
+  for (auto init :
+       {tsnn::WeightInit::HeUniform, tsnn::WeightInit::XavierUniform, tsnn::WeightInit::Normal,
+        tsnn::WeightInit::HeUniformSparse, tsnn::WeightInit::XavierUniformSparse})
     CHECK(tsnn::parseWeightInit(tsnn::weightInitName(init)) == init);
   CHECK_THAT(tsnn::test::messageOf([] { tsnn::parseWeightInit("He-Uniform"); }),
              StartsWith("tsnn: parseWeightInit(): unknown initialisation 'He-Uniform'"));

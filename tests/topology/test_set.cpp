@@ -508,8 +508,7 @@ TEST_CASE("With a sparse-fan rule, SET regrows at the scale of the layer's mean 
   tsnn::Rng rng(tsnn::test::testSeed(8814));
   tsnn::SparseLinear<double, std::int32_t> layer(2000, 200, 0.02, rng,
                                                  tsnn::WeightInit::HeUniformSparse);
-  const double limit =
-      std::sqrt(6.0 / (static_cast<double>(layer.nonZeros()) / 200.0));
+  const double limit = std::sqrt(6.0 / (static_cast<double>(layer.nonZeros()) / 200.0));
   tsnn::PatternRemap<std::int32_t> remap;
   tsnn::evolveSet(layer, 0.3, rng, tsnn::WeightInit::HeUniformSparse, &remap);
   double hi = 0;

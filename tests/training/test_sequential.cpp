@@ -222,3 +222,30 @@ TEST_CASE("dropLastPartialBatch trains only whole minibatches and averages over 
   o.batchSize = 35;  // each partition is exactly one minibatch
   CHECK_NOTHROW(tsnn::train(net, makeProblem<double>(70, 133), kNoTest<double>, o));
 }
+
+TEST_CASE("Every trainer steps its layers at the fan-in reference's per-layer rates",
+          "[training][fan-in]") {
+  // The layers' mean real fan-ins are about 5.5, 8 and 32: K = 1e9 caps none of them and must
+  // train bit for bit as without; K = 2 slows every layer and must change the run.
+  const Dataset<double> train = makeProblem<double>(96, 515);
+  for (TrainerKind kind :
+       {TrainerKind::Sequential, TrainerKind::DataParallel, TrainerKind::Wasap}) {
+    INFO("trainer " << static_cast<int>(kind));
+    auto run = [&](double k) {
+      tsnn::Network<double> net(tsnn::test::trainerNetOptions());
+      TrainerOptions o =
+          tsnn::test::trainerOptions(kind, kind == TrainerKind::Wasap ? 1 : 2, 2, 16);
+      o.threads = kind == TrainerKind::Wasap ? 1 : 2;
+      o.fanInReference = k;
+      tsnn::train(net, train, kNoTest<double>, o);
+      return net;
+    };
+    const auto plain = run(0), capped = run(1e9), slowed = run(2);
+    CHECK(tsnn::test::sameNetwork(plain, capped));
+    CHECK_FALSE(tsnn::test::sameNetwork(plain, slowed));
+  }
+  TrainerOptions bad = tsnn::test::trainerOptions(TrainerKind::Sequential, 1, 1, 16);
+  bad.fanInReference = -3;
+  CHECK_THROWS_WITH(bad.validate(), Catch::StartsWith("tsnn: TrainerOptions: the reference "
+                                                      "fan-in must be finite and >= 0, got -3"));
+}

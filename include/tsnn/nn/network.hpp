@@ -138,16 +138,16 @@ struct InferenceWorkspace {
 /// \brief What a network and one training configuration hold in memory, in bytes, by kind: the
 /// figures count the elements of every buffer (allocator overhead and vector slack excluded).
 struct MemoryReport {
-  std::size_t weights = 0;          ///< connection values
-  std::size_t indices = 0;          ///< CSR column indices and row pointers
-  std::size_t transposeIndex = 0;   ///< the input-gradient kernel's column index
-  std::size_t biases = 0;           ///< biases and neuron ids (8 bytes per hidden neuron)
-  std::size_t optimizerState = 0;   ///< as given (Optimizer::bytes(), or an estimate)
-  std::size_t gradients = 0;        ///< one gradient per copy, weights and biases
+  std::size_t weights = 0;             ///< connection values
+  std::size_t indices = 0;             ///< CSR column indices and row pointers
+  std::size_t transposeIndex = 0;      ///< the input-gradient kernel's column index
+  std::size_t biases = 0;              ///< biases and neuron ids (8 bytes per hidden neuron)
+  std::size_t optimizerState = 0;      ///< as given (Optimizer::bytes(), or an estimate)
+  std::size_t gradients = 0;           ///< one gradient per copy, weights and biases
   std::size_t workspacePerSample = 0;  ///< a training pass's buffers per sample
-  std::size_t workspace = 0;        ///< the same for the batch (per-thread shards together)
-  std::size_t inputBatch = 0;       ///< the gathered minibatch and its labels
-  std::size_t inference = 0;        ///< the evaluation's two buffers for its chunk
+  std::size_t workspace = 0;           ///< the same for the batch (per-thread shards together)
+  std::size_t inputBatch = 0;          ///< the gathered minibatch and its labels
+  std::size_t inference = 0;           ///< the evaluation's two buffers for its chunk
   long long connections = 0;
   long long hiddenNeurons = 0;
   long long batch = 0;
@@ -177,8 +177,8 @@ struct MemoryReport {
       t << std::fixed << std::setprecision(2) << static_cast<double>(b) / c << " B/connection";
       return t.str();
     };
-    os << "memory: " << connections << " connections, " << hiddenNeurons << " hidden neurons, batch "
-       << batch << "\n";
+    os << "memory: " << connections << " connections, " << hiddenNeurons
+       << " hidden neurons, batch " << batch << "\n";
     row("weights", weights, perConnection(weights));
     row("indices", indices, perConnection(indices));
     row("transpose index", transposeIndex, perConnection(transposeIndex));
@@ -437,8 +437,8 @@ class Network {
     // buffer takes the delta two layers down.
     for (std::size_t l = L; l-- > 0;) {
       const auto delta = deltaOf(l);
-      m_layers[l].gradients(layerInput(l, x, ws), delta, grads.weights[l], grads.bias[l],
-                            Scalar(1), threads);
+      m_layers[l].gradients(layerInput(l, x, ws), delta, grads.weights[l], grads.bias[l], Scalar(1),
+                            threads);
       if (l > 0) propagateDelta(l, ws, delta, deltaOf(l - 1), threads);
     }
     return stats;
@@ -455,7 +455,8 @@ class Network {
                             const std::function<void(std::size_t)>& onDelta = {}) const {
     checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
     const Eigen::Index batch = ws.output.rows();
-    for (std::size_t l = 0; l < m_layers.size(); ++l) ws.delta[l].resize(batch, m_layers[l].outputs());
+    for (std::size_t l = 0; l < m_layers.size(); ++l)
+      ws.delta[l].resize(batch, m_layers[l].outputs());
     const BlockStats stats = outputDelta(labels, ws, gradScale, ws.delta.back());
     for (std::size_t l = m_layers.size(); l-- > 0;) {
       if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, ws.delta[l + 1], ws.delta[l], threads);
@@ -539,9 +540,7 @@ class Network {
   /// \brief The number of samples predictScores() infers at once when not told: up to 1024, and
   /// no more than keep its two buffers within 512 MiB (at least 16), so evaluating a network of
   /// millions of neurons per layer costs a bounded slice of memory, not 1024 x its width.
-  Eigen::Index inferenceChunk() const {
-    return inferenceChunkFor(widestLayer());
-  }
+  Eigen::Index inferenceChunk() const { return inferenceChunkFor(widestLayer()); }
   /// \brief inferenceChunk() for a network whose widest layer has \p widest neurons.
   static Eigen::Index inferenceChunkFor(Eigen::Index widest) {
     const double perSample = 2.0 * static_cast<double>(std::max<Eigen::Index>(1, widest)) *
@@ -601,8 +600,8 @@ class Network {
     }
     r.optimizerState = plan.optimizerStateBytes;
     // z for every layer, a for the hidden ones, the output; deltas per layer or two of the widest.
-    const long long perSample = allSum + hiddenSum + outputs() +
-                                (plan.perLayerDeltas ? allSum : 2 * widest);
+    const long long perSample =
+        allSum + hiddenSum + outputs() + (plan.perLayerDeltas ? allSum : 2 * widest);
     r.workspacePerSample = static_cast<std::size_t>(perSample) * S;
     r.workspace = r.workspacePerSample * static_cast<std::size_t>(plan.batch);
     r.inputBatch = static_cast<std::size_t>(plan.batch) *
@@ -610,7 +609,8 @@ class Network {
     r.inferenceChunk = inferenceChunk();
     r.inference = static_cast<std::size_t>(r.inferenceChunk) *
                   (2 * static_cast<std::size_t>(widest) + 2 * static_cast<std::size_t>(outputs()) +
-                   static_cast<std::size_t>(inputs())) * S;
+                   static_cast<std::size_t>(inputs())) *
+                  S;
     r.connections = nonZeros();
     r.hiddenNeurons = hiddenNeurons();
     r.batch = plan.batch;

@@ -129,10 +129,10 @@ class Adam final : public Optimizer<Scalar, Index> {
                                          " is ", (*a)[k], " at ", k, " (a mean of squares)");
   }
   void prepareStep(std::uint64_t t) override { m_t = t; }
-  void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,
+  void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n, double rateScale,
               Threads threads) const override {
     AdamOptions o = m_options;
-    o.learningRate = this->learningRate();
+    o.learningRate = this->learningRate() * rateScale;
     adamUpdate(w, s[0], s[1], g, n, o, m_t, threads);
   }
 

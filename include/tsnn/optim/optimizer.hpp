@@ -86,6 +86,27 @@ class Optimizer {
           lr);
     m_lr = lr;
   }
+  /// \brief Per-layer learning rates by real fan-in: with reference K > 0, layer l steps at
+  /// lr * min(1, K / k_l), k_l = nnz_l / n_out,l its mean real fan-in (fixed at each
+  /// beginStep(), so it follows SET and pruning). Why: one SGD step moves neuron j's
+  /// pre-activation by about lr * k_j * E[x^2] * delta_j, so a layer with a wide fan-in (a dense
+  /// readout from a million neurons) takes steps 10^3 times larger than one with a thousand, and
+  /// diverges at a rate that trains the narrow one. Capped at 1, so layers at or below K keep
+  /// lr: with K = 1000 the default 784-1000-1000-1000-10 network (fan-ins about 40 and 1000)
+  /// trains exactly as without. 0 (the default) turns it off.
+  /// \throws InvalidArgument if K is negative or not finite
+  void setFanInReference(double k) {
+    if (!(k >= 0) || !std::isfinite(k))
+      detail::raise<InvalidArgument>(
+          "Optimizer::setFanInReference(): the reference fan-in must be >= 0 and finite, got ", k);
+    m_fanInReference = k;
+  }
+  double fanInReference() const { return m_fanInReference; }
+  /// \brief Layer \p l's learning-rate factor in the current step (1 without a reference).
+  double layerRateScale(std::size_t l) const {
+    return l < m_rateScale.size() ? m_rateScale[l] : 1.0;
+  }
+
   /// \brief Steps taken so far (Adam's t).
   std::uint64_t steps() const { return m_steps; }
   /// \brief Layers with state (0 before the first step or reset()).
@@ -236,6 +257,14 @@ class Optimizer {
             caller, ": the gradient of layer ", l, " has ", g.weights[l].size(), " weights and ",
             g.bias[l].size(), " biases, the layer ", layer.nonZeros(), " and ", layer.outputs());
     }
+    m_rateScale.assign(net.numLayers(), 1.0);
+    if (m_fanInReference > 0)
+      for (std::size_t l = 0; l < net.numLayers(); ++l) {
+        const auto& layer = net.layer(l);
+        const double fanIn = static_cast<double>(layer.nonZeros()) /
+                             static_cast<double>(std::max<long long>(1, layer.outputs()));
+        if (fanIn > m_fanInReference) m_rateScale[l] = m_fanInReference / fanIn;
+      }
     ++m_steps;
     prepareStep(m_steps);
   }
@@ -255,7 +284,8 @@ class Optimizer {
     TSNN_ASSERT(a <= b && b <= arrays[0].size());
     std::array<Scalar*, kMaxSlots> s{};
     for (std::size_t i = 0; i < m_slots; ++i) s[i] = arrays[i].data() + a;
-    update(w + a, grad + a, s.data(), static_cast<std::ptrdiff_t>(b - a), threads);
+    update(w + a, grad + a, s.data(), static_cast<std::ptrdiff_t>(b - a), layerRateScale(l),
+           threads);
   }
 
   /// \brief Moves layer \p l's state along the pattern change \p r (see the file comment), after
@@ -399,12 +429,15 @@ class Optimizer {
   /// Fixes the coefficients of step \p t (1-based) before its updates.
   virtual void prepareStep(std::uint64_t t) { (void)t; }
   /// Updates n parameters \p w from gradients \p g with state arrays s[0 .. slots()) aligned
-  /// with them. Must not change members: threads call it side by side on disjoint ranges.
+  /// with them, at learning rate learningRate() * \p rateScale (the layer's factor). Must not
+  /// change members: threads call it side by side on disjoint ranges.
   virtual void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,
-                      Threads threads) const = 0;
+                      double rateScale, Threads threads) const = 0;
 
  private:
   double m_lr = 0;
+  double m_fanInReference = 0;
+  std::vector<double> m_rateScale;  ///< per layer, fixed by beginStep()
   std::size_t m_slots = 1;
   std::uint64_t m_steps = 0;
   std::vector<LayerState> m_layers;

@@ -92,10 +92,10 @@ class Sgd final : public Optimizer<Scalar, Index> {
   const SgdOptions& options() const { return m_options; }
 
  protected:
-  void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n,
+  void update(Scalar* w, const Scalar* g, Scalar* const* s, std::ptrdiff_t n, double rateScale,
               Threads threads) const override {
     SgdOptions o = m_options;
-    o.learningRate = this->learningRate();
+    o.learningRate = this->learningRate() * rateScale;
     sgdUpdate(w, s[0], g, n, o, threads);
   }
 

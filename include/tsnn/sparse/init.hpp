@@ -249,13 +249,13 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
       const auto b = static_cast<std::size_t>(rowPtr[static_cast<std::size_t>(r)]);
       const auto e = static_cast<std::size_t>(rowPtr[static_cast<std::size_t>(r) + 1]);
       for (std::size_t k = b; k < e; ++k)
-        values[k] = static_cast<Scalar>(
-            sampleWeight(init, static_cast<double>(e - b), meanOut, rng));
+        values[k] =
+            static_cast<Scalar>(sampleWeight(init, static_cast<double>(e - b), meanOut, rng));
     }
   } else {
     for (auto& v : values)
-      v = static_cast<Scalar>(sampleWeight(init, static_cast<double>(fanIn),
-                                           static_cast<double>(fanOut), rng));
+      v = static_cast<Scalar>(
+          sampleWeight(init, static_cast<double>(fanIn), static_cast<double>(fanOut), rng));
   }
   CsrMatrix<Scalar, Index> m;
   m.assignUnchecked(rows, cols, std::move(rowPtr), std::move(colIdx), std::move(values));

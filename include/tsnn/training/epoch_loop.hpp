@@ -86,6 +86,7 @@ std::vector<EpochRecord> runEpochs(
   // The SkipBatch policy lowers its learning rate.
   const std::unique_ptr<Optimizer<Scalar, Index>> optimizer =
       makeOptimizer<Scalar, Index>(options.optimizer, options.sgd, options.adam);
+  optimizer->setFanInReference(options.fanInReference);
   int skippedInARow = 0;
   int firstEpoch = 1;
   if (state && state->epoch > 0) {

@@ -98,6 +98,10 @@ struct TrainerOptions {
   double lrBackoff = 0.5;
   /// SkipBatch: consecutive skipped minibatches after which training stops anyway.
   int maxSkippedBatches = 10;
+  /// Per-layer learning rates lr * min(1, K / mean real fan-in) with K this value, 0 for one
+  /// rate everywhere (Optimizer::setFanInReference(); 1000 keeps the default network's rates
+  /// and tames a wide network's dense readout).
+  double fanInReference = 0;
 
   /// \throws InvalidArgument naming the first bad value.
   void validate() const {
@@ -117,6 +121,9 @@ struct TrainerOptions {
     if (!(lrBackoff > 0 && lrBackoff <= 1))
       detail::raise<InvalidArgument>(
           "TrainerOptions: learning-rate backoff must be in (0, 1], got ", lrBackoff);
+    if (!(fanInReference >= 0) || !std::isfinite(fanInReference))
+      detail::raise<InvalidArgument>(
+          "TrainerOptions: the reference fan-in must be finite and >= 0, got ", fanInReference);
     if (importancePruning) pruning.validate();
     if (maxSkippedBatches < 1)
       detail::raise<InvalidArgument>("TrainerOptions: max skipped batches must be >= 1, got ",

@@ -261,6 +261,7 @@ std::vector<EpochRecord> trainWasap(
   // The shared model's optimiser; used only under the lock in phase 1.
   const std::unique_ptr<Optimizer<Scalar, Index>> optimizer =
       makeOptimizer<Scalar, Index>(options.optimizer, options.sgd, options.adam);
+  optimizer->setFanInReference(options.fanInReference);
   std::mutex shared;
   std::exception_ptr error;
   auto fail = [&](std::exception_ptr e) {
