@@ -402,6 +402,11 @@ void printRecord(const tsnn::EpochRecord& r, long long samples) {
 // trainer's two reused delta buffers, the data-parallel trainer's per-layer deltas over its
 // shards, and for WASAP one gradient, workspace and model copy per worker (the copies are
 // named, not counted).
+// The workers of the data-parallel and WASAP trainers: --workers, else one per thread.
+int resolvedWorkers(const tsnn::TrainerOptions& tr, int threads) {
+  return tr.workers > 0 ? tr.workers : threads;
+}
+
 std::string memoryReport(const tsnn::Networkf& model, const tsnn::TrainerOptions& tr, int threads) {
   tsnn::MemoryPlan plan;
   plan.batch = tr.batchSize;
@@ -410,7 +415,7 @@ std::string memoryReport(const tsnn::Networkf& model, const tsnn::TrainerOptions
     params += static_cast<std::size_t>(model.layer(l).outputs());
   plan.optimizerStateBytes = tsnn::optimizerSlots(tr.optimizer) * params * sizeof(float);
   plan.perLayerDeltas = tr.kind != tsnn::TrainerKind::Sequential;
-  const int workers = tr.workers > 0 ? tr.workers : threads;
+  const int workers = resolvedWorkers(tr, threads);
   if (tr.kind == tsnn::TrainerKind::Wasap) {
     plan.gradientCopies = workers;
     plan.batch = tr.batchSize * workers;
@@ -554,7 +559,7 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       std::printf("%s", model.summary().c_str());
       std::printf("trainer: %s, threads: %d", trainer.c_str(), threads);
       if (tr.kind != tsnn::TrainerKind::Sequential)
-        std::printf(", workers: %d", tr.workers > 0 ? tr.workers : threads);
+        std::printf(", workers: %d", resolvedWorkers(tr, threads));
       if (!resume.empty()) std::printf(", resumed at epoch %d", state.epoch);
       std::printf("\n%s", memoryReport(model, tr, threads).c_str());
       std::fflush(stdout);

@@ -425,9 +425,7 @@ class Network {
                                      " layers, network has ", L);
     const Eigen::Index batch = ws.output.rows();
     // Layer l's delta lives in scratch[(L - 1 - l) % 2], sized for the widest layer once.
-    const Eigen::Index widest = widestLayer();
-    for (auto& b : ws.scratch)
-      if (b.size() < batch * widest) b.resize(batch * widest);
+    growBuffers(ws.scratch, batch * widestLayer());
     auto deltaOf = [&](std::size_t l) {
       return ActivationsMap(ws.scratch[(L - 1 - l) % 2].data(), batch, m_layers[l].outputs(),
                             Eigen::OuterStride<>(batch));
@@ -504,9 +502,7 @@ class Network {
       detail::raise<InvalidArgument>("Network::infer(): input has ", x.cols(),
                                      " features, network expects ", inputs());
     const Eigen::Index batch = x.rows();
-    const Eigen::Index widest = widestLayer();
-    for (auto& b : iw.buffer)
-      if (b.size() < batch * widest) b.resize(batch * widest);
+    growBuffers(iw.buffer, batch * widestLayer());
     const std::size_t L = m_layers.size();
     for (std::size_t l = 0; l < L; ++l) {
       ActivationsMap z(iw.buffer[l % 2].data(), batch, m_layers[l].outputs(),
@@ -582,19 +578,19 @@ class Network {
                                      " and gradient copies ", plan.gradientCopies,
                                      " must be >= 1 and >= 0");
     MemoryReport r;
-    const std::size_t S = sizeof(Scalar), I = sizeof(Index);
-    long long widest = 0, hiddenSum = 0, allSum = 0;
+    const std::size_t S = sizeof(Scalar);
+    const auto widest = static_cast<long long>(widestLayer());
+    long long hiddenSum = 0, allSum = 0;
     for (std::size_t l = 0; l < m_layers.size(); ++l) {
       const auto& ly = m_layers[l];
       const auto nnz = static_cast<std::size_t>(ly.nonZeros());
       const auto rows = static_cast<std::size_t>(ly.outputs());
-      const auto cols = static_cast<std::size_t>(ly.inputs());
+      const auto& t = ly.transposeIndex();
       r.weights += nnz * S;
       r.indices += ly.weights().bytes() - nnz * S;
-      r.transposeIndex += (2 * nnz + cols + 1) * I;
+      r.transposeIndex += (t.colPtr.size() + t.rowIdx.size() + t.valuePos.size()) * sizeof(Index);
       r.biases += rows * S + (l + 1 < m_layers.size() ? rows * sizeof(long long) : 0);
       r.gradients += (nnz + rows) * S * static_cast<std::size_t>(plan.gradientCopies);
-      widest = std::max<long long>(widest, ly.outputs());
       allSum += ly.outputs();
       if (l + 1 < m_layers.size()) hiddenSum += ly.outputs();
     }
@@ -703,6 +699,14 @@ class Network {
     Eigen::Index widest = 0;
     for (const auto& ly : m_layers) widest = std::max<Eigen::Index>(widest, ly.outputs());
     return widest;
+  }
+
+  /// Grows each of a workspace's two reused buffers to at least \p n values; they never shrink,
+  /// so the same batch size allocates once.
+  template <class Buffer>
+  static void growBuffers(Buffer (&buffers)[2], Eigen::Index n) {
+    for (auto& b : buffers)
+      if (b.size() < n) b.resize(n);
   }
 
   /// Loss, correct count and the output layer's delta (into \p top, B x outputs) after a
