@@ -19,6 +19,7 @@
 #include "tsnn/core/activations.hpp"
 #include "tsnn/core/config.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/memory.hpp"
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/core/pattern_id.hpp"
 #include "tsnn/core/random.hpp"

@@ -163,6 +163,16 @@ void checkAllKernels(const Problem<Scalar, Index>& p) {
   const Scalar scale = Scalar(1) / static_cast<Scalar>(std::max<Eigen::Index>(batch, 1));
   tsnn::sparseWeightGradient(p.w, p.x, p.dy, scale, grad);
   checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(scale), grad);
+
+  // The fused backward pass: the oracle's values, and the two kernels' bits.
+  Dense<Scalar> fusedDx = Dense<Scalar>::Constant(batch, p.w.cols(), Scalar(7));
+  std::vector<Scalar> fusedGrad(3, Scalar(7));
+  tsnn::sparseBackwardFused(p.w, p.t, p.x, p.dy, fusedDx, scale, fusedGrad);
+  checkBackwardInput(p.w, p.dy, fusedDx);
+  checkWeightGradient(p.w, p.x, p.dy, static_cast<double>(scale), fusedGrad);
+  INFO("fused against the separate kernels");
+  CHECK(tsnn::test::bitIdentical(fusedDx, dx));
+  CHECK(tsnn::test::bitIdentical(fusedGrad, grad));
 }
 
 // Every SIMD path there is.
@@ -205,8 +215,8 @@ void onEverySimdPath(F&& body) {
 // Outputs of the three kernels for one setting, for bitwise comparison.
 template <class Scalar>
 struct Outputs {
-  Dense<Scalar> y, dx;
-  std::vector<Scalar> grad;
+  Dense<Scalar> y, dx, fusedDx;
+  std::vector<Scalar> grad, fusedGrad;
 };
 
 template <class Scalar, class Index>
@@ -217,6 +227,8 @@ Outputs<Scalar> runAll(const Problem<Scalar, Index>& p, tsnn::Threads threads) {
   tsnn::sparseForward(p.w, p.bias, p.x, o.y, threads);
   tsnn::sparseBackwardInput(p.w, p.t, p.dy, o.dx, threads);
   tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(0.5), o.grad, threads);
+  o.fusedDx.resize(p.x.rows(), p.w.cols());
+  tsnn::sparseBackwardFused(p.w, p.t, p.x, p.dy, o.fusedDx, Scalar(0.5), o.fusedGrad, threads);
   return o;
 }
 
@@ -225,6 +237,8 @@ void checkBitIdentical(const Outputs<Scalar>& a, const Outputs<Scalar>& b) {
   CHECK(tsnn::test::bitIdentical(a.y, b.y));
   CHECK(tsnn::test::bitIdentical(a.dx, b.dx));
   CHECK(tsnn::test::bitIdentical(a.grad, b.grad));
+  CHECK(tsnn::test::bitIdentical(a.fusedDx, b.fusedDx));
+  CHECK(tsnn::test::bitIdentical(a.fusedGrad, b.fusedGrad));
 }
 
 }  // namespace
@@ -354,6 +368,30 @@ TEMPLATE_TEST_CASE("The kernels accept a batch of zero rows", "[sparse][kernels]
   tsnn::sparseWeightGradient(p.w, p.x, p.dy, Scalar(1), grad);
   REQUIRE(grad.size() == static_cast<std::size_t>(p.w.nonZeros()));
   for (Scalar g : grad) CHECK(g == Scalar(0));  // an empty sum, not stale contents
+  std::vector<Scalar> fused(2, Scalar(5));
+  CHECK_NOTHROW(tsnn::sparseBackwardFused(p.w, p.t, p.x, p.dy, dx, Scalar(1), fused));
+  REQUIRE(fused.size() == static_cast<std::size_t>(p.w.nonZeros()));
+  for (Scalar g : fused) CHECK(g == Scalar(0));
+}
+
+TEMPLATE_TEST_CASE("The fused backward pass zeroes a gradient whose stale contents it overwrites",
+                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+  // Each entry is written first by the first batch tile (an assignment, not an addition), so a
+  // gradient buffer reused from the last step must come out equal to a fresh one's.
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  auto rng = tsnn::test::testRng(0x7E11);
+  onEverySimdPath([&](tsnn::SimdPath) {
+    for (Eigen::Index batch : {Eigen::Index{3}, Eigen::Index{130}}) {
+      const auto p = makeProblem<Scalar, Index>(rng, 30, 20, 0.3, batch);
+      Dense<Scalar> dx(batch, 20), dx2(batch, 20);
+      std::vector<Scalar> fresh, reused(static_cast<std::size_t>(p.w.nonZeros()), Scalar(1e6));
+      tsnn::sparseBackwardFused(p.w, p.t, p.x, p.dy, dx, Scalar(1), fresh);
+      tsnn::sparseBackwardFused(p.w, p.t, p.x, p.dy, dx2, Scalar(1), reused);
+      CHECK(tsnn::test::bitIdentical(fresh, reused));
+      CHECK(tsnn::test::bitIdentical(dx, dx2));
+    }
+  });
 }
 
 TEMPLATE_TEST_CASE("The kernels read and write blocks of rows of larger matrices",
@@ -620,6 +658,41 @@ TEMPLATE_TEST_CASE("The kernels reject mismatched shapes naming themselves",
     CHECK_THAT(gradient(batch + 1, nIn, batch, nOut),
                StartsWith(name) && Contains(weights) && Contains("input is 6 x 4"));
   }
+}
+
+TEMPLATE_TEST_CASE("sparseBackwardFused rejects mismatched shapes and a stale index",
+                   "[sparse][kernels][errors]", TSNN_KERNEL_TYPES) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  auto rng = tsnn::test::testRng(0x7E12);
+  const Index nOut = 6, nIn = 4;
+  const Eigen::Index batch = 5;
+  const auto p = makeProblem<Scalar, Index>(rng, nOut, nIn, 0.5, batch);
+  std::vector<Scalar> grad;
+  using tsnn::test::messageOf;
+  const auto fused = [&](Eigen::Index xr, Eigen::Index xc, Eigen::Index dyr, Eigen::Index dyc,
+                         Eigen::Index dxr, Eigen::Index dxc) {
+    const Dense<Scalar> x = Dense<Scalar>::Zero(xr, xc), dy = Dense<Scalar>::Zero(dyr, dyc);
+    Dense<Scalar> dx(dxr, dxc);
+    return messageOf([&] { tsnn::sparseBackwardFused(p.w, p.t, x, dy, dx, Scalar(1), grad); });
+  };
+  CHECK(fused(batch, nIn, batch, nOut, batch, nIn) == "<no exception>");
+  const std::string name = "tsnn: sparseBackwardFused(): ", weights = "weights are 6 x 4";
+  CHECK_THAT(fused(batch, nIn + 1, batch, nOut, batch, nIn),
+             StartsWith(name) && Contains(weights) && Contains("input is 5 x 5"));
+  CHECK_THAT(fused(batch, nIn, batch, nOut + 1, batch, nIn),
+             StartsWith(name) && Contains(weights) && Contains("output gradient 5 x 7"));
+  CHECK_THAT(fused(batch, nIn, batch, nOut, batch, nIn - 1),
+             StartsWith(name) && Contains(weights) && Contains("input gradient 5 x 3"));
+  CHECK_THAT(fused(batch, nIn, batch + 1, nOut, batch, nIn),
+             StartsWith(name) && Contains("output gradient 6 x 6"));
+  CHECK_THAT(fused(batch, nIn, batch, nOut, batch - 1, nIn),
+             StartsWith(name) && Contains("input gradient 4 x 4"));
+  const tsnn::TransposeIndex<Index> empty;
+  Dense<Scalar> dx(batch, nIn);
+  CHECK_THAT(
+      messageOf([&] { tsnn::sparseBackwardFused(p.w, empty, p.x, p.dy, dx, Scalar(1), grad); }),
+      StartsWith("tsnn: sparseBackwardFused(): transpose index is stale"));
 }
 
 TEMPLATE_TEST_CASE("sparseBackwardInput rejects a transpose index built for other weights",

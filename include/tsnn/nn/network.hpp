@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/memory.hpp"
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/nn/activation.hpp"
@@ -354,7 +355,8 @@ class Network {
   Gradients<Scalar> makeGradients() const {
     Gradients<Scalar> g;
     for (const auto& l : m_layers) {
-      g.weights.emplace_back(static_cast<std::size_t>(l.nonZeros()), Scalar(0));
+      g.weights.emplace_back();
+      assignWithHugePages(g.weights.back(), static_cast<std::size_t>(l.nonZeros()), Scalar(0));
       g.bias.push_back(Vector::Zero(l.outputs()));
     }
     return g;
@@ -385,10 +387,10 @@ class Network {
     ws.step = pass.step();
     ws.rowOffset = rowOffset;
     for (std::size_t l = 0; l < L; ++l) {
-      ws.z[l].resize(batch, m_layers[l].outputs());
+      resizeWithHugePages(ws.z[l], batch, m_layers[l].outputs());
       m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
       if (l + 1 < L) {
-        ws.a[l].resize(batch, m_layers[l].outputs());
+        resizeWithHugePages(ws.a[l], batch, m_layers[l].outputs());
         const std::uint64_t key = dropoutKey(m_options.seed, pass.step(), l);
         // Activation and dropout in one pass over column blocks, in parallel like the kernels.
         forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
@@ -431,13 +433,19 @@ class Network {
                             Eigen::OuterStride<>(batch));
     };
     const BlockStats stats = outputDelta(labels, ws, gradScale, deltaOf(L - 1));
-    // Each layer's gradients right after its delta, while the delta is still in cache; then its
-    // buffer takes the delta two layers down.
+    // Each layer's gradients with its input gradient in one pass over its columns (each delta
+    // row is read once for both), then the delta's buffer takes the delta two layers down. The
+    // first layer has no input gradient: its weight gradient alone, by rows.
     for (std::size_t l = L; l-- > 0;) {
       const auto delta = deltaOf(l);
-      m_layers[l].gradients(layerInput(l, x, ws), delta, grads.weights[l], grads.bias[l], Scalar(1),
-                            threads);
-      if (l > 0) propagateDelta(l, ws, delta, deltaOf(l - 1), threads);
+      if (l == 0) {
+        m_layers[0].gradients(x, delta, grads.weights[0], grads.bias[0], Scalar(1), threads);
+      } else {
+        auto below = deltaOf(l - 1);
+        m_layers[l].backwardFused(ws.a[l - 1], delta, below, grads.weights[l], grads.bias[l],
+                                  Scalar(1), threads);
+        deltaThroughActivation(l, ws, below, threads);
+      }
     }
     return stats;
   }
@@ -454,7 +462,7 @@ class Network {
     checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
     const Eigen::Index batch = ws.output.rows();
     for (std::size_t l = 0; l < m_layers.size(); ++l)
-      ws.delta[l].resize(batch, m_layers[l].outputs());
+      resizeWithHugePages(ws.delta[l], batch, m_layers[l].outputs());
     const BlockStats stats = outputDelta(labels, ws, gradScale, ws.delta.back());
     for (std::size_t l = m_layers.size(); l-- > 0;) {
       if (l + 1 < m_layers.size()) propagateDelta(l + 1, ws, ws.delta[l + 1], ws.delta[l], threads);
@@ -706,7 +714,7 @@ class Network {
   template <class Buffer>
   static void growBuffers(Buffer (&buffers)[2], Eigen::Index n) {
     for (auto& b : buffers)
-      if (b.size() < n) b.resize(n);
+      if (b.size() < n) resizeWithHugePages(b, n, 1);
   }
 
   /// Loss, correct count and the output layer's delta (into \p top, B x outputs) after a
@@ -737,6 +745,12 @@ class Network {
                       const ConstActivationsRef<Scalar>& delta, ActivationsRef<Scalar> below,
                       Threads threads) const {
     m_layers[l].backwardInput(delta, below, threads);
+    deltaThroughActivation(l, ws, below, threads);
+  }
+
+  /// below = dL/da of layer l-1 -> dL/dz of layer l-1: times its dropout mask and f'(z).
+  void deltaThroughActivation(std::size_t l, const Workspace<Scalar>& ws,
+                              ActivationsRef<Scalar> below, Threads threads) const {
     const std::uint64_t key = dropoutKey(m_options.seed, ws.step, l - 1);
     forColumnBlocks(below.cols(), threads, [&](Eigen::Index c0, Eigen::Index n) {
       auto gb = below.middleCols(c0, n);

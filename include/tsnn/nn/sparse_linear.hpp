@@ -109,6 +109,15 @@ class SparseLinear {
     gradB = dy.colwise().sum().transpose() * scale;
   }
 
+  /// \brief backwardInput() and gradients() in one pass (sparseBackwardFused()): dX = dY W,
+  /// gradW and gradB as gradients() writes them, bit for bit.
+  void backwardFused(const ConstActivationsRef<Scalar>& x, const ConstActivationsRef<Scalar>& dy,
+                     ActivationsRef<Scalar> dx, std::vector<Scalar>& gradW, Vector& gradB,
+                     Scalar scale = Scalar(1), Threads threads = Threads::automatic()) const {
+    sparseBackwardFused(m_w, m_t, x, dy, dx, scale, gradW, threads);
+    gradB = dy.colwise().sum().transpose() * scale;
+  }
+
   /// \brief gradients() for the output neurons [first, last) only, serially, summed over
   /// \p blocks blocks of samples (see sparseWeightGradientRows()): writes their entries of
   /// \p gradW and \p gradB, which must already have the layer's shape, and nothing else.

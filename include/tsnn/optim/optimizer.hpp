@@ -37,6 +37,7 @@
 
 #include "tsnn/core/config.hpp"
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/memory.hpp"
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/nn/network.hpp"
 #include "tsnn/optim/optimizer_state.hpp"
@@ -133,7 +134,8 @@ class Optimizer {
       m_layers[l].entries.resize(m_slots);
       m_layers[l].rows.resize(m_slots);
       for (std::size_t i = 0; i < m_slots; ++i) {
-        m_layers[l].entries[i].assign(static_cast<std::size_t>(layer.nonZeros()), Scalar(0));
+        assignWithHugePages(m_layers[l].entries[i], static_cast<std::size_t>(layer.nonZeros()),
+                            Scalar(0));
         m_layers[l].rows[i].assign(static_cast<std::size_t>(layer.outputs()), Scalar(0));
       }
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tsnn/core/errors.hpp"
+#include "tsnn/core/memory.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/sparse/csr_matrix.hpp"
 
@@ -237,12 +238,13 @@ CsrMatrix<Scalar, Index> erdosRenyi(Index rows, Index cols, double density, Rng&
                                    " nonzeros do not fit the index type; use a 64-bit Index");
   std::vector<Index> rowPtr(static_cast<std::size_t>(rows) + 1, 0);
   std::vector<Index> colIdx;
-  colIdx.reserve(static_cast<std::size_t>(expected * 1.01 + 16));
+  reserveWithHugePages(colIdx, static_cast<std::size_t>(expected * 1.01 + 16));
   for (Index r = 0; r < rows; ++r) {
     detail::bernoulliPositions<Index>(cols, density, rng, colIdx);
     rowPtr[static_cast<std::size_t>(r) + 1] = static_cast<Index>(colIdx.size());
   }
-  std::vector<Scalar> values(colIdx.size());
+  std::vector<Scalar> values;
+  assignWithHugePages(values, colIdx.size(), Scalar(0));
   if (usesSparseFans(init)) {
     const double meanOut = static_cast<double>(values.size()) / static_cast<double>(cols);
     for (Index r = 0; r < rows; ++r) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tsnn/core/activations.hpp"
+#include "tsnn/core/memory.hpp"
 #include "tsnn/core/parallel.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/data/augment.hpp"
@@ -66,7 +67,8 @@ void fitGradients(const Network<Scalar, Index>& net, Gradients<Scalar>& g) {
   g.weights.resize(net.numLayers());
   g.bias.resize(net.numLayers());
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
-    g.weights[l].resize(static_cast<std::size_t>(net.layer(l).nonZeros()));
+    const auto nnz = static_cast<std::size_t>(net.layer(l).nonZeros());
+    if (g.weights[l].size() != nnz) assignWithHugePages(g.weights[l], nnz, Scalar(0));
     g.bias[l].resize(net.layer(l).outputs());
   }
 }

@@ -63,12 +63,12 @@ struct Vec<float> {
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
-  /// Horizontal sum: the 128-bit halves, then within the half.
+  /// Horizontal sum by the tree of sums4() (pairs, then pairs of pairs within each 128-bit
+  /// half, then the halves), so that a dot product's bits never depend on whether it was
+  /// reduced alone or in a group of four (the fused backward kernel groups other entries).
   static float sum(Reg v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(v, v), v);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
   }
   /// The four horizontal sums of v0..v3, in order: three horizontal adds leave each 128-bit lane
   /// holding that lane's sums of v0..v3, and one add folds the two lanes.

@@ -111,6 +111,36 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
   }
 }
 
+/// The fused backward tile (see gatherAxpyDotTile() in arch/register_tiles.inl): out = sum_k
+/// value(k) * dy_k and grad[pos[k]] (First: =, else +=) dot(dy_k, x), each dy_k read once, with
+/// the loops and reductions of gatherAxpyTile() and gatherDotTile() so that both results are bit
+/// for bit theirs.
+template <int TB, bool First, class Scalar, class Index, class ValueAt>
+inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
+                              Index begin, Index end, ValueAt value,
+                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                              const Scalar* TSNN_RESTRICT x, Scalar* TSNN_RESTRICT out,
+                              Scalar* TSNN_RESTRICT grad) {
+  using Tile = Eigen::Array<Scalar, TB, 1>;
+  const Tile xt = Eigen::Map<const Tile>(x);
+  Scalar acc[TB];
+  for (int t = 0; t < TB; ++t) acc[t] = Scalar(0);
+  for (Index k = begin; k < end; ++k) {
+    if (k + kPrefetchAhead < end)
+      prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
+    const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+    const Scalar w = value(k);
+    for (int t = 0; t < TB; ++t) acc[t] += w * d[t];
+    const Scalar s = (xt * Eigen::Map<const Tile>(d)).sum();
+    Scalar& g = grad[pos[k]];
+    if constexpr (First)
+      g = Scalar(0) + s;  // the row kernel zeroes then adds, which turns -0 into +0
+    else
+      g += s;
+  }
+  for (int t = 0; t < TB; ++t) out[t] = acc[t];
+}
+
 // The loops of the three kernels over these tiles.
 #include "tsnn/sparse/arch/kernel_loops.inl"
 

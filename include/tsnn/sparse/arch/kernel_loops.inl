@@ -77,6 +77,37 @@ void backwardInputColumns(Arch, const Index* colPtr, const Index* row, const Ind
   }
 }
 
+/// Columns [c0, c1) of dX = dY W and of the weight gradient grad[k] = scale * dot(X(:, i),
+/// dY(:, r_k)) for the stored k = (r_k, i) of those columns, in one pass (gatherAxpyDotTile()):
+/// column i's entries sit at grad[pos[k]], so each is written by the thread of its column.
+template <class Scalar, class Index>
+void backwardFusedColumns(Arch, const Index* colPtr, const Index* row, const Index* pos,
+                          const Scalar* val, const Scalar* x, std::ptrdiff_t ldx, const Scalar* dy,
+                          std::ptrdiff_t ldy, Scalar* dx, std::ptrdiff_t lddx, Scalar scale,
+                          Scalar* grad, std::ptrdiff_t batch, Index c0, Index c1) {
+  for (Index i = c0; i < c1; ++i) {
+    const Index begin = colPtr[i], end = colPtr[i + 1];
+    const Scalar* xi = x + static_cast<std::ptrdiff_t>(i) * ldx;
+    Scalar* dxi = dx + static_cast<std::ptrdiff_t>(i) * lddx;
+    auto value = [val, pos](Index k) { return val[pos[k]]; };
+    bool first = true;
+    forEachTile<kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      if (first)
+        gatherAxpyDotTile<TB, true>(row, pos, begin, end, value, dy + b0, ldy, xi + b0, dxi + b0,
+                                    grad);
+      else
+        gatherAxpyDotTile<TB, false>(row, pos, begin, end, value, dy + b0, ldy, xi + b0, dxi + b0,
+                                     grad);
+      first = false;
+    });
+    if (first)  // an empty batch: the gradient is zero
+      for (Index k = begin; k < end; ++k) grad[pos[k]] = Scalar(0);
+    if (scale != Scalar(1))
+      for (Index k = begin; k < end; ++k) grad[pos[k]] *= scale;
+  }
+}
+
 /// One row j of the weight gradient summed over \p blocks blocks of samples:
 /// g[k] = scale * sum_s sum_b X_s(b, col[k]) dY_s(b, j) for k in [begin, end). The blocks are
 /// taken in order, two at a time where consecutive blocks have the same number of rows
@@ -117,8 +148,7 @@ inline void weightGradientRow(const Index* col, Index begin, Index end, Index j,
 
 /// Rows [r0, r1) of the weight gradient over \p blocks blocks of samples (weightGradientRow()).
 template <template <class, class> class Storage, class Scalar, class Index>
-void weightGradientRows(Arch, const Storage<Scalar, Index>& w,
-                        const ConstActivationsRef<Scalar>* x,
+void weightGradientRows(Arch, const Storage<Scalar, Index>& w, const ConstActivationsRef<Scalar>* x,
                         const ConstActivationsRef<Scalar>* dy, std::size_t blocks, Scalar scale,
                         Scalar* g, Index r0, Index r1) {
   const Index* col = w.colIdx().data();

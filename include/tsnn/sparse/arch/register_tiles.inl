@@ -25,9 +25,9 @@ inline constexpr int kMaxTile = 8 * kVectorBytes / static_cast<int>(sizeof(Scala
 
 /// True when a tile of TB values of Scalar goes through the registers.
 template <int TB, class Scalar>
-inline constexpr bool kVectorTile =
-    Vec<Scalar>::kDefined &&
-    (TB % Vec<Scalar>::kLanes == 0 || (Vec<Scalar>::kMasked && TB < Vec<Scalar>::kLanes));
+inline constexpr bool kVectorTile = Vec<Scalar>::kDefined &&
+                                    (TB % Vec<Scalar>::kLanes == 0 ||
+                                     (Vec<Scalar>::kMasked && TB < Vec<Scalar>::kLanes));
 
 /// Registers in a vector tile of TB values.
 template <int TB, class Scalar>
@@ -53,9 +53,9 @@ inline void storeTile(Scalar* p, int r, typename V::Reg v) {
 
 /// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
 template <int TB, class Scalar, class Index, class ValueAt>
-inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
-                           ValueAt value, const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
-                           Scalar init, Scalar* TSNN_RESTRICT out) {
+inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end, ValueAt value,
+                           const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
+                           Scalar* TSNN_RESTRICT out) {
   if constexpr (kVectorTile<TB, Scalar>) {
     using V = Vec<Scalar>;
     constexpr int R = kTileRegisters<TB, Scalar>;
@@ -79,22 +79,29 @@ inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index 
   }
 }
 
-/// The lane-wise products d * x summed over the tile's R registers, in two independent chains.
-template <int TB, class V, class Scalar>
-inline typename V::Reg tileProducts(const typename V::Reg* d, const Scalar* TSNN_RESTRICT x) {
+/// The lane-wise products d * other(r) summed over the tile's R registers, in two independent
+/// chains; other(r) gives register r of the second operand.
+template <int TB, class V, class Scalar, class Other>
+inline typename V::Reg tileProductsWith(const typename V::Reg* d, Other other) {
   constexpr int R = kTileRegisters<TB, Scalar>;
   static_assert(R == 1 || R % 2 == 0, "tiles are powers of two registers");
-  typename V::Reg a = V::mul(d[0], loadTile<TB, V>(x, 0));
+  typename V::Reg a = V::mul(d[0], other(0));
   if constexpr (R == 1) {
     return a;
   } else {
-    typename V::Reg b = V::mul(d[1], loadTile<TB, V>(x, 1));
+    typename V::Reg b = V::mul(d[1], other(1));
     for (int r = 2; r < R; r += 2) {
-      a = V::fma(d[r], loadTile<TB, V>(x, r), a);
-      b = V::fma(d[r + 1], loadTile<TB, V>(x, r + 1), b);
+      a = V::fma(d[r], other(r), a);
+      b = V::fma(d[r + 1], other(r + 1), b);
     }
     return V::add(a, b);
   }
+}
+
+/// The lane-wise products d * x summed over the tile's R registers (tileProductsWith()).
+template <int TB, class V, class Scalar>
+inline typename V::Reg tileProducts(const typename V::Reg* d, const Scalar* TSNN_RESTRICT x) {
+  return tileProductsWith<TB, V, Scalar>(d, [x](int r) { return loadTile<TB, V>(x, r); });
 }
 
 /// dot(d[0..TB), x[0..TB)) in order (fused), for the tiles that do not go through the registers.
@@ -171,5 +178,70 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
       const std::ptrdiff_t c = index[k];
       grad[k] += dotInOrder<TB>(dy0, base0 + c * ld0) + dotInOrder<TB>(dy1, base1 + c * ld1);
     }
+  }
+}
+
+/// The fused backward tile of one input neuron i: out[0..TB) = sum_k value(k) * dy_k (its input
+/// gradient) and grad[pos[k]] (First: =, else +=) dot(x[0..TB), dy_k) (its outgoing weights'
+/// gradients), for k in [begin, end), where dy_k = base + index[k] * ld is the output gradient
+/// of the k-th output neuron that i feeds. Each dy_k is read once for both products, against
+/// once per product in gatherAxpyTile() + gatherDotTile(). Both results are bit for bit theirs:
+/// the same fused multiply-add chain for out, the same products and reduction tree (sums4 and
+/// sum fold each vector alike) for each dot, and products commute exactly.
+template <int TB, bool First, class Scalar, class Index, class ValueAt>
+inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
+                              Index begin, Index end, ValueAt value,
+                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                              const Scalar* TSNN_RESTRICT x, Scalar* TSNN_RESTRICT out,
+                              Scalar* TSNN_RESTRICT grad) {
+  auto put = [grad, pos](Index k, Scalar s) {
+    Scalar& g = grad[pos[k]];
+    // Scalar(0) + s, not s: the row kernel zeroes then adds, which turns -0 into +0.
+    if constexpr (First)
+      g = Scalar(0) + s;
+    else
+      g += s;
+  };
+  if constexpr (kVectorTile<TB, Scalar>) {
+    using V = Vec<Scalar>;
+    using Reg = typename V::Reg;
+    constexpr int R = kTileRegisters<TB, Scalar>;
+    Reg xr[R], acc[R];
+    for (int r = 0; r < R; ++r) {
+      xr[r] = loadTile<TB, V>(x, r);
+      acc[r] = V::set1(Scalar(0));
+    }
+    // Reads dy_k once: adds value(k) * dy_k into acc and returns the lane-wise products x * dy_k.
+    auto step = [&](Index k) {
+      const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const Reg w = V::set1(value(k));
+      Reg dr[R];
+      for (int r = 0; r < R; ++r) {
+        dr[r] = loadTile<TB, V>(d, r);
+        acc[r] = V::fma(w, dr[r], acc[r]);
+      }
+      return tileProductsWith<TB, V, Scalar>(xr, [&dr](int r) { return dr[r]; });
+    };
+    Index k = begin;
+    if constexpr (V::kSums4) {
+      for (; k + 4 <= end; k += 4) {
+        const Reg p0 = step(k), p1 = step(k + 1), p2 = step(k + 2), p3 = step(k + 3);
+        alignas(16) float s[4];
+        _mm_store_ps(s, V::sums4(p0, p1, p2, p3));
+        for (int q = 0; q < 4; ++q) put(k + q, s[q]);
+      }
+    }
+    for (; k < end; ++k) put(k, V::sum(step(k)));
+    for (int r = 0; r < R; ++r) storeTile<TB, V>(out, r, acc[r]);
+  } else {
+    Scalar acc[TB];
+    for (int t = 0; t < TB; ++t) acc[t] = Scalar(0);
+    for (Index k = begin; k < end; ++k) {
+      const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const Scalar w = value(k);
+      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, d[t], acc[t]);
+      put(k, dotInOrder<TB>(d, x));
+    }
+    for (int t = 0; t < TB; ++t) out[t] = acc[t];
   }
 }
