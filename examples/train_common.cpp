@@ -2,7 +2,9 @@
 
 #include "train_common.hpp"
 
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -35,6 +37,42 @@ namespace example {
 
 namespace {
 
+// The signal StopSignals last caught (0: none); written only by the handler.
+volatile std::sig_atomic_t g_stopSignal = 0;
+
+extern "C" void recordStopSignal(int sig) { g_stopSignal = sig; }
+
+// Catches SIGINT and SIGTERM while it lives, once each (SA_RESETHAND: a second one takes the
+// default action, so a run that does not stop can still be killed), and restores the previous
+// handlers when it goes.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stopSignal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = recordStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, &m_int);
+    sigaction(SIGTERM, &sa, &m_term);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &m_int, nullptr);
+    sigaction(SIGTERM, &m_term, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int received() const { return g_stopSignal; }
+
+ private:
+  struct sigaction m_int {
+  }, m_term{};
+};
+
+}  // namespace
+
+namespace {
+
 // The program's settings: what the flags and the --config file say, converted. Each flag's text
 // stays in the CLI::App (for --write-config and the checkpoint's config string).
 struct Settings {
@@ -47,6 +85,8 @@ struct Settings {
   std::string trainer;
   std::string metrics, logJson, save, resume, plots, writeConfig;
   int saveEvery = 0;
+  double checkpointMinutes = 0;
+  long long checkpointBatches = 0;
   long long limit = 0;
   long long limitTest = 0;
   bool quiet = false;
@@ -212,6 +252,10 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
        "save a checkpoint to FILE at the end (and with --save-every)");
   addInteger(app, "--save-every", "N", s.saveEvery, "0", 0, 1000000,
              "also save after every N epochs (needs --save)");
+  addReal(app, "--checkpoint-minutes", "M", s.checkpointMinutes, "0", 0, 1e6, false,
+          "also save to --save every M minutes of training, inside epochs (0: off)");
+  addInteger(app, "--checkpoint-batches", "K", s.checkpointBatches, "0", 0, 1ll << 40,
+             "also save to --save every K minibatches, inside epochs (0: off)");
   text("--resume", "FILE", s.resume, "",
        "continue the run saved in checkpoint FILE, up to --epochs");
   text("--plots", "DIR", s.plots, "",
@@ -473,6 +517,14 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     const std::string &save = s.save, &resume = s.resume, &plots = s.plots;
     const int saveEvery = s.saveEvery;
     if (saveEvery > 0 && save.empty()) throw UsageError("--save-every needs --save FILE");
+    const double checkpointMinutes = s.checkpointMinutes;
+    const long long checkpointBatches = s.checkpointBatches;
+    if ((checkpointMinutes > 0 || checkpointBatches > 0) && save.empty())
+      throw UsageError("--checkpoint-minutes and --checkpoint-batches need --save FILE");
+    if ((checkpointMinutes > 0 || checkpointBatches > 0) && tr.kind == tsnn::TrainerKind::Wasap)
+      throw UsageError(
+          "--checkpoint-minutes, --checkpoint-batches: the wasap trainer saves only the final "
+          "model");
     const bool quiet = s.quiet;
     if (!resume.empty() && tr.kind == tsnn::TrainerKind::Wasap)
       throw UsageError("--resume: the wasap trainer cannot resume a run");
@@ -560,7 +612,12 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       std::printf("trainer: %s, threads: %d", trainer.c_str(), threads);
       if (tr.kind != tsnn::TrainerKind::Sequential)
         std::printf(", workers: %d", resolvedWorkers(tr, threads));
-      if (!resume.empty()) std::printf(", resumed at epoch %d", state.epoch);
+      if (!resume.empty()) {
+        std::printf(", resumed at epoch %d", state.epoch);
+        if (state.inEpoch.batches > 0)
+          std::printf(" + %lld minibatches of epoch %d",
+                      static_cast<long long>(state.inEpoch.batches), state.epoch + 1);
+      }
       std::printf("\n%s", memoryReport(model, tr, threads).c_str());
       std::fflush(stdout);
     }
@@ -597,7 +654,51 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       }
       writePlots(history);
     };
+    // Checkpoints inside epochs, and SIGINT/SIGTERM: the current minibatch is finished, the
+    // state saved (with --save) and the program exits with 130. A second signal kills at once.
+    StopSignals stopSignals;
+    auto lastSave = std::chrono::steady_clock::now();
+    long long batchesSinceSave = 0;
+    bool stopped = false;
+    cb.afterBatch = [&](int, long long, long long) {
+      if (stopSignals.received() != 0) {
+        stopped = true;
+        return tsnn::BatchAction::Stop;
+      }
+      ++batchesSinceSave;
+      const double minutes =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - lastSave).count() / 60;
+      if ((checkpointBatches > 0 && batchesSinceSave >= checkpointBatches) ||
+          (checkpointMinutes > 0 && minutes >= checkpointMinutes))
+        return tsnn::BatchAction::Checkpoint;
+      return tsnn::BatchAction::Continue;
+    };
+    cb.onCheckpoint = [&](const tsnn::TrainingState& st) {
+      if (!save.empty()) {
+        tsnn::saveCheckpoint(save, model, st, prep);
+        if (!quiet) {
+          bar.finish();
+          std::printf("saved %s inside epoch %d after minibatch %lld\n", save.c_str(), st.epoch + 1,
+                      static_cast<long long>(st.inEpoch.batches));
+          std::fflush(stdout);
+          barEpoch = 0;  // the bar starts again
+        }
+      }
+      lastSave = std::chrono::steady_clock::now();
+      batchesSinceSave = 0;
+    };
     history = tsnn::train(model, train, &test, tr, cb, &state);
+    if (stopped) {
+      bar.finish();
+      if (!metrics.empty()) tsnn::saveMetricsCsv(metrics, history);
+      if (!logJson.empty()) tsnn::saveMetricsJson(logJson, history);
+      std::fprintf(stderr, "%s: stopped by signal %d inside epoch %d after minibatch %lld; %s\n",
+                   prog.c_str(), stopSignals.received(), state.epoch + 1,
+                   static_cast<long long>(state.inEpoch.batches),
+                   save.empty() ? "nothing saved (no --save)"
+                                : ("saved " + save + ", continue with --resume " + save).c_str());
+      return 130;
+    }
     if (!save.empty()) {
       tsnn::saveCheckpoint(save, model, state, prep);
       if (!quiet) std::printf("saved %s after epoch %d\n", save.c_str(), state.epoch);

@@ -383,6 +383,73 @@ TEST_CASE("train_mnist stopped after epoch 3 and resumed to 6 writes the uninter
   CHECK(tsnn::test::slurp(ckpt) == saved);
 }
 
+TEST_CASE("train_mnist saves inside epochs, stops on SIGINT with 130, and resumes bit for bit",
+          "[examples][checkpoint][signal]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 600, 200);
+  const std::string base = "--data " + data.string() +
+                           " --hidden 48,48 --epsilon 6 --batch 32 --lr 0.05 --threads 2"
+                           " --epochs 150";
+  const fs::path whole = tmp.path() / "whole.csv", parts = tmp.path() / "parts.csv";
+  const fs::path ckpt = tmp.path() / "run.ckpt";
+  Run r = runExample(base + " --quiet --metrics " + whole.string(), tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+
+  // Every 7 minibatches (19 per epoch) a checkpoint inside the epoch; SIGINT once the program
+  // has reported a checkpoint inside epoch 3. The shell waits for the line, sends the signal
+  // and reports the program's exit status.
+  const fs::path out = tmp.path() / "interrupted.out", err = tmp.path() / "interrupted.err";
+  const fs::path status = tmp.path() / "status";
+  const std::string cmd =
+      "sh -c '\"" + std::string(TSNN_TRAIN_MNIST) + "\" " + base +
+      " --checkpoint-batches 7 --save " + ckpt.string() + " --metrics " + parts.string() + " >" +
+      out.string() + " 2>" + err.string() +
+      " </dev/null & pid=$!; i=0; while [ $i -lt 3000 ] && ! grep -q " + "\"inside epoch 3\" " +
+      out.string() + "; do sleep 0.01; i=$((i+1)); done; kill -INT $pid; wait $pid; echo $? >" +
+      status.string() + "'";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const std::string printed = tsnn::test::slurp(out), errors = tsnn::test::slurp(err);
+  INFO(printed << errors);
+  CHECK(printed.find("saved " + ckpt.string() + " inside epoch 1 after minibatch 7\n") !=
+        std::string::npos);
+  CHECK(printed.find("inside epoch 1 after minibatch 14\n") != std::string::npos);
+  REQUIRE(std::stoi(tsnn::test::slurp(status)) == 130);
+  CHECK(errors.find("stopped by signal 2 inside epoch") != std::string::npos);
+  CHECK(errors.find("continue with --resume " + ckpt.string()) != std::string::npos);
+  const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(ckpt.string());
+  CHECK(info.epoch >= 2);
+  CHECK(info.epoch < 150);
+
+  // Resumed inside its epoch, the run ends with the uninterrupted run's rows.
+  r = runExample(base + " --quiet --resume " + ckpt.string() + " --metrics " + parts.string(),
+                 tmp.path());
+  REQUIRE(r.status == 0);
+  CHECK(resultRows(parts) == resultRows(whole));
+
+  // Without --save, a signal still stops the run with 130 and says that nothing was saved.
+  const std::string unsaved = "sh -c '\"" + std::string(TSNN_TRAIN_MNIST) + "\" " + base + " >" +
+                              out.string() + " 2>" + err.string() +
+                              " </dev/null & pid=$!; i=0; while [ $i -lt 3000 ] && ! grep -q " +
+                              "\"epoch   2 \" " + out.string() +
+                              "; do sleep 0.01; i=$((i+1)); done; kill -TERM $pid; wait $pid; "
+                              "echo $? >" +
+                              status.string() + "'";
+  REQUIRE(std::system(unsaved.c_str()) == 0);
+  CHECK(std::stoi(tsnn::test::slurp(status)) == 130);
+  CHECK(tsnn::test::slurp(err).find("stopped by signal 15") != std::string::npos);
+  CHECK(tsnn::test::slurp(err).find("nothing saved (no --save)") != std::string::npos);
+
+  // The flags need --save, and refuse the wasap trainer.
+  r = runExample(base + " --checkpoint-batches 5", tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("need --save FILE") != std::string::npos);
+  r = runExample(base + " --checkpoint-minutes 1 --trainer wasap --save " + ckpt.string(),
+                 tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("wasap") != std::string::npos);
+}
+
 TEST_CASE("predict reproduces the test accuracy that training reported for the checkpoint",
           "[examples][checkpoint][predict]") {
   TempDir tmp;

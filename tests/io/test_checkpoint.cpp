@@ -292,6 +292,13 @@ void requireSameState(const tsnn::TrainingState& a, const tsnn::TrainingState& b
   CHECK(a.skippedInARow == b.skippedInARow);
   CHECK(a.config == b.config);
   CHECK(a.topologyPending == b.topologyPending);
+  CHECK(a.inEpoch.batches == b.inEpoch.batches);
+  CHECK(a.inEpoch.trained == b.inEpoch.trained);
+  CHECK(bitsOf(a.inEpoch.lossSum) == bitsOf(b.inEpoch.lossSum));
+  CHECK(a.inEpoch.correct == b.inEpoch.correct);
+  CHECK(a.inEpoch.skipped == b.inEpoch.skipped);
+  CHECK(a.inEpoch.clipped == b.inEpoch.clipped);
+  CHECK(bitsOf(a.inEpoch.seconds) == bitsOf(b.inEpoch.seconds));
   REQUIRE(a.history.size() == b.history.size());
   for (std::size_t i = 0; i < a.history.size(); ++i) {
     INFO("history record " << i);
@@ -444,7 +451,7 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   const std::string b = readBytes(path);
 
   CHECK(b.substr(0, 8) == "TSNNCKPT");
-  CHECK(b.substr(8, 4) == std::string("\x03\x00\x00\x00", 4));
+  CHECK(b.substr(8, 4) == std::string("\x04\x00\x00\x00", 4));
   CHECK(getLe(b, 12, 8) == b.size());
   CHECK(getLe(b, 20, 4) == sizeof(Scalar));
   CHECK(getLe(b, 24, 4) == sizeof(Index));
@@ -464,8 +471,11 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   CHECK(getLe(b, o + 80, 8) == 3);            // seed
   CHECK(getLe(b, o + 88, 4) == 0);            // allocation: ER
   CHECK(sec.at("OPTS").size == 92);
-  // TRST ends with the topology-pending flag; PREP is empty (no preprocessing given).
-  CHECK(getLe(b, sec.at("TRST").payload + sec.at("TRST").size - 4, 4) == 1);
+  // TRST ends with the topology-pending flag and the epoch in progress (7 x 8 bytes, zero at an
+  // epoch boundary); PREP is empty (no preprocessing given).
+  const std::size_t trstEnd = sec.at("TRST").payload + sec.at("TRST").size;
+  CHECK(getLe(b, trstEnd - 60, 4) == 1);
+  for (std::size_t i = 0; i < 7; ++i) CHECK(getLe(b, trstEnd - 56 + 8 * i, 8) == 0);
   CHECK(sec.at("PREP").size == 8);
   CHECK(getLe(b, sec.at("PREP").payload, 8) == 0);
 
@@ -532,7 +542,7 @@ TEST_CASE("readCheckpointInfo reports the header, options and epoch of any check
   const auto net = makeNetwork<double, std::int64_t>(1, 0xE0);
   tsnn::saveCheckpoint(path, net, makeState());
   const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
-  CHECK(info.formatVersion == 3);
+  CHECK(info.formatVersion == 4);
   CHECK(info.scalarBytes == 8);
   CHECK(info.indexBytes == 8);
   CHECK(info.fileBytes == fs::file_size(path));
@@ -615,14 +625,14 @@ TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
   TempDir dir;
   const std::string path = dir.file("future.ckpt");
   std::string b = savedBytes(dir, 0xF4);
-  for (const std::uint32_t version : {4u, 0u}) {
+  for (const std::uint32_t version : {5u, 0u}) {
     INFO("version " << version);
     putLe(b, 8, version, 4);
     fixChecksum(b);
     writeString(path, b);
     CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
                Catch::Contains("format version " + std::to_string(version) +
-                               " is not supported (this build of tsnn reads versions 1 to 3)") &&
+                               " is not supported (this build of tsnn reads versions 1 to 4)") &&
                    Catch::Contains(path));
     CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
                Catch::Contains("format version " + std::to_string(version)));
@@ -757,7 +767,14 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
       {"section shorter than its contents", set(opts - 8, 88, 8), "truncated density allocation"},
       {"unknown density allocation", set(opts + 88, 2, 4), "unknown density allocation 2"},
       {"topology-pending flag not 0 or 1",
-       set(sec.at("TRST").payload + sec.at("TRST").size - 4, 2, 4), "topology-pending flag"},
+       set(sec.at("TRST").payload + sec.at("TRST").size - 60, 2, 4), "topology-pending flag"},
+      {"a negative minibatch count in the epoch in progress",
+       set(sec.at("TRST").payload + sec.at("TRST").size - 56, ~std::uint64_t{0}, 8),
+       "the epoch in progress has a negative or non-finite figure (-1 minibatches"},
+      {"a NaN loss sum in the epoch in progress",
+       set(sec.at("TRST").payload + sec.at("TRST").size - 40,
+           bitsOf(std::numeric_limits<double>::quiet_NaN()), 8),
+       "loss sum nan"},
       {"section longer than its contents", set(opts - 8, 100, 8),
        "section 'OPTS' has 8 unexpected bytes"},
       {"no layers", set(layr, 0, 8), "section 'LAYR' has no layers"},
@@ -936,13 +953,14 @@ TEMPLATE_TEST_CASE("A format-1 checkpoint loads, its momentum becoming SGD state
     for (std::size_t j = 0; j < bv.size(); ++j)
       CHECK(bv[j] == static_cast<Scalar>(0.0625 * static_cast<double>(j + 1) * (l % 2 ? -1 : 1)));
   }
-  // An SGD optimiser takes the state; the file saves again in version 3 and loads back equal.
+  // An SGD optimiser takes the state; the file saves again in the current version and loads
+  // back equal.
   tsnn::Sgd<Scalar, Index> sgd;
   CHECK_NOTHROW(sgd.setState(state.optimizer, net));
   TempDir dir;
   const std::string again = dir.file("again.ckpt");
   tsnn::saveCheckpoint(again, net, state);
-  CHECK(tsnn::readCheckpointInfo(again).formatVersion == 3);
+  CHECK(tsnn::readCheckpointInfo(again).formatVersion == tsnn::kCheckpointVersion);
   tsnn::TrainingState state2;
   requireSameNetwork(net, tsnn::loadCheckpoint<Scalar, Index>(again, &state2));
   requireSameState(state, state2);
@@ -982,6 +1000,54 @@ TEMPLATE_TEST_CASE(
   CHECK(state.config == "v2 fixture");
   CHECK(state.step == 17);
   CHECK(state.optimizer.empty());
+}
+
+TEMPLATE_TEST_CASE("A format-3 checkpoint loads at an epoch boundary", "[io]",
+                   (Types<float, std::int32_t>), (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const fs::path path = fixture(sizeof(Scalar) == 4 ? "checkpoint_v3_float_int32.ckpt"
+                                                    : "checkpoint_v3_double_int64.ckpt");
+  REQUIRE(fs::exists(path));
+  CHECK(tsnn::readCheckpointInfo(path.string()).formatVersion == 3);
+  tsnn::TrainingState state;
+  state.inEpoch.batches = 9;  // overwritten by the load
+  const auto net = tsnn::loadCheckpoint<Scalar, Index>(path.string(), &state);
+  requireSameNetwork(fixtureNetwork<Scalar, Index>(), net);
+  CHECK(net.originalWidth(0) == 5);
+  CHECK(state.config == "v3 fixture");
+  CHECK(state.epoch == 2);
+  CHECK(state.step == 17);
+  CHECK(state.order == std::vector<std::int64_t>{3, 1, 0, 2});
+  CHECK(state.inEpoch.batches == 0);
+  CHECK(state.inEpoch.trained == 0);
+  CHECK(state.inEpoch.lossSum == 0);
+  CHECK(state.inEpoch.seconds == 0);
+}
+
+TEST_CASE("A state inside an epoch round-trips exactly", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("inside.ckpt");
+  const auto net = makeNetwork<float, std::int32_t>(0, 0xB1);
+  tsnn::TrainingState s = makeState();
+  s.inEpoch.batches = 7;
+  s.inEpoch.trained = 448;
+  s.inEpoch.lossSum = 1234.5678901234567;
+  s.inEpoch.correct = 301;
+  s.inEpoch.skipped = 1;
+  s.inEpoch.clipped = 2;
+  s.inEpoch.seconds = 0.1 + std::ldexp(1.0, -40);
+  tsnn::saveCheckpoint(path, net, s);
+  CHECK(tsnn::readCheckpointInfo(path).formatVersion == 4);
+  tsnn::TrainingState back;
+  tsnn::loadCheckpoint<float>(path, &back);
+  CHECK(back.inEpoch.batches == 7);
+  CHECK(back.inEpoch.trained == 448);
+  CHECK(back.inEpoch.lossSum == s.inEpoch.lossSum);  // exact: binary64 bit patterns
+  CHECK(back.inEpoch.correct == 301);
+  CHECK(back.inEpoch.skipped == 1);
+  CHECK(back.inEpoch.clipped == 2);
+  CHECK(back.inEpoch.seconds == s.inEpoch.seconds);
 }
 
 TEST_CASE("Preprocessing parameters round-trip exactly and are validated", "[io]") {
@@ -1087,7 +1153,8 @@ TEST_CASE("readCheckpointInfo refuses a damaged file exactly as loading does", "
       {"checksum", [&](std::string& b) { b[sec.at("LAYR").payload + 40] ^= 0x01; }},
       {"unknown loss", set(opts + 64, 2, 4)},
       {"section longer than its contents", set(opts - 8, 100, 8)},
-      {"topology-pending flag", set(trst - 4, 2, 4)},
+      {"topology-pending flag", set(trst - 60, 2, 4)},
+      {"epoch in progress", set(trst - 8, bitsOf(-1.0), 8)},
       {"all-zero generator state",
        [&](std::string& b) {
          for (std::size_t i = 0; i < 4; ++i) putLe(b, rng + 8 * i, 0, 8);

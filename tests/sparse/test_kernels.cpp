@@ -303,7 +303,7 @@ TEMPLATE_TEST_CASE("TransposeIndex lists each column's rows in order with their 
 }
 
 TEMPLATE_TEST_CASE("The three kernels match the dense oracle for every shape and batch size",
-                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+                   "[sparse][kernels][oracle]", TSNN_KERNEL_TYPES) {
   using Scalar = typename TestType::Scalar;
   using Index = typename TestType::Index;
   const std::uint64_t stream = 0x7E02;
@@ -375,7 +375,7 @@ TEMPLATE_TEST_CASE("The kernels accept a batch of zero rows", "[sparse][kernels]
 }
 
 TEMPLATE_TEST_CASE("The fused backward pass zeroes a gradient whose stale contents it overwrites",
-                   "[sparse][kernels]", TSNN_KERNEL_TYPES) {
+                   "[sparse][kernels][fused]", TSNN_KERNEL_TYPES) {
   // Each entry is written first by the first batch tile (an assignment, not an addition), so a
   // gradient buffer reused from the last step must come out equal to a fresh one's.
   using Scalar = typename TestType::Scalar;

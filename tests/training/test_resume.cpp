@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "support/files.hpp"
@@ -147,6 +149,64 @@ TEST_CASE("A run stopped after epoch 3 and resumed to 6 equals the uninterrupted
       }
 }
 
+TEST_CASE("A run stopped inside an epoch and resumed equals the uninterrupted run",
+          "[training][resume][inside]") {
+  // 300 samples at batch 25: 12 minibatches per epoch. Stopped after minibatch 5 of epoch 2
+  // (and, as a second stop, after the last minibatch of epoch 3, before its evaluation and its
+  // pruning), each time through a checkpoint file.
+  const auto train = tsnn::test::makeProblem<float>(300, 956);
+  const auto test = tsnn::test::makeProblem<float>(100, 957);
+  tsnn::test::TempDir dir;
+  for (auto kind : {tsnn::TrainerKind::Sequential, tsnn::TrainerKind::DataParallel}) {
+    INFO("trainer " << static_cast<int>(kind));
+    const auto opts = trainerOptions(kind, 4);
+    tsnn::Network<float> whole(netOptions());
+    tsnn::TrainingState wholeState;
+    const auto h4 = tsnn::train(whole, train, &test, opts, {}, &wholeState);
+
+    tsnn::Network<float> net(netOptions());
+    tsnn::TrainingState state;
+    std::vector<tsnn::EpochRecord> records;
+    int checkpoints = 0;
+    const std::string path = dir.file("inside.ckpt");
+    for (const auto& stop : {std::pair<int, long long>{2, 125}, {3, 300}}) {
+      tsnn::TrainerCallbacks cb;
+      cb.onEpoch = [&](const tsnn::EpochRecord& r) { records.push_back(r); };
+      cb.afterBatch = [&](int epoch, long long done, long long total) {
+        CHECK(total == 300);
+        if (epoch == 1 && done == 50) return tsnn::BatchAction::Checkpoint;  // and go on
+        return epoch == stop.first && done == stop.second ? tsnn::BatchAction::Stop
+                                                          : tsnn::BatchAction::Continue;
+      };
+      cb.onCheckpoint = [&](const tsnn::TrainingState& s) {
+        ++checkpoints;
+        CHECK(&s == &state);
+        tsnn::saveCheckpoint(path, net, s);
+      };
+      const auto h = tsnn::train(net, train, &test, opts, cb, &state);
+      CHECK(static_cast<int>(h.size()) == stop.first - 1);  // completed epochs only
+      REQUIRE(state.epoch == stop.first - 1);
+      CHECK(state.inEpoch.batches == stop.second / 25);
+      CHECK(state.inEpoch.trained == stop.second);
+      CHECK_FALSE(state.topologyPending);
+      state = tsnn::TrainingState{};
+      net = tsnn::loadCheckpoint<float>(path, &state);
+    }
+    CHECK(checkpoints == 3);  // epoch 1's checkpoint in the first run only, and two stops
+    const auto h = tsnn::train(net, train, &test, opts, {}, &state);
+    REQUIRE(h.size() == 4);
+    for (std::size_t e = 0; e < 4; ++e) checkSameRecords(h[e], h4[e]);
+    REQUIRE(records.size() == 2);  // epochs 1 and 2 were completed by the interrupted runs
+    checkSameRecords(records[0], h4[0]);
+    checkSameRecords(records[1], h4[1]);
+    checkSameNetworks(net, whole);
+    checkSameOptimizerState(state, wholeState);
+    CHECK(state.step == wholeState.step);
+    CHECK(state.order == wholeState.order);
+    CHECK(state.inEpoch.batches == 0);
+  }
+}
+
 TEST_CASE("A saved state at the last epoch resumes to nothing more", "[training][resume]") {
   const auto train = tsnn::test::makeProblem<float>(100, 954);
   tsnn::Network<float> net(netOptions());
@@ -191,6 +251,23 @@ TEST_CASE("Trainers refuse a state that cannot continue the run", "[training][re
   s = good;
   s.optimizer = tsnn::OptimizerState{};
   refused(s, "the state has no optimizer state");
+  s = good;
+  s.inEpoch.batches = 3;
+  s.inEpoch.trained = 75;
+  s.inEpoch.correct = 76;
+  refused(s, "the state's epoch in progress does not fit 4 minibatches of 100 samples");
+  s.inEpoch.correct = 10;
+  s.inEpoch.lossSum = std::nan("");
+  refused(s, "loss sum nan");
+  s.inEpoch.lossSum = 1;
+  s.inEpoch.batches = 5;
+  refused(s, "(5 minibatches");
+  s = good;
+  s.inEpoch.batches = 1;
+  s.inEpoch.trained = 25;
+  CHECK_THROWS_WITH(
+      tsnn::train(net, train, nullptr, trainerOptions(tsnn::TrainerKind::Sequential, 2), {}, &s),
+      Catch::Contains("the state is inside epoch 3") && Catch::Contains("the run has 2 epochs"));
   s = good;
   s.optimizer.kind = tsnn::OptimizerKind::Adam;
   refused(s, "the state holds adam state, the options select sgd");

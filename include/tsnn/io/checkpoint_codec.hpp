@@ -178,7 +178,7 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
     r.fail("the network's generator state is all zero, which xoshiro256** never reaches");
 
   ByteReader st = readCheckpointSection(r, "TRST");
-  front.state = readCheckpointState(st);
+  front.state = readCheckpointState(st, front.header.version);
   st.expectEnd();
   return {std::move(front), std::move(r)};
 }

@@ -10,7 +10,7 @@
 /// that was saved: same forward pass, same pattern, same neuron ids, same rng() stream; so is the
 /// optimiser state (momentum, Adam's moments and step count).
 ///
-/// Format version 3 (versions 1 and 2 are read too, see below). Every integer is little-endian and
+/// Format version 4 (versions 1 to 3 are read too, see below). Every integer is little-endian and
 /// written byte by byte whatever the host's byte order, so files move between machines.
 /// Floating-point numbers are IEEE 754 and written as the bit pattern of a u32 (binary32) or u64
 /// (binary64). Field types: u32/u64 unsigned; i32/i64 two's complement; f64 binary64; S the
@@ -19,7 +19,7 @@
 ///
 ///     offset    size  field
 ///     0         8     magic "TSNNCKPT"
-///     8         4     u32 format version (3)
+///     8         4     u32 format version (4)
 ///     12        8     u64 size of the whole file in bytes, checksum included
 ///     20        4     u32 scalar_bytes: 4 (float) or 8 (double)
 ///     24        4     u32 index_bytes: 1, 2, 4 or 8
@@ -52,7 +52,10 @@
 ///               i64 nnz, i64 hiddenNeurons, i64 neuronsRemoved, i64 skippedBatches,
 ///               i64 clippedBatches, f64 meanStaleness
 ///             u64 c, c bytes config (any bytes, NUL included),
-///             u32 topologyPending (0 or 1)
+///             u32 topologyPending (0 or 1),
+///             TrainingState::inEpoch: i64 batches, i64 trained, f64 lossSum, i64 correct,
+///             i64 skipped, i64 clipped, f64 seconds (all zero at an epoch boundary; checked
+///             against the run when it is resumed)
 ///     "LAYR"  u64 L (number of layers, >= 1), then for each layer (its weights are rows x cols =
 ///             n_out x n_in; row j holds the connections into output neuron j):
 ///               i64 rows, i64 cols, u64 nnz,
@@ -78,11 +81,12 @@
 ///   nnz x S velocity, rows x S bias, rows x S biasVelocity
 /// (the SGD momentum, which version 1 kept in the layers). Loading a version-1 file gives SGD
 /// state with those arrays and steps = TrainingState::step (version 1 did not count optimiser
-/// steps; SGD does not use the count). Version 2 is version 3 without the original widths in
-/// "NIDS": loading a version-1 or -2 file takes each hidden layer's last id + 1, which is the
-/// width the layer was built with unless its last neurons were removed (then later importance
-/// pruning counts fewer removed neurons at importance 0). Files are always written in
-/// version 3.
+/// steps; SGD does not use the count). Version 3 is version 4 without TrainingState::inEpoch
+/// (loading gives zeros: every version-3 state is at an epoch boundary). Version 2 is version 3
+/// without the original widths in "NIDS": loading a version-1 or -2 file takes each hidden
+/// layer's last id + 1, which is the width the layer was built with unless its last neurons were
+/// removed (then later importance pruning counts fewer removed neurons at importance 0). Files are
+/// always written in version 4.
 ///
 /// The TrainingState comes before the layers: the front of the file (header, "OPTS", "NRNG",
 /// "TRST") is everything readCheckpointInfo() reports, and it is decoded by the same code
@@ -127,7 +131,7 @@ namespace tsnn {
 
 /// \brief The checkpoint format version this build writes (it reads this one and every older
 /// one from kCheckpointOldestVersion on).
-inline constexpr std::uint32_t kCheckpointVersion = 3;
+inline constexpr std::uint32_t kCheckpointVersion = 4;
 /// \brief The oldest format version this build reads.
 inline constexpr std::uint32_t kCheckpointOldestVersion = 1;
 
@@ -380,9 +384,17 @@ inline void writeCheckpointState(ByteWriter& w, const TrainingState& s) {
   w.u64(s.config.size());
   w.bytes(s.config.data(), s.config.size());
   w.u32(s.topologyPending ? 1 : 0);
+  const TrainingState::InEpoch& p = s.inEpoch;
+  w.i64(p.batches);
+  w.i64(p.trained);
+  w.f64(p.lossSum);
+  w.i64(p.correct);
+  w.i64(p.skipped);
+  w.i64(p.clipped);
+  w.f64(p.seconds);
 }
 
-inline TrainingState readCheckpointState(ByteReader& r) {
+inline TrainingState readCheckpointState(ByteReader& r, std::uint32_t version) {
   TrainingState s;
   s.epoch = r.i32("epoch");
   for (auto& x : s.shuffleRng) x = r.u64("shuffle generator state");
@@ -413,6 +425,22 @@ inline TrainingState readCheckpointState(ByteReader& r) {
   const std::uint32_t pending = r.u32("topology-pending flag");
   if (pending > 1) r.fail("topology-pending flag at byte ", at, " is ", pending, " (0 or 1)");
   s.topologyPending = pending == 1;
+  if (version >= 4) {
+    TrainingState::InEpoch& p = s.inEpoch;
+    p.batches = r.i64("minibatches of the epoch in progress");
+    p.trained = r.i64("samples of the epoch in progress");
+    p.lossSum = r.f64("loss sum of the epoch in progress");
+    p.correct = r.i64("correct count of the epoch in progress");
+    p.skipped = r.i64("skipped minibatches of the epoch in progress");
+    p.clipped = r.i64("clipped minibatches of the epoch in progress");
+    p.seconds = r.f64("seconds of the epoch in progress");
+    if (p.batches < 0 || p.trained < 0 || p.correct < 0 || p.skipped < 0 || p.clipped < 0 ||
+        !(p.lossSum >= 0) || !std::isfinite(p.lossSum) || !(p.seconds >= 0) ||
+        !std::isfinite(p.seconds))
+      r.fail("the epoch in progress has a negative or non-finite figure (", p.batches,
+             " minibatches, ", p.trained, " samples, ", p.correct, " correct, ", p.skipped,
+             " skipped, ", p.clipped, " clipped, loss sum ", p.lossSum, ", ", p.seconds, " s)");
+  }
   return s;
 }
 

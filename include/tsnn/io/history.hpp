@@ -33,7 +33,8 @@ struct EpochRecord {
   double meanStaleness = 0;
 };
 
-/// \brief The trainer's side of a run, at an epoch boundary, the optimiser's state included.
+/// \brief The trainer's side of a run, at an epoch boundary or inside an epoch (inEpoch), the
+/// optimiser's state included.
 /// Together with the network (weights, topology, neuron ids and its random stream) it determines
 /// the rest of the run: a run resumed from it with the same options and thread count produces
 /// the same epochs, bit for bit, as the run that saved it (only the timings differ).
@@ -52,6 +53,19 @@ struct TrainingState {
   /// True when the state was taken after the last epoch of its run, whose topology step (pruning
   /// and evolution) is skipped; a resumed, longer run then takes that step first.
   bool topologyPending = false;
+  /// \brief A state taken inside an epoch (TrainerCallbacks::afterBatch): how far epoch
+  /// `epoch + 1` got and its partial sums, so that a resumed run trains the rest of it and ends
+  /// it with the record the uninterrupted run would have written. order and shuffleRng are then
+  /// that epoch's (already shuffled); all zero at an epoch boundary.
+  struct InEpoch {
+    std::int64_t batches = 0;  ///< minibatches of the epoch done (applied or skipped)
+    std::int64_t trained = 0;  ///< samples in them
+    double lossSum = 0;        ///< summed loss of the applied ones
+    long long correct = 0;
+    long long skipped = 0;
+    long long clipped = 0;
+    double seconds = 0;  ///< training time spent on them
+  } inEpoch;
   std::vector<EpochRecord> history;
   /// Free text a program may store to check, on resume, that it runs with the same settings
   /// (train_mnist stores its flags).

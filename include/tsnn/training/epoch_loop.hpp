@@ -60,6 +60,21 @@ inline void resumeState(const TrainingState& state, std::int64_t n, const Traine
                            " history records for ", state.epoch, " epochs");
   if (!(state.learningRate > 0) || !std::isfinite(state.learningRate))
     raise<InvalidArgument>(caller, ": the state's learning rate is ", state.learningRate);
+  const TrainingState::InEpoch& p = state.inEpoch;
+  const std::int64_t batches = (n + options.batchSize - 1) / options.batchSize;
+  if (p.batches < 0 || p.batches > batches || p.trained < 0 || p.trained > n || p.correct < 0 ||
+      p.correct > p.trained || p.skipped < 0 || p.skipped > p.batches || p.clipped < 0 ||
+      p.clipped > p.batches || !(p.lossSum >= 0) || !std::isfinite(p.lossSum) ||
+      !(p.seconds >= 0) || !std::isfinite(p.seconds))
+    raise<InvalidArgument>(caller, ": the state's epoch in progress does not fit ", batches,
+                           " minibatches of ", n, " samples (", p.batches, " minibatches, ",
+                           p.trained, " samples, ", p.correct, " correct, ", p.skipped,
+                           " skipped, ", p.clipped, " clipped, loss sum ", p.lossSum, ", ",
+                           p.seconds, " s)");
+  if (p.batches > 0 && (state.epoch >= options.epochs || state.topologyPending))
+    raise<InvalidArgument>(caller, ": the state is inside epoch ", state.epoch + 1,
+                           (state.topologyPending ? " with a topology step pending" : ""),
+                           ", but the run has ", options.epochs, " epochs");
   if (state.optimizer.empty()) raise<InvalidArgument>(caller, ": the state has no optimizer state");
   if (state.optimizer.kind != options.optimizer)
     raise<InvalidArgument>(caller, ": the state holds ", optimizerName(state.optimizer.kind),
@@ -89,7 +104,8 @@ std::vector<EpochRecord> runEpochs(
   optimizer->setFanInReference(options.fanInReference);
   int skippedInARow = 0;
   int firstEpoch = 1;
-  if (state && state->epoch > 0) {
+  TrainingState::InEpoch resumed;  // the partial epoch to finish first, if any
+  if (state && (state->epoch > 0 || state->inEpoch.batches > 0)) {
     resumeState(*state, n, options, caller);
     shuffleRng.setState(state->shuffleRng);
     order = state->order;
@@ -105,6 +121,7 @@ std::vector<EpochRecord> runEpochs(
     skippedInARow = state->skippedInARow;
     history = state->history;
     firstEpoch = state->epoch + 1;
+    resumed = state->inEpoch;
     // The run that saved the state ended at its last epoch and skipped that epoch's topology
     // step; a longer run takes it now, as the uninterrupted run would have.
     if (state->topologyPending && state->epoch < options.epochs) {
@@ -115,18 +132,48 @@ std::vector<EpochRecord> runEpochs(
     }
   }
   for (int epoch = firstEpoch; epoch <= options.epochs; ++epoch) {
-    shuffleOrder(order, shuffleRng);
-    double lossSum = 0;
-    long long correct = 0;
+    // A resumed partial epoch keeps its order and its sums so far.
+    TrainingState::InEpoch sums;
+    if (epoch == firstEpoch && resumed.batches > 0)
+      sums = resumed;
+    else
+      shuffleOrder(order, shuffleRng);
     const auto t0 = std::chrono::steady_clock::now();
-    long long skipped = 0, clipped = 0;
-    std::int64_t trained = 0;  // samples in the epoch's minibatches
-    for (std::int64_t first = 0, batch = 0; first < n; first += options.batchSize, ++batch) {
+    const double secondsBefore = sums.seconds;
+    // Brings *state up to date inside the epoch (sums.batches done) for afterBatch.
+    auto checkpointInside = [&] {
+      if (!state) return;
+      sums.seconds = secondsBefore +
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      state->epoch = epoch - 1;
+      state->shuffleRng = shuffleRng.state();
+      state->order = order;
+      state->step = stepIndex;
+      state->learningRate = optimizer->learningRate();
+      state->optimizer = optimizer->state();
+      state->skippedInARow = skippedInARow;
+      state->topologyPending = false;
+      state->inEpoch = sums;
+      state->history = history;
+      if (callbacks.onCheckpoint) callbacks.onCheckpoint(*state);
+    };
+    // After each minibatch: the callbacks; true when afterBatch says stop.
+    auto afterBatch = [&](std::int64_t done) {
+      if (callbacks.onBatch) callbacks.onBatch(epoch, done, n);
+      const BatchAction a =
+          callbacks.afterBatch ? callbacks.afterBatch(epoch, done, n) : BatchAction::Continue;
+      if (a != BatchAction::Continue) checkpointInside();
+      return a == BatchAction::Stop;
+    };
+    for (std::int64_t first = sums.batches * options.batchSize; first < n;
+         first += options.batchSize) {
+      const std::int64_t batch = first / options.batchSize;
       const std::int64_t count = std::min<std::int64_t>(options.batchSize, n - first);
       if (count < options.batchSize && options.dropLastPartialBatch) break;
-      trained += count;
       const StepReport r = step(first, count, stepIndex, *optimizer);
       ++stepIndex;
+      sums.trained += count;
+      ++sums.batches;
       if (!r.problem.empty()) {
         if (options.onNonFinite == NonFinitePolicy::Throw ||
             ++skippedInARow > options.maxSkippedBatches)
@@ -134,25 +181,24 @@ std::vector<EpochRecord> runEpochs(
                                 skippedInARow > 1 ? " (after " : "",
                                 skippedInARow > 1 ? std::to_string(skippedInARow - 1) : "",
                                 skippedInARow > 1 ? " skipped batches in a row)" : "");
-        ++skipped;
+        ++sums.skipped;
         optimizer->setLearningRate(optimizer->learningRate() * options.lrBackoff);
-        if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
-        continue;
+      } else {
+        skippedInARow = 0;
+        sums.clipped += r.clipped;
+        sums.lossSum += r.stats.lossSum;
+        sums.correct += r.stats.correct;
       }
-      skippedInARow = 0;
-      clipped += r.clipped;
-      lossSum += r.stats.lossSum;
-      correct += r.stats.correct;
-      if (callbacks.onBatch) callbacks.onBatch(epoch, first + count, n);
+      if (afterBatch(first + count)) return history;
     }
     const auto t1 = std::chrono::steady_clock::now();
     EpochRecord rec;
     rec.epoch = epoch;
-    rec.epochSeconds = std::chrono::duration<double>(t1 - t0).count();
-    rec.trainLoss = lossSum / static_cast<double>(trained);
-    rec.trainAccuracy = static_cast<double>(correct) / static_cast<double>(trained);
-    rec.skippedBatches = skipped;
-    rec.clippedBatches = clipped;
+    rec.epochSeconds = secondsBefore + std::chrono::duration<double>(t1 - t0).count();
+    rec.trainLoss = sums.lossSum / static_cast<double>(sums.trained);
+    rec.trainAccuracy = static_cast<double>(sums.correct) / static_cast<double>(sums.trained);
+    rec.skippedBatches = sums.skipped;
+    rec.clippedBatches = sums.clipped;
     // Evaluate the model that was trained, before SET replaces a fraction of its weights with
     // fresh random ones (the reference code's order too).
     rec.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
@@ -170,6 +216,7 @@ std::vector<EpochRecord> runEpochs(
       state->optimizer = optimizer->state();
       state->skippedInARow = skippedInARow;
       state->topologyPending = epoch == options.epochs;
+      state->inEpoch = TrainingState::InEpoch{};
       state->history = history;
     }
     if (callbacks.onEpoch) callbacks.onEpoch(rec);

@@ -157,11 +157,26 @@ struct TrainerOptions {
 };
 
 /// \brief Hooks a caller can set to follow training.
+/// \brief What a synchronous trainer does after a minibatch (TrainerCallbacks::afterBatch).
+enum class BatchAction {
+  Continue,    ///< go on
+  Checkpoint,  ///< bring the TrainingState up to date mid-epoch, call onCheckpoint, go on
+  Stop         ///< the same, then return (the history holds the completed epochs only)
+};
+
 struct TrainerCallbacks {
   /// After each minibatch: epoch (1-based), samples done in the epoch, samples per epoch.
   std::function<void(int, long long, long long)> onBatch;
   /// After each epoch, once its record is complete.
   std::function<void(const EpochRecord&)> onEpoch;
+  /// After each minibatch (after onBatch), with the same arguments, for the sequential and
+  /// data-parallel trainers (WASAP runs cannot be resumed and do not call it). Checkpoint and
+  /// Stop bring the trainer's TrainingState, where it was given one, up to date inside the epoch
+  /// (TrainingState::inEpoch) and pass it to onCheckpoint; a run resumed from that state goes on
+  /// with the next minibatch and reproduces the uninterrupted run bit for bit. Stop then returns.
+  std::function<BatchAction(int, long long, long long)> afterBatch;
+  /// The state brought up to date by afterBatch's Checkpoint or Stop (e.g. to save it).
+  std::function<void(const TrainingState&)> onCheckpoint;
 };
 
 namespace detail {
