@@ -21,7 +21,7 @@
 ///
 /// Threads: OpenMP's default (OMP_NUM_THREADS), recorded as omp_threads. Memory: at n = 1M,
 /// eps 20, B 128: 40M connections (CSR, transpose index, gradient: 0.8 GB) and four B x n
-/// buffers of 0.5 GB.
+/// buffers of 0.5 GB (2 GB each at B 512).
 
 #include <benchmark/benchmark.h>
 
@@ -44,15 +44,7 @@ using Index = std::int32_t;
 using Csr = tsnn::CsrMatrix<Scalar, Index>;
 using Act = tsnn::Activations<Scalar>;
 
-enum Kernel {
-  kForward,
-  kBackwardInput,
-  kWeightGradient,
-  kBackwardSeparate,
-  kBackwardFused,
-  kForwardPanels,
-  kFusedPanels
-};
+enum Kernel { kForward, kBackwardInput, kWeightGradient, kBackwardSeparate, kBackwardFused };
 
 /// One layer and its buffers, built once per (n, eps, B) and shared by the kernels' benchmarks
 /// (building a 1M-wide layer takes seconds).
@@ -113,10 +105,6 @@ double countedBytes(Kernel k, const Layer& l) {
       return countedBytes(kBackwardInput, l) + countedBytes(kWeightGradient, l);
     case kBackwardFused:  // rows of dY; row, position, value, gradient; X read, dX written
       return gathered + nnz * 16 + 2 * rows;
-    case kForwardPanels:
-      return countedBytes(kForward, l);
-    case kFusedPanels:
-      return countedBytes(kBackwardFused, l);
   }
   return 0;
 }
@@ -142,15 +130,6 @@ void run(benchmark::State& state, Kernel k, const char* name) {
         break;
       case kBackwardFused:
         tsnn::sparseBackwardFused(l.w, l.t, l.x, l.dy, l.dx, Scalar(1), l.grad, threads);
-        break;
-      case kForwardPanels:
-        for (Eigen::Index b0 = 0; b0 < l.batch; b0 += 32)
-          tsnn::sparseForward(l.w, l.bias, l.x.middleRows(b0, 32), l.y.middleRows(b0, 32), threads);
-        break;
-      case kFusedPanels:
-        for (Eigen::Index b0 = 0; b0 < l.batch; b0 += 32)
-          tsnn::sparseBackwardFused(l.w, l.t, l.x.middleRows(b0, 32), l.dy.middleRows(b0, 32),
-                                    l.dx.middleRows(b0, 32), Scalar(1), l.grad, threads);
         break;
     }
     benchmark::DoNotOptimize(l.dx.data());
@@ -183,10 +162,6 @@ void grid(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_WideForward)->Apply(grid);
-void BM_WideForwardPanels(benchmark::State& s) { run(s, kForwardPanels, "forward_panels"); }
-void BM_WideFusedPanels(benchmark::State& s) { run(s, kFusedPanels, "fused_panels"); }
-BENCHMARK(BM_WideForwardPanels)->Apply(grid);
-BENCHMARK(BM_WideFusedPanels)->Apply(grid);
 BENCHMARK(BM_WideBackwardInput)->Apply(grid);
 BENCHMARK(BM_WideWeightGradient)->Apply(grid);
 BENCHMARK(BM_WideBackwardSeparate)->Apply(grid);

@@ -642,6 +642,15 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
       }
       bar.update(done, total);
     };
+    // The evaluation after each epoch has its own bar: at millions of neurons per layer it takes
+    // minutes.
+    cb.onEvaluation = [&](int epoch, long long done, long long total) {
+      if (barEpoch != -epoch) {
+        barEpoch = -epoch;
+        bar.start("test " + std::to_string(epoch) + "/" + std::to_string(tr.epochs));
+      }
+      bar.update(done, total);
+    };
     cb.onEpoch = [&](const tsnn::EpochRecord& r) {
       bar.finish();
       history.push_back(r);

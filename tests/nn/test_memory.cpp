@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/oracle.hpp"
@@ -99,7 +100,7 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
   const tsnn::MemoryReport r = net.memoryReport(plan);
   REQUIRE(r.connections == net.nonZeros());
 
-  // The sequential trainer's pass: forward, then backward with its two reused delta buffers.
+  // The sequential trainer's pass: forward, then backward, its hidden deltas written over a.
   tsnn::Workspace<float> ws;
   before = allocatedBytes();
   net.forward(x, ws, tsnn::PassOptions::training(1).threads(serial));
@@ -133,8 +134,9 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
                         r.inference, "inference chunk");
   CHECK(static_cast<long long>(ws.bytes()) <= sequentialPass);
   // The lean pass holds per sample: z and a of each hidden layer, z and the output of the last,
-  // and two deltas of the widest layer: 2 * 8000 + 2 * 10 + 2 * 3000 floats.
-  CHECK(r.workspacePerSample == (2 * 8000 + 2 * 10 + 2 * 3000) * sizeof(float));
+  // and the output layer's delta (backward() writes the hidden deltas over a):
+  // 2 * 8000 + 2 * 10 + 10 floats.
+  CHECK(r.workspacePerSample == (2 * 8000 + 2 * 10 + 10) * sizeof(float));
   CHECK(rd.workspacePerSample == (2 * 8000 + 2 * 10 + 8010) * sizeof(float));
 #endif
 }
@@ -159,7 +161,18 @@ TEST_CASE("infer() gives forward()'s inference scores bit for bit with two buffe
     // predictScores in chunks of 5 gives each chunk's forward() scores (the kernels' batch
     // tiles depend on the block's size, so chunks are compared with chunks).
     tsnn::Network<double>::Features rowsMajor = x;
-    const auto scores = net.predictScores(rowsMajor, tsnn::Threads::serial(), 5);
+    std::vector<std::pair<long long, long long>> progress;
+    const auto scores = net.predictScores(
+        rowsMajor, tsnn::Threads::serial(), 5,
+        [&](long long done, long long total) { progress.emplace_back(done, total); });
+    // One report per chunk of 5, the last one at all 33 samples.
+    REQUIRE(progress.size() == 7);
+    for (std::size_t c = 0; c < progress.size(); ++c) {
+      CHECK(progress[c].first == std::min<long long>(33, 5 * static_cast<long long>(c + 1)));
+      CHECK(progress[c].second == 33);
+    }
+    CHECK(
+        tsnn::test::bitIdentical(net.predictScores(rowsMajor, tsnn::Threads::serial(), 5), scores));
     for (Eigen::Index b0 = 0; b0 < 33; b0 += 5) {
       const Eigen::Index n = std::min<Eigen::Index>(5, 33 - b0);
       const tsnn::Activations<double> part = x.middleRows(b0, n);

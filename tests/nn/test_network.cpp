@@ -250,6 +250,38 @@ TEST_CASE("Network::backward matches finite differences of the mean loss for eve
   }
 }
 
+TEST_CASE("backward() writes each hidden delta over its activations and keeps one delta buffer",
+          "[training][network][memory]") {
+  // backwardDeltas() keeps every delta in ws.delta and computes them with the unfused input
+  // gradient; backward() must leave the same deltas, bit for bit, in ws.a, and the same
+  // gradients as gradientsRows() on them, holding no delta buffer but the output layer's.
+  const auto seed = tsnn::test::testSeed(9911);
+  for (ActivationKind h : {ActivationKind::AllReLU, ActivationKind::Tanh}) {
+    INFO("hidden " << tsnn::activationName(h));
+    tsnn::Network<double> net(makeOptions({7, 9, 6, 5, 4}, h, LossKind::SoftmaxCrossEntropy,
+                                          ActivationKind::Identity, 0.3, seed));
+    randomizeBiases(net, seed + 1);
+    const Mat<double> x = inputsAwayFromKinks(net, 11, seed + 2, true, 5);
+    const auto y = randomLabels(11, 4, seed + 3);
+    tsnn::Workspace<double> fused, kept;
+    net.forward(x, fused, tsnn::PassOptions::training(5).serial());
+    net.forward(x, kept, tsnn::PassOptions::training(5).serial());
+    auto g = net.makeGradients(), g2 = net.makeGradients();
+    const auto s1 = net.backward(x, y.data(), fused, g, 1.0 / 11, tsnn::Threads::serial());
+    const auto s2 = net.backwardDeltas(y.data(), kept, 1.0 / 11, tsnn::Threads::serial());
+    CHECK(s1.lossSum == s2.lossSum);
+    const Mat<double>* xs = &x;
+    for (std::size_t l = 0; l < net.numLayers(); ++l) {
+      INFO("layer " << l);
+      if (l + 1 < net.numLayers()) CHECK(tsnn::test::bitIdentical(fused.a[l], kept.delta[l]));
+      net.gradientsRows(l, xs, &kept, 1, g2, 0, static_cast<std::int32_t>(net.layer(l).outputs()));
+      CHECK(tsnn::test::bitIdentical(g.weights[l], g2.weights[l]));
+      CHECK(tsnn::test::bitIdentical(g.bias[l], g2.bias[l]));
+    }
+    CHECK(fused.outputDelta.size() == 11 * 4);
+  }
+}
+
 TEST_CASE("With dropout, backward is the gradient of the loss under the same fixed mask",
           "[training][network][gradcheck][dropout]") {
   const auto seed = tsnn::test::testSeed(9904);

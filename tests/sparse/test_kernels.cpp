@@ -173,6 +173,13 @@ void checkAllKernels(const Problem<Scalar, Index>& p) {
   INFO("fused against the separate kernels");
   CHECK(tsnn::test::bitIdentical(fusedDx, dx));
   CHECK(tsnn::test::bitIdentical(fusedGrad, grad));
+  // In place, the input gradient written over the inputs: the same bits.
+  Dense<Scalar> inPlace = p.x;
+  std::vector<Scalar> inPlaceGrad;
+  tsnn::sparseBackwardFused(p.w, p.t, inPlace, p.dy, inPlace, scale, inPlaceGrad);
+  INFO("fused in place");
+  CHECK(tsnn::test::bitIdentical(inPlace, dx));
+  CHECK(tsnn::test::bitIdentical(inPlaceGrad, grad));
 }
 
 // Every SIMD path there is.

@@ -70,7 +70,22 @@ TEMPLATE_TEST_CASE("trainSequential learns the synthetic problem and records one
     lastDone = done;
   };
   cb.onEpoch = [&](const EpochRecord& r) { seen.push_back(r); };
+  // The evaluation reports each chunk; every epoch's last report covers the whole test set.
+  std::vector<int> evaluated;
+  int evaluating = 0;
+  long long lastEvaluated = 0;
+  cb.onEvaluation = [&](int epoch, long long done, long long total) {
+    CHECK(total == test.size());
+    if (epoch != evaluating) {
+      evaluating = epoch;
+      lastEvaluated = 0;
+    }
+    CHECK(done > lastEvaluated);
+    lastEvaluated = done;
+    if (done == total) evaluated.push_back(epoch);
+  };
   const auto history = tsnn::trainSequential(net, train, &test, o, cb);
+  CHECK(evaluated == std::vector<int>{1, 2, 3, 4, 5, 6});
 
   REQUIRE(history.size() == static_cast<std::size_t>(o.epochs));
   CHECK(batches == o.epochs * 30);  // 600 / 20 per epoch

@@ -98,8 +98,10 @@ struct Gradients {
 /// Per sample a training pass keeps z and a for every hidden layer and z and the output for the
 /// last: 2 sum(hidden widths) + 2 outputs values. The dropout mask is not stored: backward
 /// recomputes it from its counter-based key (a hash per value, against a batch x width buffer per
-/// layer). backward() keeps only two delta buffers of the widest layer, reused from layer to
-/// layer as each is consumed; backwardDeltas() keeps every layer's delta, because the trainers
+/// layer). backward() needs no delta buffers but the output layer's: each hidden layer's delta
+/// overwrites its activations a, which the fused backward pass reads column by column just
+/// before it writes the delta there (so after backward() ws.a holds the deltas, not the
+/// activations); backwardDeltas() keeps every layer's delta in ws.delta, because the trainers
 /// that call it compute the gradients once all shards have theirs.
 template <class Scalar>
 struct Workspace {
@@ -108,14 +110,14 @@ struct Workspace {
   std::vector<Activations<Scalar>> a;      ///< activations per hidden layer, after dropout
   std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer (backwardDeltas() only)
   Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
-  Buffer scratch[2];                       ///< backward()'s two delta buffers
+  Buffer outputDelta;                      ///< backward()'s delta of the output layer
   bool dropout = false;                    ///< whether the forward pass applied dropout masks
   std::uint64_t step = 0;                  ///< the training step whose masks it applied
   Eigen::Index rowOffset = 0;              ///< the block's first row in its minibatch
 
   /// \brief Bytes held by the buffers (their current sizes).
   std::size_t bytes() const {
-    std::size_t n = static_cast<std::size_t>(output.size() + scratch[0].size() + scratch[1].size());
+    std::size_t n = static_cast<std::size_t>(output.size() + outputDelta.size());
     for (const auto* v : {&z, &a, &delta})
       for (const auto& m : *v) n += static_cast<std::size_t>(m.size());
     return n * sizeof(Scalar);
@@ -212,7 +214,7 @@ struct MemoryPlan {
   /// Gradient buffers the trainer keeps (1 for the sequential and data-parallel trainers).
   int gradientCopies = 1;
   /// Whether the trainer keeps every layer's delta (backwardDeltas(): the data-parallel
-  /// trainer) or two reused buffers (backward(): the sequential one).
+  /// trainer) or only the output layer's (backward(): the sequential one).
   bool perLayerDeltas = false;
 };
 
@@ -426,22 +428,24 @@ class Network {
       detail::raise<InvalidArgument>("Network::backward(): gradients have ", grads.weights.size(),
                                      " layers, network has ", L);
     const Eigen::Index batch = ws.output.rows();
-    // Layer l's delta lives in scratch[(L - 1 - l) % 2], sized for the widest layer once.
-    growBuffers(ws.scratch, batch * widestLayer());
+    // The output layer's delta in ws.outputDelta; hidden layer l's in ws.a[l] (see Workspace).
+    if (ws.outputDelta.size() < batch * outputs())
+      resizeWithHugePages(ws.outputDelta, batch * outputs(), 1);
     auto deltaOf = [&](std::size_t l) {
-      return ActivationsMap(ws.scratch[(L - 1 - l) % 2].data(), batch, m_layers[l].outputs(),
-                            Eigen::OuterStride<>(batch));
+      Scalar* p = l + 1 == L ? ws.outputDelta.data() : ws.a[l].data();
+      return ActivationsMap(p, batch, m_layers[l].outputs(), Eigen::OuterStride<>(batch));
     };
     const BlockStats stats = outputDelta(labels, ws, gradScale, deltaOf(L - 1));
     // Each layer's gradients with its input gradient in one pass over its columns (each delta
-    // row is read once for both), then the delta's buffer takes the delta two layers down. The
-    // first layer has no input gradient: its weight gradient alone, by rows.
+    // row is read once for both), the input gradient written over the input activations in
+    // place, then turned into the delta below by the activation's derivative. The first layer
+    // has no input gradient: its weight gradient alone, by rows.
     for (std::size_t l = L; l-- > 0;) {
       const auto delta = deltaOf(l);
       if (l == 0) {
         m_layers[0].gradients(x, delta, grads.weights[0], grads.bias[0], Scalar(1), threads);
       } else {
-        auto below = deltaOf(l - 1);
+        auto below = deltaOf(l - 1);  // = ws.a[l - 1], the fused pass's input and output
         m_layers[l].backwardFused(ws.a[l - 1], delta, below, grads.weights[l], grads.bias[l],
                                   Scalar(1), threads);
         deltaThroughActivation(l, ws, below, threads);
@@ -553,12 +557,16 @@ class Network {
     return static_cast<Eigen::Index>(std::max(16.0, std::min(1024.0, fit)));
   }
 
+  /// \brief Called by the evaluation with (samples done, samples in all) after each chunk.
+  using EvaluationProgress = std::function<void(long long, long long)>;
+
   /// \brief Class scores (probabilities for cross-entropy) for N samples given one per row,
-  /// computed \p chunk samples at a time (0: inferenceChunk()) by infer() on \p threads threads.
+  /// computed \p chunk samples at a time (0: inferenceChunk()) by infer() on \p threads threads;
+  /// \p progress, if set, is called after each chunk.
   /// \throws InvalidArgument if the feature count does not match or chunk < 0.
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> predictScores(
-      const Features& samples, Threads threads = Threads::automatic(),
-      Eigen::Index chunk = 0) const {
+      const Features& samples, Threads threads = Threads::automatic(), Eigen::Index chunk = 0,
+      const EvaluationProgress& progress = {}) const {
     if (chunk < 0)
       detail::raise<InvalidArgument>("Network::predictScores(): chunk must be >= 0, got ", chunk);
     if (chunk == 0) chunk = inferenceChunk();
@@ -573,6 +581,7 @@ class Network {
       const Eigen::Index n = std::min(chunk, samples.rows() - b0);
       x = samples.middleRows(b0, n);  // row-major samples -> batch-contiguous neurons
       out.middleRows(b0, n) = infer(x, iw, threads);
+      if (progress) progress(b0 + n, samples.rows());
     }
     return out;
   }
@@ -603,9 +612,10 @@ class Network {
       if (l + 1 < m_layers.size()) hiddenSum += ly.outputs();
     }
     r.optimizerState = plan.optimizerStateBytes;
-    // z for every layer, a for the hidden ones, the output; deltas per layer or two of the widest.
+    // z for every layer, a for the hidden ones, the output; deltas per layer, or only the output
+    // layer's (backward() writes the hidden deltas over a).
     const long long perSample =
-        allSum + hiddenSum + outputs() + (plan.perLayerDeltas ? allSum : 2 * widest);
+        allSum + hiddenSum + outputs() + (plan.perLayerDeltas ? allSum : outputs());
     r.workspacePerSample = static_cast<std::size_t>(perSample) * S;
     r.workspace = r.workspacePerSample * static_cast<std::size_t>(plan.batch);
     r.inputBatch = static_cast<std::size_t>(plan.batch) *
@@ -621,11 +631,12 @@ class Network {
     return r;
   }
 
-  /// \brief The predicted class (argmax of the scores) of each sample.
+  /// \brief The predicted class (argmax of the scores) of each sample (\p progress as in
+  /// predictScores()).
   /// \throws InvalidArgument as predictScores()
-  std::vector<std::int32_t> predict(const Features& samples,
-                                    Threads threads = Threads::automatic()) const {
-    const auto scores = predictScores(samples, threads);
+  std::vector<std::int32_t> predict(const Features& samples, Threads threads = Threads::automatic(),
+                                    const EvaluationProgress& progress = {}) const {
+    const auto scores = predictScores(samples, threads, 0, progress);
     std::vector<std::int32_t> labels(static_cast<std::size_t>(scores.rows()));
     for (Eigen::Index b = 0; b < scores.rows(); ++b) {
       Eigen::Index arg;
@@ -635,15 +646,17 @@ class Network {
     return labels;
   }
 
-  /// \brief Fraction of samples whose predicted class equals the label.
+  /// \brief Fraction of samples whose predicted class equals the label (\p progress as in
+  /// predictScores()).
   /// \throws InvalidArgument if the label count differs from the sample count.
   double accuracy(const Features& samples, const std::vector<std::int32_t>& labels,
-                  Threads threads = Threads::automatic()) const {
+                  Threads threads = Threads::automatic(),
+                  const EvaluationProgress& progress = {}) const {
     if (static_cast<Eigen::Index>(labels.size()) != samples.rows())
       detail::raise<InvalidArgument>("Network::accuracy(): ", samples.rows(), " samples but ",
                                      labels.size(), " labels");
     if (labels.empty()) return 0.0;
-    const auto pred = predict(samples, threads);
+    const auto pred = predict(samples, threads, progress);
     long long correct = 0;
     for (std::size_t i = 0; i < labels.size(); ++i) correct += (pred[i] == labels[i]);
     return static_cast<double>(correct) / static_cast<double>(labels.size());

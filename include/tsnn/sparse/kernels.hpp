@@ -245,8 +245,10 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
 /// values instead of 12 for the pair. Results are bit for bit those of the two kernels on the
 /// same path, for any thread count.
 /// \param w  n_out x n_in weights, \p t its TransposeIndex (must match w's pattern)
-/// \param x  B x n_in inputs, \p dy B x n_out output gradients, \p dx B x n_in, overwritten
-/// (must not alias x or dy)
+/// \param x  B x n_in inputs, \p dy B x n_out output gradients, \p dx B x n_in, overwritten:
+/// it may be \p x itself (the same matrix, same stride: each column of x is read before that
+/// column of dx is written, so the input gradient can replace the activations in place), but
+/// must not overlap \p dy
 /// \param grad resized to nnz and overwritten; aligned with w.values()
 /// \param threads team for an OpenMP region over input neurons (ignored inside a region)
 /// \throws InvalidArgument on mismatched shapes or a stale transpose index

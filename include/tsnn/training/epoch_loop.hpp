@@ -201,7 +201,8 @@ std::vector<EpochRecord> runEpochs(
     rec.clippedBatches = sums.clipped;
     // Evaluate the model that was trained, before SET replaces a fraction of its weights with
     // fresh random ones (the reference code's order too).
-    rec.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
+    rec.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads(),
+                                           evaluationProgress(callbacks, epoch))
                             : std::numeric_limits<double>::quiet_NaN();
     topologyStep(net, options, epoch, train, order, rec, *optimizer);
     rec.nnz = net.nonZeros();

@@ -177,9 +177,21 @@ struct TrainerCallbacks {
   std::function<BatchAction(int, long long, long long)> afterBatch;
   /// The state brought up to date by afterBatch's Checkpoint or Stop (e.g. to save it).
   std::function<void(const TrainingState&)> onCheckpoint;
+  /// During the evaluation on the test set after an epoch: epoch, test samples done, test
+  /// samples in all, after each chunk the network infers (Network::inferenceChunk()).
+  std::function<void(int, long long, long long)> onEvaluation;
 };
 
 namespace detail {
+
+/// callbacks.onEvaluation bound to \p epoch, or nothing.
+inline std::function<void(long long, long long)> evaluationProgress(
+    const TrainerCallbacks& callbacks, int epoch) {
+  if (!callbacks.onEvaluation) return {};
+  return [&callbacks, epoch](long long done, long long total) {
+    callbacks.onEvaluation(epoch, done, total);
+  };
+}
 
 /// Checks that \p d is valid and fits \p net; \p which names the set in the message.
 template <class Scalar, class Index>

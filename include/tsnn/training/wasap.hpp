@@ -546,7 +546,8 @@ std::vector<EpochRecord> trainWasap(
     for (const auto& o : optimizers) from.push_back(o.get());
     optimizer->average(from, remaps, net);
     EpochRecord& last = history.back();
-    last.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads())
+    last.testAccuracy = test ? net.accuracy(test->features, test->labels, options.kernelThreads(),
+                                            detail::evaluationProgress(callbacks, last.epoch))
                              : std::numeric_limits<double>::quiet_NaN();
     last.nnz = net.nonZeros();
     last.hiddenNeurons = net.hiddenNeurons();

@@ -114,13 +114,12 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
 /// The fused backward tile (see gatherAxpyDotTile() in arch/register_tiles.inl): out = sum_k
 /// value(k) * dy_k and grad[pos[k]] (First: =, else +=) dot(dy_k, x), each dy_k read once, with
 /// the loops and reductions of gatherAxpyTile() and gatherDotTile() so that both results are bit
-/// for bit theirs.
+/// for bit theirs. \p out may be \p x: x is copied into xt before out is written.
 template <int TB, bool First, class Scalar, class Index, class ValueAt>
 inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
                               Index begin, Index end, ValueAt value,
-                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
-                              const Scalar* TSNN_RESTRICT x, Scalar* TSNN_RESTRICT out,
-                              Scalar* TSNN_RESTRICT grad) {
+                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, const Scalar* x,
+                              Scalar* out, Scalar* TSNN_RESTRICT grad) {
   using Tile = Eigen::Array<Scalar, TB, 1>;
   const Tile xt = Eigen::Map<const Tile>(x);
   Scalar acc[TB];

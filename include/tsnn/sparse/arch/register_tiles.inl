@@ -187,13 +187,13 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
 /// of the k-th output neuron that i feeds. Each dy_k is read once for both products, against
 /// once per product in gatherAxpyTile() + gatherDotTile(). Both results are bit for bit theirs:
 /// the same fused multiply-add chain for out, the same products and reduction tree (sums4 and
-/// sum fold each vector alike) for each dot, and products commute exactly.
+/// sum fold each vector alike) for each dot, and products commute exactly. \p out may be \p x
+/// (no restrict on either): x is read into registers before out is written.
 template <int TB, bool First, class Scalar, class Index, class ValueAt>
 inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
                               Index begin, Index end, ValueAt value,
-                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld,
-                              const Scalar* TSNN_RESTRICT x, Scalar* TSNN_RESTRICT out,
-                              Scalar* TSNN_RESTRICT grad) {
+                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, const Scalar* x,
+                              Scalar* out, Scalar* TSNN_RESTRICT grad) {
   auto put = [grad, pos](Index k, Scalar s) {
     Scalar& g = grad[pos[k]];
     // Scalar(0) + s, not s: the row kernel zeroes then adds, which turns -0 into +0.
