@@ -279,6 +279,20 @@ TEST_CASE("backward() writes each hidden delta over its activations and keeps on
       CHECK(tsnn::test::bitIdentical(g.bias[l], g2.bias[l]));
     }
     CHECK(fused.outputDelta.size() == 11 * 4);
+    // The workspace no longer holds a forward pass: every pass that would read its activations
+    // refuses it, until forward() runs again.
+    CHECK_THROWS_WITH(net.backward(x, y.data(), fused, g, 1.0 / 11, tsnn::Threads::serial()),
+                      Catch::StartsWith("tsnn: Network::backward(): backward() has written its "
+                                        "deltas over the workspace's activations"));
+    CHECK_THROWS_WITH(net.backwardDeltas(y.data(), fused, 1.0 / 11, tsnn::Threads::serial()),
+                      Catch::Contains("run forward() again first"));
+    CHECK_THROWS_WITH(net.gradientsRows(0, xs, &fused, 1, g2, 0, 1),
+                      Catch::StartsWith("tsnn: Network::gradientsRows(): backward() has"));
+    net.forward(x, fused, tsnn::PassOptions::training(5).serial());
+    auto g3 = net.makeGradients();
+    net.backward(x, y.data(), fused, g3, 1.0 / 11, tsnn::Threads::serial());
+    for (std::size_t l = 0; l < net.numLayers(); ++l)
+      CHECK(tsnn::test::bitIdentical(g3.weights[l], g.weights[l]));
   }
 }
 

@@ -114,6 +114,9 @@ struct Workspace {
   bool dropout = false;                    ///< whether the forward pass applied dropout masks
   std::uint64_t step = 0;                  ///< the training step whose masks it applied
   Eigen::Index rowOffset = 0;              ///< the block's first row in its minibatch
+  /// Set by backward(), cleared by forward(): a holds the deltas, so the workspace no longer
+  /// holds a forward pass (every pass that needs one refuses it).
+  bool activationsOverwritten = false;
 
   /// \brief Bytes held by the buffers (their current sizes).
   std::size_t bytes() const {
@@ -386,6 +389,7 @@ class Network {
     ws.delta.resize(L);
     const bool drop = pass.isTraining() && m_options.dropout > 0;
     ws.dropout = drop;
+    ws.activationsOverwritten = false;
     ws.step = pass.step();
     ws.rowOffset = rowOffset;
     for (std::size_t l = 0; l < L; ++l) {
@@ -436,6 +440,7 @@ class Network {
       return ActivationsMap(p, batch, m_layers[l].outputs(), Eigen::OuterStride<>(batch));
     };
     const BlockStats stats = outputDelta(labels, ws, gradScale, deltaOf(L - 1));
+    ws.activationsOverwritten = L > 1;
     // Each layer's gradients with its input gradient in one pass over its columns (each delta
     // row is read once for both), the input gradient written over the input activations in
     // place, then turned into the delta below by the activation's derivative. The first layer
@@ -711,6 +716,10 @@ class Network {
                                      ": the workspace does not hold a forward pass of this "
                                      "network on ",
                                      batch, " samples");
+    if (ws.activationsOverwritten)
+      detail::raise<InvalidArgument>(caller,
+                                     ": backward() has written its deltas over the workspace's "
+                                     "activations; run forward() again first");
   }
 
   using ActivationsMap = Eigen::Map<Activations<Scalar>, 0, Eigen::OuterStride<>>;
