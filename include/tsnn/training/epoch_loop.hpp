@@ -131,6 +131,20 @@ std::vector<EpochRecord> runEpochs(
       last.hiddenNeurons = net.hiddenNeurons();
     }
   }
+  // Brings *state up to date: epochsDone complete, plus \p inEpoch of the next one.
+  auto recordState = [&](int epochsDone, bool topologyPending,
+                         const TrainingState::InEpoch& inEpoch) {
+    state->epoch = epochsDone;
+    state->shuffleRng = shuffleRng.state();
+    state->order = order;
+    state->step = stepIndex;
+    state->learningRate = optimizer->learningRate();
+    state->optimizer = optimizer->state();
+    state->skippedInARow = skippedInARow;
+    state->topologyPending = topologyPending;
+    state->inEpoch = inEpoch;
+    state->history = history;
+  };
   for (int epoch = firstEpoch; epoch <= options.epochs; ++epoch) {
     // A resumed partial epoch keeps its order and its sums so far.
     TrainingState::InEpoch sums;
@@ -145,16 +159,7 @@ std::vector<EpochRecord> runEpochs(
       if (!state) return;
       sums.seconds = secondsBefore +
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      state->epoch = epoch - 1;
-      state->shuffleRng = shuffleRng.state();
-      state->order = order;
-      state->step = stepIndex;
-      state->learningRate = optimizer->learningRate();
-      state->optimizer = optimizer->state();
-      state->skippedInARow = skippedInARow;
-      state->topologyPending = false;
-      state->inEpoch = sums;
-      state->history = history;
+      recordState(epoch - 1, false, sums);
       if (callbacks.onCheckpoint) callbacks.onCheckpoint(*state);
     };
     // After each minibatch: the callbacks; true when afterBatch says stop.
@@ -208,18 +213,7 @@ std::vector<EpochRecord> runEpochs(
     rec.nnz = net.nonZeros();
     rec.hiddenNeurons = net.hiddenNeurons();
     history.push_back(rec);
-    if (state) {
-      state->epoch = epoch;
-      state->shuffleRng = shuffleRng.state();
-      state->order = order;
-      state->step = stepIndex;
-      state->learningRate = optimizer->learningRate();
-      state->optimizer = optimizer->state();
-      state->skippedInARow = skippedInARow;
-      state->topologyPending = epoch == options.epochs;
-      state->inEpoch = TrainingState::InEpoch{};
-      state->history = history;
-    }
+    if (state) recordState(epoch, epoch == options.epochs, TrainingState::InEpoch{});
     if (callbacks.onEpoch) callbacks.onEpoch(rec);
   }
   return history;
