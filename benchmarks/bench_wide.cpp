@@ -28,6 +28,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tsnn/core/memory.hpp"
@@ -44,7 +45,15 @@ using Index = std::int32_t;
 using Csr = tsnn::CsrMatrix<Scalar, Index>;
 using Act = tsnn::Activations<Scalar>;
 
-enum Kernel { kForward, kBackwardInput, kWeightGradient, kBackwardSeparate, kBackwardFused };
+enum Kernel {
+  kForward,
+  kBackwardInput,
+  kWeightGradient,
+  kBackwardSeparate,
+  kBackwardFused,
+  kForwardBf16,       // bfloat16 X gathered, float Y
+  kBackwardFusedBf16  // bfloat16 X, dY (gathered) and dX, float gradient
+};
 
 /// One layer and its buffers, built once per (n, eps, B) and shared by the kernels' benchmarks
 /// (building a 1M-wide layer takes seconds).
@@ -56,6 +65,7 @@ struct Layer {
   tsnn::TransposeIndex<Index> t;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> bias;
   Act x, y, dy, dx;
+  tsnn::Activations<tsnn::BFloat16> x16, dy16, dx16;
   std::vector<Scalar> grad;
 
   static Layer& get(Index n, double eps, Index batch) {
@@ -83,6 +93,11 @@ struct Layer {
       tsnn::resizeWithHugePages(layer.dx, batch, n);
       layer.y.setZero();
       layer.dx.setZero();
+      for (auto [from, to] : {std::pair{&layer.x, &layer.x16}, std::pair{&layer.dy, &layer.dy16},
+                              std::pair{&layer.dx, &layer.dx16}}) {
+        tsnn::resizeWithHugePages(*to, batch, n);
+        *to = from->template cast<tsnn::BFloat16>();
+      }
       layer.grad.resize(static_cast<std::size_t>(layer.w.nonZeros()));
     }
     return layer;
@@ -105,6 +120,10 @@ double countedBytes(Kernel k, const Layer& l) {
       return countedBytes(kBackwardInput, l) + countedBytes(kWeightGradient, l);
     case kBackwardFused:  // rows of dY; row, position, value, gradient; X read, dX written
       return gathered + nnz * 16 + 2 * rows;
+    case kForwardBf16:  // half the gathered bytes; Y still float
+      return gathered / 2 + nnz * 8 + rows;
+    case kBackwardFusedBf16:  // half the gathered bytes and half of X and dX
+      return gathered / 2 + nnz * 16 + rows;
   }
   return 0;
 }
@@ -131,6 +150,12 @@ void run(benchmark::State& state, Kernel k, const char* name) {
       case kBackwardFused:
         tsnn::sparseBackwardFused(l.w, l.t, l.x, l.dy, l.dx, Scalar(1), l.grad, threads);
         break;
+      case kForwardBf16:
+        tsnn::sparseForward(l.w, l.bias, l.x16, l.y, threads);
+        break;
+      case kBackwardFusedBf16:
+        tsnn::sparseBackwardFused(l.w, l.t, l.x16, l.dy16, l.dx16, Scalar(1), l.grad, threads);
+        break;
     }
     benchmark::DoNotOptimize(l.dx.data());
     benchmark::DoNotOptimize(l.y.data());
@@ -153,6 +178,10 @@ void BM_WideBackwardSeparate(benchmark::State& s) {
   run(s, kBackwardSeparate, "backward_separate");
 }
 void BM_WideBackwardFused(benchmark::State& s) { run(s, kBackwardFused, "backward_fused"); }
+void BM_WideForwardBf16(benchmark::State& s) { run(s, kForwardBf16, "forward_bf16"); }
+void BM_WideBackwardFusedBf16(benchmark::State& s) {
+  run(s, kBackwardFusedBf16, "backward_fused_bf16");
+}
 
 /// n x eps x batch: 100k (activations 51 MB per buffer) and 1M (512 MB).
 void grid(benchmark::internal::Benchmark* b) {
@@ -166,6 +195,8 @@ BENCHMARK(BM_WideBackwardInput)->Apply(grid);
 BENCHMARK(BM_WideWeightGradient)->Apply(grid);
 BENCHMARK(BM_WideBackwardSeparate)->Apply(grid);
 BENCHMARK(BM_WideBackwardFused)->Apply(grid);
+BENCHMARK(BM_WideForwardBf16)->Apply(grid);
+BENCHMARK(BM_WideBackwardFusedBf16)->Apply(grid);
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/gradcheck.hpp"
+#include "support/oracle.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/core/random.hpp"
 #include "tsnn/nn/sparse_linear.hpp"
@@ -403,4 +404,45 @@ TEST_CASE("A COO-backed SparseLinear computes exactly what the CSR layer compute
   CHECK_THROWS_AS(
       (tsnn::SparseLinear<double, std::int32_t, tsnn::CooMatrix>(bad, Eigen::VectorXd::Zero(2))),
       tsnn::InvalidArgument);
+}
+
+TEST_CASE("SparseLinear on bfloat16 activations gives the float results of the widened values",
+          "[nn][sparse_linear][bf16]") {
+  using tsnn::BFloat16;
+  const auto layer = randomLayer<float, std::int32_t>(37, 23, 0.3, 8);
+  const Eigen::Index batch = 70;
+  const Mat<BFloat16> x16 = randomMatrix<float>(batch, 37, 1).cast<BFloat16>();
+  const Mat<BFloat16> dy16 = randomMatrix<float>(batch, 23, 2).cast<BFloat16>();
+  const Mat<float> xw = x16.cast<float>(), dyw = dy16.cast<float>();
+  const Mat<float> dyTop = randomMatrix<float>(batch, 23, 3);
+
+  Mat<float> y(batch, 23), yRef(batch, 23);
+  layer.forward(x16, y);
+  layer.forward(xw, yRef);
+  CHECK(tsnn::test::bitIdentical(y, yRef));
+
+  for (bool hidden : {false, true}) {
+    INFO((hidden ? "bfloat16 output gradients" : "float output gradients"));
+    Mat<BFloat16> dx(batch, 37);
+    Mat<float> dxRef(batch, 37);
+    std::vector<float> gw, gwRef;
+    Vec<float> gb, gbRef;
+    if (hidden)
+      layer.backwardFused(x16, dy16, dx, gw, gb, 0.5f);
+    else
+      layer.backwardFused(x16, dyTop, dx, gw, gb, 0.5f);
+    layer.backwardFused(xw, hidden ? dyw : dyTop, dxRef, gwRef, gbRef, 0.5f);
+    CHECK(tsnn::test::bitIdentical(dx, Mat<BFloat16>(dxRef.cast<BFloat16>())));
+    CHECK(tsnn::test::bitIdentical(gw, gwRef));
+    CHECK(tsnn::test::bitIdentical(gb, gbRef));
+  }
+
+  // The first layer: float inputs, bfloat16 deltas.
+  const Mat<float> x = randomMatrix<float>(batch, 37, 4);
+  std::vector<float> gw, gwRef;
+  Vec<float> gb, gbRef;
+  layer.gradients(x, dy16, gw, gb, 0.25f);
+  layer.gradients(x, dyw, gwRef, gbRef, 0.25f);
+  CHECK(tsnn::test::bitIdentical(gw, gwRef));
+  CHECK(tsnn::test::bitIdentical(gb, gbRef));
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -1077,5 +1078,113 @@ TEST_CASE("Kernel digests per SIMD path, for comparing two builds", "[.digest]")
                 static_cast<unsigned long long>(kernelDigest<float>()),
                 static_cast<unsigned long long>(kernelDigest<double>()));
     SUCCEED();
+  });
+}
+
+// The bfloat16 kernels against the float kernels on the widened values: every operand of a
+// bfloat16 kernel widens exactly, so its sums are the float kernel's sums, bit for bit; only the
+// stored input gradient is rounded, once, and that rounding must be Eigen's (round to nearest
+// even), which the SIMD paths implement on their own.
+TEST_CASE("bfloat16 kernels give the float kernels' bits on the widened values",
+          "[sparse][kernels][bf16]") {
+  using tsnn::BFloat16;
+  using Dense16 = Dense<BFloat16>;
+  tsnn::Rng rng(77);
+  onEverySimdPath([&](tsnn::SimdPath) {
+    for (const Shape& s : kShapes)
+      for (Eigen::Index batch : kBatches) {
+        INFO(s.nOut << " x " << s.nIn << " density " << s.density << " batch " << batch);
+        const auto p = makeProblem<float, std::int32_t>(rng, s.nOut, s.nIn, s.density, batch);
+        const Dense16 x16 = p.x.cast<BFloat16>(), dy16 = p.dy.cast<BFloat16>();
+        const Dense<float> xw = x16.cast<float>(), dyw = dy16.cast<float>();
+        const float scale = 0.25f;
+
+        Dense<float> y(batch, p.w.rows()), yRef(batch, p.w.rows());
+        tsnn::sparseForward(p.w, p.bias, x16, y);
+        tsnn::sparseForward(p.w, p.bias, xw, yRef);
+        INFO("forward");
+        CHECK(tsnn::test::bitIdentical(y, yRef));
+
+        // Output gradients in float (the output layer's) and in bfloat16 (a hidden layer's).
+        for (bool dyInBf16 : {false, true}) {
+          INFO((dyInBf16 ? "bfloat16 output gradients" : "float output gradients"));
+          const Dense<float>& dyRefIn = dyInBf16 ? dyw : p.dy;
+          Dense<float> dxRef(batch, p.w.cols());
+          std::vector<float> gradRef, grad(3, 7.0f);
+          tsnn::sparseBackwardFused(p.w, p.t, xw, dyRefIn, dxRef, scale, gradRef);
+          Dense16 dx = Dense16::Constant(batch, p.w.cols(), BFloat16(7.0f));
+          if (dyInBf16)
+            tsnn::sparseBackwardFused(p.w, p.t, x16, dy16, dx, scale, grad);
+          else
+            tsnn::sparseBackwardFused(p.w, p.t, x16, p.dy, dx, scale, grad);
+          CHECK(tsnn::test::bitIdentical(dx, Dense16(dxRef.cast<BFloat16>())));
+          CHECK(tsnn::test::bitIdentical(grad, gradRef));
+          // In place: the input gradient over the inputs.
+          Dense16 inPlace = x16;
+          std::vector<float> inPlaceGrad;
+          if (dyInBf16)
+            tsnn::sparseBackwardFused(p.w, p.t, inPlace, dy16, inPlace, scale, inPlaceGrad);
+          else
+            tsnn::sparseBackwardFused(p.w, p.t, inPlace, p.dy, inPlace, scale, inPlaceGrad);
+          INFO("in place");
+          CHECK(tsnn::test::bitIdentical(inPlace, dx));
+          CHECK(tsnn::test::bitIdentical(inPlaceGrad, gradRef));
+        }
+
+        std::vector<float> g, gRef;
+        tsnn::sparseWeightGradient(p.w, p.x, dy16, scale, g);
+        tsnn::sparseWeightGradient(p.w, p.x, dyw, scale, gRef);
+        INFO("weight gradient of bfloat16 output gradients");
+        CHECK(tsnn::test::bitIdentical(g, gRef));
+      }
+  });
+}
+
+TEST_CASE(
+    "The bfloat16 input gradient rounds to nearest even as Eigen does, NaN and infinity "
+    "included",
+    "[sparse][kernels][bf16]") {
+  using tsnn::BFloat16;
+  // One connection of weight 1: dX is 0 + 1 * dY in float (dY itself, but -0 becomes +0 and a
+  // signalling NaN turns quiet), so the stored dX shows the rounding alone.
+  tsnn::CsrMatrix<float, std::int32_t> w(1, 1, {0, 1}, {0}, {1.0f});
+  tsnn::TransposeIndex<std::int32_t> t;
+  t.build(w);
+  const std::uint32_t specials[] = {
+      0x3F808000u,               // a tie with an even kept part: down
+      0x3F818000u,               // a tie with an odd kept part: up
+      0x3F808001u,               // just above a tie: up
+      0x3F807FFFu,               // just below a tie: down
+      0x7F800001u,               // a signalling NaN whose payload truncation would lose: stays NaN
+      0xFF800001u,               // its negative
+      0x7FC00000u,               // the quiet NaN
+      0x7F800000u, 0xFF800000u,  // infinities
+      0x7F7FFFFFu,               // the largest float: rounds up to infinity
+      0x80000000u,               // -0
+      0x00000001u, 0x807FFFFFu,  // subnormals
+      0xBF7FFFFFu,               // just below -1: carries into the exponent
+  };
+  const int n = static_cast<int>(sizeof(specials) / sizeof(specials[0]));
+  onEverySimdPath([&](tsnn::SimdPath) {
+    for (Eigen::Index batch : kBatches) {
+      INFO("batch " << batch);
+      Dense<float> dy(batch, 1);
+      for (Eigen::Index b = 0; b < batch; ++b) {
+        std::uint32_t bits = specials[b % n];
+        float v;
+        std::memcpy(&v, &bits, sizeof v);
+        dy(b, 0) = v;
+      }
+      const Dense<BFloat16> x = Dense<BFloat16>::Zero(batch, 1);
+      Dense<BFloat16> dx(batch, 1);
+      std::vector<float> grad;
+      tsnn::sparseBackwardFused(w, t, x, dy, dx, 1.0f, grad);
+      for (Eigen::Index b = 0; b < batch; ++b) {
+        const BFloat16 expected(std::fma(1.0f, dy(b, 0), 0.0f));
+        INFO("row " << b << " float bits " << std::hex << specials[b % n] << " stored "
+                    << dx(b, 0).value << " Eigen " << expected.value);
+        CHECK(dx(b, 0).value == expected.value);
+      }
+    }
   });
 }

@@ -8,6 +8,12 @@
 
 namespace tsnn {
 
+/// \brief The 16-bit brain floating-point format (Eigen's): a float's sign, its 8 exponent bits
+/// and the top 7 of its 23 fraction bits. Widening to float is exact; narrowing rounds to
+/// nearest even (NaN stays NaN). An optional storage format for hidden activations and deltas
+/// (NetworkOptions::activationStorage): half the bytes of float, about 3 significant digits.
+using BFloat16 = Eigen::bfloat16;
+
 /// \brief Column-major activation matrix: B rows (batch) by n columns (neurons).
 template <class Scalar>
 using Activations = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;

@@ -94,6 +94,12 @@ class SparseLinear {
     sparseForward(m_w, m_b, x, y, threads);
   }
 
+  /// \brief forward() on bfloat16 inputs (float layers only; see sparseForward()).
+  void forward(const ConstActivationsRef<BFloat16>& x, ActivationsRef<Scalar> y,
+               Threads threads = Threads::automatic()) const {
+    sparseForward(m_w, m_b, x, y, threads);
+  }
+
   /// \brief dX = dY W.
   void backwardInput(const ConstActivationsRef<Scalar>& dy, ActivationsRef<Scalar> dx,
                      Threads threads = Threads::automatic()) const {
@@ -109,13 +115,37 @@ class SparseLinear {
     gradB = dy.colwise().sum().transpose() * scale;
   }
 
+  /// \brief gradients() with bfloat16 output gradients (float layers only): each widened to
+  /// float exactly, so both gradients are the float ones of the widened values, bit for bit.
+  void gradients(const ConstActivationsRef<Scalar>& x, const ConstActivationsRef<BFloat16>& dy,
+                 std::vector<Scalar>& gradW, Vector& gradB, Scalar scale = Scalar(1),
+                 Threads threads = Threads::automatic()) const {
+    sparseWeightGradient(m_w, x, dy, scale, gradW, threads);
+    gradB = dy.template cast<Scalar>().colwise().sum().transpose() * scale;
+  }
+
   /// \brief backwardInput() and gradients() in one pass (sparseBackwardFused()): dX = dY W,
-  /// gradW and gradB as gradients() writes them, bit for bit.
+  /// gradW and gradB as gradients() writes them, bit for bit. Also with bfloat16 inputs and
+  /// input gradient and float or bfloat16 output gradients (float layers only): the float
+  /// results of the widened values, dX rounded once.
   void backwardFused(const ConstActivationsRef<Scalar>& x, const ConstActivationsRef<Scalar>& dy,
                      ActivationsRef<Scalar> dx, std::vector<Scalar>& gradW, Vector& gradB,
                      Scalar scale = Scalar(1), Threads threads = Threads::automatic()) const {
     sparseBackwardFused(m_w, m_t, x, dy, dx, scale, gradW, threads);
     gradB = dy.colwise().sum().transpose() * scale;
+  }
+  void backwardFused(const ConstActivationsRef<BFloat16>& x, const ConstActivationsRef<Scalar>& dy,
+                     ActivationsRef<BFloat16> dx, std::vector<Scalar>& gradW, Vector& gradB,
+                     Scalar scale = Scalar(1), Threads threads = Threads::automatic()) const {
+    sparseBackwardFused(m_w, m_t, x, dy, dx, scale, gradW, threads);
+    gradB = dy.colwise().sum().transpose() * scale;
+  }
+  void backwardFused(const ConstActivationsRef<BFloat16>& x,
+                     const ConstActivationsRef<BFloat16>& dy, ActivationsRef<BFloat16> dx,
+                     std::vector<Scalar>& gradW, Vector& gradB, Scalar scale = Scalar(1),
+                     Threads threads = Threads::automatic()) const {
+    sparseBackwardFused(m_w, m_t, x, dy, dx, scale, gradW, threads);
+    gradB = dy.template cast<Scalar>().colwise().sum().transpose() * scale;
   }
 
   /// \brief gradients() for the output neurons [first, last) only, serially, summed over

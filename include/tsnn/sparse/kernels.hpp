@@ -14,6 +14,14 @@
 /// second), so the kernels need no atomics and give bit-identical results for any thread count.
 /// Each kernel does 2*B*nnz useful flops.
 ///
+/// Precision. With float weights, the activations and gradients a kernel gathers may also be
+/// stored in bfloat16 (BFloat16, core/activations.hpp): the forward product on bfloat16 inputs,
+/// the fused backward pass on bfloat16 inputs, output gradients and input gradient, and the
+/// weight gradient of bfloat16 output gradients. Values are widened to float on load (exactly)
+/// and summed in float, so each result is the float kernel's on the widened values, bit for bit,
+/// a stored bfloat16 result rounded once to nearest even. At widths whose rows leave the caches
+/// that halves the bytes each connection-sample gathers.
+///
 /// Speed. The batch is cut into compile-time tiles of up to 8 vector registers; a tile's
 /// accumulator stays in registers while the row's nonzeros stream past. Each nonzero jumps to an
 /// unrelated neuron's input row, so the loops are bound by how fast those rows arrive from L2.
@@ -172,6 +180,15 @@ void withSimdPath(F&& f) {
   }
 }
 
+/// Throws InvalidArgument unless x is B x n_in and dy is B x n_out for \p w.
+template <class Matrix, class XRef, class DRef>
+void checkWeightGradientShapes(const Matrix& w, const XRef& x, const DRef& dy) {
+  if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
+    raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
+                           ", output gradient ", dy.rows(), " x ", dy.cols(),
+                           ", but the weights are ", w.rows(), " x ", w.cols());
+}
+
 /// Throws InvalidArgument naming \p where unless \p t was built for \p w's current pattern.
 template <class Matrix, class Index>
 void checkTransposeIndex(const Matrix& w, const TransposeIndex<Index>& t, const char* where) {
@@ -181,6 +198,28 @@ void checkTransposeIndex(const Matrix& w, const TransposeIndex<Index>& t, const 
     raise<InvalidArgument>(where, ": transpose index is stale (built for pattern ", t.patternId,
                            " with ", t.rowIdx.size(), " entries; weights have pattern ",
                            w.patternId(), " with ", w.nonZeros(), ")");
+}
+
+}  // namespace detail
+
+namespace detail {
+
+/// sparseForward() on a checked Eigen view \p x of Scalar or bfloat16 values.
+template <template <class, class> class Storage, class Scalar, class Index, class XRef>
+void forwardChecked(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, -1, 1>& bias,
+                    const XRef& x, ActivationsRef<Scalar> y, Threads threads) {
+  if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows() ||
+      (bias.size() != 0 && bias.size() != w.rows()))
+    raise<InvalidArgument>("sparseForward(): input is ", x.rows(), " x ", x.cols(), ", output ",
+                           y.rows(), " x ", y.cols(), ", bias ", bias.size(),
+                           ", but the weights are ", w.rows(), " x ", w.cols());
+  const Scalar* b = bias.size() != 0 ? bias.data() : nullptr;
+  withSimdPath([&](auto arch) {
+    forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
+      forwardRows(arch, w, b, x.data(), x.outerStride(), y.data(), y.outerStride(), x.rows(), r0,
+                  r1);
+    });
+  });
 }
 
 }  // namespace detail
@@ -197,18 +236,17 @@ void sparseForward(const Storage<Scalar, Index>& w, const Eigen::Matrix<Scalar, 
                    const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& x,
                    typename detail::NoDeduce<ActivationsRef<Scalar>>::type y,
                    Threads threads = Threads::automatic()) {
-  if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows() ||
-      (bias.size() != 0 && bias.size() != w.rows()))
-    detail::raise<InvalidArgument>("sparseForward(): input is ", x.rows(), " x ", x.cols(),
-                                   ", output ", y.rows(), " x ", y.cols(), ", bias ", bias.size(),
-                                   ", but the weights are ", w.rows(), " x ", w.cols());
-  const Scalar* b = bias.size() != 0 ? bias.data() : nullptr;
-  detail::withSimdPath([&](auto arch) {
-    detail::forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
-      forwardRows(arch, w, b, x.data(), x.outerStride(), y.data(), y.outerStride(), x.rows(), r0,
-                  r1);
-    });
-  });
+  detail::forwardChecked(w, bias, x, y, threads);
+}
+
+/// \brief sparseForward() on bfloat16 inputs: each input value widened to float (exactly), the
+/// products summed in float, so Y is bit for bit the float kernel's on the widened inputs, for
+/// half the bytes of input rows gathered.
+template <template <class, class> class Storage, class Index>
+void sparseForward(const Storage<float, Index>& w, const Eigen::VectorXf& bias,
+                   const ConstActivationsRef<BFloat16>& x, ActivationsRef<float> y,
+                   Threads threads = Threads::automatic()) {
+  detail::forwardChecked(w, bias, x, y, threads);
 }
 
 /// \brief Input gradient dX = dY W.
@@ -238,6 +276,38 @@ void sparseBackwardInput(const Storage<Scalar, Index>& w, const TransposeIndex<I
   });
 }
 
+namespace detail {
+
+/// sparseBackwardFused() on checked Eigen views of Scalar or bfloat16 values.
+template <template <class, class> class Storage, class Scalar, class Index, class XRef, class DRef,
+          class OutRef>
+void backwardFusedChecked(const Storage<Scalar, Index>& w, const TransposeIndex<Index>& t,
+                          const XRef& x, const DRef& dy, OutRef& dx, Scalar scale,
+                          std::vector<Scalar>& grad, Threads threads) {
+  if (x.cols() != w.cols() || dy.cols() != w.rows() || dx.cols() != w.cols() ||
+      x.rows() != dy.rows() || dx.rows() != dy.rows())
+    raise<InvalidArgument>("sparseBackwardFused(): input is ", x.rows(), " x ", x.cols(),
+                           ", output gradient ", dy.rows(), " x ", dy.cols(), ", input gradient ",
+                           dx.rows(), " x ", dx.cols(), ", but the weights are ", w.rows(), " x ",
+                           w.cols());
+  checkTransposeIndex(w, t, "sparseBackwardFused()");
+  grad.resize(static_cast<std::size_t>(w.nonZeros()));
+  const Index* row = t.rowIdx.data();
+  const Index* pos = t.valuePos.data();
+  const Index* colPtr = t.colPtr.data();
+  const Scalar* val = w.values().data();
+  Scalar* g = grad.data();
+  withSimdPath([&](auto arch) {
+    forThreadBlocks(w.cols(), threads, [&](Index c0, Index c1) {
+      backwardFusedColumns(arch, colPtr, row, pos, val, x.data(), x.outerStride(), dy.data(),
+                           dy.outerStride(), dx.data(), dx.outerStride(), scale, g, dy.rows(), c0,
+                           c1);
+    });
+  });
+}
+
+}  // namespace detail
+
 /// \brief sparseBackwardInput() and sparseWeightGradient() in one pass over the columns of W:
 /// dX = dY W and grad[k] = scale * dot(X(:, c_k), dY(:, j)) for every stored k = (j, c_k).
 /// Both read dY(:, j) once per connection, where the two kernels read it and X(:, c_k) once
@@ -258,26 +328,29 @@ void sparseBackwardFused(const Storage<Scalar, Index>& w, const TransposeIndex<I
                          const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
                          typename detail::NoDeduce<ActivationsRef<Scalar>>::type dx, Scalar scale,
                          std::vector<Scalar>& grad, Threads threads = Threads::automatic()) {
-  if (x.cols() != w.cols() || dy.cols() != w.rows() || dx.cols() != w.cols() ||
-      x.rows() != dy.rows() || dx.rows() != dy.rows())
-    detail::raise<InvalidArgument>("sparseBackwardFused(): input is ", x.rows(), " x ", x.cols(),
-                                   ", output gradient ", dy.rows(), " x ", dy.cols(),
-                                   ", input gradient ", dx.rows(), " x ", dx.cols(),
-                                   ", but the weights are ", w.rows(), " x ", w.cols());
-  detail::checkTransposeIndex(w, t, "sparseBackwardFused()");
-  grad.resize(static_cast<std::size_t>(w.nonZeros()));
-  const Index* row = t.rowIdx.data();
-  const Index* pos = t.valuePos.data();
-  const Index* colPtr = t.colPtr.data();
-  const Scalar* val = w.values().data();
-  Scalar* g = grad.data();
-  detail::withSimdPath([&](auto arch) {
-    detail::forThreadBlocks(w.cols(), threads, [&](Index c0, Index c1) {
-      backwardFusedColumns(arch, colPtr, row, pos, val, x.data(), x.outerStride(), dy.data(),
-                           dy.outerStride(), dx.data(), dx.outerStride(), scale, g, dy.rows(), c0,
-                           c1);
-    });
-  });
+  detail::backwardFusedChecked(w, t, x, dy, dx, scale, grad, threads);
+}
+
+/// \brief sparseBackwardFused() with bfloat16 inputs \p x and input gradient \p dx (which may
+/// again be \p x itself), and float (the output layer's) or bfloat16 output gradients \p dy:
+/// every operand widened to float exactly, the sums in float, and dX rounded to nearest even
+/// once, when it is stored. dX and grad are bit for bit the float kernel's on the widened
+/// operands (dX then rounded), for half the bytes of every row gathered.
+template <template <class, class> class Storage, class Index>
+void sparseBackwardFused(const Storage<float, Index>& w, const TransposeIndex<Index>& t,
+                         const ConstActivationsRef<BFloat16>& x,
+                         const ConstActivationsRef<float>& dy, ActivationsRef<BFloat16> dx,
+                         float scale, std::vector<float>& grad,
+                         Threads threads = Threads::automatic()) {
+  detail::backwardFusedChecked(w, t, x, dy, dx, scale, grad, threads);
+}
+template <template <class, class> class Storage, class Index>
+void sparseBackwardFused(const Storage<float, Index>& w, const TransposeIndex<Index>& t,
+                         const ConstActivationsRef<BFloat16>& x,
+                         const ConstActivationsRef<BFloat16>& dy, ActivationsRef<BFloat16> dx,
+                         float scale, std::vector<float>& grad,
+                         Threads threads = Threads::automatic()) {
+  detail::backwardFusedChecked(w, t, x, dy, dx, scale, grad, threads);
 }
 
 /// \brief Weight gradient at the stored positions only (a sampled dense-dense product):
@@ -291,10 +364,7 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
                           Scalar scale, std::vector<Scalar>& grad,
                           Threads threads = Threads::automatic()) {
-  if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
-    detail::raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
-                                   ", output gradient ", dy.rows(), " x ", dy.cols(),
-                                   ", but the weights are ", w.rows(), " x ", w.cols());
+  detail::checkWeightGradientShapes(w, x, dy);
   grad.resize(static_cast<std::size_t>(w.nonZeros()));
   Scalar* g = grad.data();
   const ConstActivationsRef<Scalar>* xp = &x;
@@ -302,6 +372,24 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
   detail::withSimdPath([&](auto arch) {
     detail::forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
       weightGradientRows(arch, w, xp, dyp, 1, scale, g, r0, r1);
+    });
+  });
+}
+
+/// \brief sparseWeightGradient() with bfloat16 output gradients (a first layer's delta when
+/// activations are stored in bfloat16): each widened exactly, the dot products in float, so
+/// grad is bit for bit the float kernel's on the widened dY.
+template <template <class, class> class Storage, class Index>
+void sparseWeightGradient(const Storage<float, Index>& w, const ConstActivationsRef<float>& x,
+                          const ConstActivationsRef<BFloat16>& dy, float scale,
+                          std::vector<float>& grad, Threads threads = Threads::automatic()) {
+  detail::checkWeightGradientShapes(w, x, dy);
+  grad.resize(static_cast<std::size_t>(w.nonZeros()));
+  float* g = grad.data();
+  detail::withSimdPath([&](auto arch) {
+    detail::forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
+      weightGradientRowsOf(arch, w, x.data(), x.outerStride(), dy.data(), dy.outerStride(),
+                           x.rows(), scale, g, r0, r1);
     });
   });
 }

@@ -63,6 +63,29 @@ struct Vec<float> {
   static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  /// Eight bfloat16 values widened to floats: each is the top half of its float.
+  static Reg loadBf16(const BFloat16* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  /// Eight floats rounded to nearest even into bfloat16, bit for bit as Eigen's conversion
+  /// (add 0x7FFF plus the kept part's lowest bit, keep the top half; a NaN becomes the quiet
+  /// NaN of its sign).
+  static void storeBf16(BFloat16* p, Reg v) {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF))), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)),
+                                           _mm256_set1_epi32(0x7F800000));
+    const __m256i quiet =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000)),
+                        _mm256_set1_epi32(0x7FC0));
+    const __m256i r = _mm256_blendv_epi8(rounded, quiet, nan);
+    // Each 128-bit lane packs its four values twice; lanes 0 and 2 of 64 bits hold all eight.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
   /// Horizontal sum by the tree of sums4() (pairs, then pairs of pairs within each 128-bit
   /// half, then the halves), so that a dot product's bits never depend on whether it was
   /// reduced alone or in a group of four (the fused backward kernel groups other entries).

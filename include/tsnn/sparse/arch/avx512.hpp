@@ -37,6 +37,7 @@
 // GCC 12 warns about the _mm512_undefined_ps() inside its own shuffle intrinsics.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace tsnn::detail::simd {
@@ -94,6 +95,38 @@ struct Vec<float> {
   static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  /// Sixteen bfloat16 values widened to floats (each is the top half of its float); the masked
+  /// form reads only the first lanes.
+  static Reg widenBf16(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static Reg loadBf16(const BFloat16* p) {
+    return widenBf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static Reg loadBf16Masked(Mask m, const BFloat16* p) {
+    return widenBf16(_mm256_maskz_loadu_epi16(m, p));
+  }
+  /// Sixteen floats rounded to nearest even into bfloat16, bit for bit as Eigen's conversion
+  /// (add 0x7FFF plus the kept part's lowest bit, keep the top half; a NaN becomes the quiet
+  /// NaN of its sign), then narrowed to 16 bits.
+  static __m256i narrowBf16(Reg v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(
+        _mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    const __m512i quiet =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x8000)),
+                        _mm512_set1_epi32(0x7FC0));
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet));
+  }
+  static void storeBf16(BFloat16* p, Reg v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), narrowBf16(v));
+  }
+  static void storeBf16Masked(BFloat16* p, Mask m, Reg v) {
+    _mm256_mask_storeu_epi16(p, m, narrowBf16(v));
+  }
   /// Horizontal sum by folding 256-bit halves, 128-bit lanes, then within a lane (GCC 12's
   /// _mm512_reduce_add_ps trips -Wmaybe-uninitialized in user code).
   static float sum(Reg v) {

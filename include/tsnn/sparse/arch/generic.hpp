@@ -10,6 +10,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -45,44 +46,71 @@ inline constexpr int kMaxTile = 8 * kVectorBytes / static_cast<int>(sizeof(Scala
 inline constexpr int kPrefetchAhead = 4;
 
 /// Prefetches the TB values of one input tile (one prefetch per 64-byte line).
-template <int TB, class Scalar>
-inline void prefetchTile(const Scalar* p) {
-  constexpr int kLine = 64 / static_cast<int>(sizeof(Scalar));
+template <int TB, class E>
+inline void prefetchTile(const E* p) {
+  constexpr int kLine = 64 / static_cast<int>(sizeof(E));
   for (int t = 0; t < TB; t += kLine) TSNN_PREFETCH(p + t);
 }
 
-/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
-template <int TB, class Scalar, class Index, class ValueAt>
+/// The TB values at p (Scalar or bfloat16) as an Eigen expression of Scalar: the map itself when
+/// they are Scalar, else a widened copy, so that Eigen reduces products with it by the same
+/// vectorised tree either way (a lazy cast would not vectorise and would sum in another order).
+template <int TB, class Scalar, class E>
+inline auto tileAt(const E* p) {
+  if constexpr (std::is_same_v<E, Scalar>) {
+    return Eigen::Map<const Eigen::Array<Scalar, TB, 1>>(p);
+  } else {
+    return Eigen::Array<Scalar, TB, 1>(
+        Eigen::Map<const Eigen::Array<E, TB, 1>>(p).template cast<Scalar>());
+  }
+}
+
+/// a * b + c, fused exactly where the unit's instruction set has a fused multiply-add: left to
+/// the compiler, whether `acc += w * x` is fused depends on the loop around it (GCC 12 tuning
+/// for Zen fuses it in one loop and not in another), and the fused backward tile must add its
+/// products exactly as gatherAxpyTile() does. Without FMA there is nothing to fuse.
+template <class Scalar>
+inline Scalar mulAdd(Scalar a, Scalar b, Scalar c) {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)]; the
+/// rows of base (In) and out (Out) are Scalar or, with Scalar float, bfloat16.
+template <int TB, class Scalar, class Index, class ValueAt, class In, class Out>
 inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end, ValueAt value,
-                           const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
-                           Scalar* TSNN_RESTRICT out) {
+                           const In* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
+                           Out* TSNN_RESTRICT out) {
   Scalar acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = init;
   for (Index k = begin; k < end; ++k) {
     if (k + kPrefetchAhead < end)
       prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
-    const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+    const In* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
     const Scalar w = value(k);
-    for (int t = 0; t < TB; ++t) acc[t] += w * x[t];
+    for (int t = 0; t < TB; ++t) acc[t] = mulAdd(w, static_cast<Scalar>(x[t]), acc[t]);
   }
-  for (int t = 0; t < TB; ++t) out[t] = acc[t];
+  for (int t = 0; t < TB; ++t) out[t] = Out(acc[t]);
 }
 
 /// grad[k] += dot(dy[0..TB), base[index[k] * ld + (0..TB)]) for k in [begin, end).
 /// The dot product goes through an Eigen fixed-size array: Eigen reduces it with a tree of
 /// vector adds, which measured about twice as fast here as a loop of per-lane partial sums that
 /// the compiler must then add up in order.
-template <int TB, class Scalar, class Index>
+/// dy (D) and the rows of base (X) are Scalar or, with Scalar float, bfloat16.
+template <int TB, class Scalar, class Index, class D, class X>
 inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
-                          const Scalar* TSNN_RESTRICT dy, const Scalar* TSNN_RESTRICT base,
-                          std::ptrdiff_t ld, Scalar* TSNN_RESTRICT grad) {
+                          const D* TSNN_RESTRICT dy, const X* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                          Scalar* TSNN_RESTRICT grad) {
   using Tile = Eigen::Array<Scalar, TB, 1>;
-  const Tile d = Eigen::Map<const Tile>(dy);
+  const Tile d = tileAt<TB, Scalar>(dy);
   for (Index k = begin; k < end; ++k) {
     if (k + kPrefetchAhead < end)
       prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
-    grad[k] +=
-        (d * Eigen::Map<const Tile>(base + static_cast<std::ptrdiff_t>(index[k]) * ld)).sum();
+    grad[k] += (d * tileAt<TB, Scalar>(base + static_cast<std::ptrdiff_t>(index[k]) * ld)).sum();
   }
 }
 
@@ -114,30 +142,30 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
 /// The fused backward tile (see gatherAxpyDotTile() in arch/register_tiles.inl): out = sum_k
 /// value(k) * dy_k and grad[pos[k]] (First: =, else +=) dot(dy_k, x), each dy_k read once, with
 /// the loops and reductions of gatherAxpyTile() and gatherDotTile() so that both results are bit
-/// for bit theirs. \p out may be \p x: x is copied into xt before out is written.
-template <int TB, bool First, class Scalar, class Index, class ValueAt>
+/// for bit theirs. \p out may be \p x: x is copied into xt before out is written. The rows of
+/// base (D), x (X) and out (Out) are Scalar or, with Scalar float, bfloat16.
+template <int TB, bool First, class Scalar, class Index, class ValueAt, class D, class X, class Out>
 inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
-                              Index begin, Index end, ValueAt value,
-                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, const Scalar* x,
-                              Scalar* out, Scalar* TSNN_RESTRICT grad) {
+                              Index begin, Index end, ValueAt value, const D* TSNN_RESTRICT base,
+                              std::ptrdiff_t ld, const X* x, Out* out, Scalar* TSNN_RESTRICT grad) {
   using Tile = Eigen::Array<Scalar, TB, 1>;
-  const Tile xt = Eigen::Map<const Tile>(x);
+  const Tile xt = tileAt<TB, Scalar>(x);
   Scalar acc[TB];
   for (int t = 0; t < TB; ++t) acc[t] = Scalar(0);
   for (Index k = begin; k < end; ++k) {
     if (k + kPrefetchAhead < end)
       prefetchTile<TB>(base + static_cast<std::ptrdiff_t>(index[k + kPrefetchAhead]) * ld);
-    const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+    const D* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
     const Scalar w = value(k);
-    for (int t = 0; t < TB; ++t) acc[t] += w * d[t];
-    const Scalar s = (xt * Eigen::Map<const Tile>(d)).sum();
+    for (int t = 0; t < TB; ++t) acc[t] = mulAdd(w, static_cast<Scalar>(d[t]), acc[t]);
+    const Scalar s = (xt * tileAt<TB, Scalar>(d)).sum();
     Scalar& g = grad[pos[k]];
     if constexpr (First)
       g = Scalar(0) + s;  // the row kernel zeroes then adds, which turns -0 into +0
     else
       g += s;
   }
-  for (int t = 0; t < TB; ++t) out[t] = acc[t];
+  for (int t = 0; t < TB; ++t) out[t] = Out(acc[t]);
 }
 
 // The loops of the three kernels over these tiles.

@@ -43,9 +43,9 @@ inline void forEachRowRunIn(const CooMatrix<Scalar, Index>& w, Index r0, Index r
   }
 }
 
-/// Rows [r0, r1) of Y = X W^T + 1 b^T (bias may be null: no bias).
-template <template <class, class> class Storage, class Scalar, class Index>
-void forwardRows(Arch, const Storage<Scalar, Index>& w, const Scalar* bias, const Scalar* x,
+/// Rows [r0, r1) of Y = X W^T + 1 b^T (bias may be null: no bias); X is Scalar or bfloat16.
+template <template <class, class> class Storage, class Scalar, class Index, class X>
+void forwardRows(Arch, const Storage<Scalar, Index>& w, const Scalar* bias, const X* x,
                  std::ptrdiff_t ldx, Scalar* y, std::ptrdiff_t ldy, std::ptrdiff_t batch, Index r0,
                  Index r1) {
   const Index* col = w.colIdx().data();
@@ -80,15 +80,16 @@ void backwardInputColumns(Arch, const Index* colPtr, const Index* row, const Ind
 /// Columns [c0, c1) of dX = dY W and of the weight gradient grad[k] = scale * dot(X(:, i),
 /// dY(:, r_k)) for the stored k = (r_k, i) of those columns, in one pass (gatherAxpyDotTile()):
 /// column i's entries sit at grad[pos[k]], so each is written by the thread of its column.
-template <class Scalar, class Index>
+/// X, D (of dY) and Out (of dX) are Scalar or bfloat16.
+template <class Scalar, class Index, class X, class D, class Out>
 void backwardFusedColumns(Arch, const Index* colPtr, const Index* row, const Index* pos,
-                          const Scalar* val, const Scalar* x, std::ptrdiff_t ldx, const Scalar* dy,
-                          std::ptrdiff_t ldy, Scalar* dx, std::ptrdiff_t lddx, Scalar scale,
+                          const Scalar* val, const X* x, std::ptrdiff_t ldx, const D* dy,
+                          std::ptrdiff_t ldy, Out* dx, std::ptrdiff_t lddx, Scalar scale,
                           Scalar* grad, std::ptrdiff_t batch, Index c0, Index c1) {
   for (Index i = c0; i < c1; ++i) {
     const Index begin = colPtr[i], end = colPtr[i + 1];
-    const Scalar* xi = x + static_cast<std::ptrdiff_t>(i) * ldx;
-    Scalar* dxi = dx + static_cast<std::ptrdiff_t>(i) * lddx;
+    const X* xi = x + static_cast<std::ptrdiff_t>(i) * ldx;
+    Out* dxi = dx + static_cast<std::ptrdiff_t>(i) * lddx;
     auto value = [val, pos](Index k) { return val[pos[k]]; };
     bool first = true;
     forEachTile<kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
@@ -144,6 +145,26 @@ inline void weightGradientRow(const Index* col, Index begin, Index end, Index j,
   }
   if (scale != Scalar(1))
     for (Index k = begin; k < end; ++k) g[k] *= scale;
+}
+
+/// Rows [r0, r1) of the weight gradient of one block of samples whose X and dY are Scalar or
+/// bfloat16 (each row: zero, the tiles in order, then the scale, as weightGradientRow() does for
+/// one block, so with Scalar operands the bits are its bits).
+template <template <class, class> class Storage, class Scalar, class Index, class X, class D>
+void weightGradientRowsOf(Arch, const Storage<Scalar, Index>& w, const X* x, std::ptrdiff_t ldx,
+                          const D* dy, std::ptrdiff_t ldy, std::ptrdiff_t batch, Scalar scale,
+                          Scalar* g, Index r0, Index r1) {
+  const Index* col = w.colIdx().data();
+  forEachRowRunIn(w, r0, r1, [&](Index j, Index begin, Index end) {
+    for (Index k = begin; k < end; ++k) g[k] = Scalar(0);
+    const D* dyj = dy + static_cast<std::ptrdiff_t>(j) * ldy;
+    forEachTile<kMaxTile<Scalar>>(0, batch, [&](auto tile, std::ptrdiff_t b0) {
+      constexpr int TB = decltype(tile)::value;
+      gatherDotTile<TB>(col, begin, end, dyj + b0, x + b0, ldx, g);
+    });
+    if (scale != Scalar(1))
+      for (Index k = begin; k < end; ++k) g[k] *= scale;
+  });
 }
 
 /// Rows [r0, r1) of the weight gradient over \p blocks blocks of samples (weightGradientRow()).

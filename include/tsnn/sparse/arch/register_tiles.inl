@@ -33,36 +33,51 @@ inline constexpr bool kVectorTile = Vec<Scalar>::kDefined &&
 template <int TB, class Scalar>
 inline constexpr int kTileRegisters = TB < Vec<Scalar>::kLanes ? 1 : TB / Vec<Scalar>::kLanes;
 
-/// Register r of the tile at p (only the first TB lanes in a masked tile).
-template <int TB, class V, class Scalar>
-inline typename V::Reg loadTile(const Scalar* p, int r) {
-  if constexpr (TB < V::kLanes) {
+/// Register r of the tile at p (only the first TB lanes in a masked tile). A tile of bfloat16
+/// values is widened to the register's floats on the way in (exact: a bfloat16 is the top half
+/// of a float), and rounded to nearest even on the way out (V::storeBf16, as Eigen's conversion).
+template <int TB, class V, class E>
+inline typename V::Reg loadTile(const E* p, int r) {
+  if constexpr (std::is_same_v<E, BFloat16>) {
+    if constexpr (TB < V::kLanes) {
+      return V::loadBf16Masked(V::template mask<TB>(), p);
+    } else {
+      return V::loadBf16(p + r * V::kLanes);
+    }
+  } else if constexpr (TB < V::kLanes) {
     return V::loadMasked(V::template mask<TB>(), p);
   } else {
     return V::load(p + r * V::kLanes);
   }
 }
-template <int TB, class V, class Scalar>
-inline void storeTile(Scalar* p, int r, typename V::Reg v) {
-  if constexpr (TB < V::kLanes) {
+template <int TB, class V, class E>
+inline void storeTile(E* p, int r, typename V::Reg v) {
+  if constexpr (std::is_same_v<E, BFloat16>) {
+    if constexpr (TB < V::kLanes) {
+      V::storeBf16Masked(p, V::template mask<TB>(), v);
+    } else {
+      V::storeBf16(p + r * V::kLanes, v);
+    }
+  } else if constexpr (TB < V::kLanes) {
     V::storeMasked(p, V::template mask<TB>(), v);
   } else {
     V::store(p + r * V::kLanes, v);
   }
 }
 
-/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)].
-template <int TB, class Scalar, class Index, class ValueAt>
+/// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)]: the
+/// rows of base (In) and out (Out) are Scalar or, with Scalar float, bfloat16; the sum is Scalar.
+template <int TB, class Scalar, class Index, class ValueAt, class In, class Out>
 inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index end, ValueAt value,
-                           const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
-                           Scalar* TSNN_RESTRICT out) {
+                           const In* TSNN_RESTRICT base, std::ptrdiff_t ld, Scalar init,
+                           Out* TSNN_RESTRICT out) {
   if constexpr (kVectorTile<TB, Scalar>) {
     using V = Vec<Scalar>;
     constexpr int R = kTileRegisters<TB, Scalar>;
     typename V::Reg acc[R];
     for (int r = 0; r < R; ++r) acc[r] = V::set1(init);
     for (Index k = begin; k < end; ++k) {
-      const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const In* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
       const typename V::Reg w = V::set1(value(k));
       for (int r = 0; r < R; ++r) acc[r] = V::fma(w, loadTile<TB, V>(x, r), acc[r]);
     }
@@ -71,11 +86,11 @@ inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index 
     Scalar acc[TB];
     for (int t = 0; t < TB; ++t) acc[t] = init;
     for (Index k = begin; k < end; ++k) {
-      const Scalar* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const In* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
       const Scalar w = value(k);
-      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, x[t], acc[t]);
+      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, static_cast<Scalar>(x[t]), acc[t]);
     }
-    for (int t = 0; t < TB; ++t) out[t] = acc[t];
+    for (int t = 0; t < TB; ++t) out[t] = Out(acc[t]);
   }
 }
 
@@ -99,26 +114,28 @@ inline typename V::Reg tileProductsWith(const typename V::Reg* d, Other other) {
 }
 
 /// The lane-wise products d * x summed over the tile's R registers (tileProductsWith()).
-template <int TB, class V, class Scalar>
-inline typename V::Reg tileProducts(const typename V::Reg* d, const Scalar* TSNN_RESTRICT x) {
+template <int TB, class V, class Scalar, class E>
+inline typename V::Reg tileProducts(const typename V::Reg* d, const E* TSNN_RESTRICT x) {
   return tileProductsWith<TB, V, Scalar>(d, [x](int r) { return loadTile<TB, V>(x, r); });
 }
 
 /// dot(d[0..TB), x[0..TB)) in order (fused), for the tiles that do not go through the registers.
-template <int TB, class Scalar>
-inline Scalar dotInOrder(const Scalar* TSNN_RESTRICT d, const Scalar* TSNN_RESTRICT x) {
+template <int TB, class Scalar, class D, class X>
+inline Scalar dotInOrder(const D* TSNN_RESTRICT d, const X* TSNN_RESTRICT x) {
   Scalar s = Scalar(0);
-  for (int t = 0; t < TB; ++t) s = std::fma(d[t], x[t], s);
+  for (int t = 0; t < TB; ++t)
+    s = std::fma(static_cast<Scalar>(d[t]), static_cast<Scalar>(x[t]), s);
   return s;
 }
 
 /// grad[k] += dot(dy[0..TB), base[index[k] * ld + (0..TB)]) for k in [begin, end). Where the
 /// path has sums4, the dot products are reduced four at a time with shuffles instead of one full
 /// horizontal sum each.
-template <int TB, class Scalar, class Index>
+/// dy (D) and the rows of base (X) are Scalar or, with Scalar float, bfloat16.
+template <int TB, class Scalar, class Index, class D, class X>
 inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index end,
-                          const Scalar* TSNN_RESTRICT dy, const Scalar* TSNN_RESTRICT base,
-                          std::ptrdiff_t ld, Scalar* TSNN_RESTRICT grad) {
+                          const D* TSNN_RESTRICT dy, const X* TSNN_RESTRICT base, std::ptrdiff_t ld,
+                          Scalar* TSNN_RESTRICT grad) {
   auto row = [&](Index k) { return base + static_cast<std::ptrdiff_t>(index[k]) * ld; };
   if constexpr (kVectorTile<TB, Scalar>) {
     using V = Vec<Scalar>;
@@ -128,15 +145,15 @@ inline void gatherDotTile(const Index* TSNN_RESTRICT index, Index begin, Index e
     Index k = begin;
     if constexpr (V::kSums4) {
       for (; k + 4 <= end; k += 4) {
-        const __m128 s =
-            V::sums4(tileProducts<TB, V>(d, row(k)), tileProducts<TB, V>(d, row(k + 1)),
-                     tileProducts<TB, V>(d, row(k + 2)), tileProducts<TB, V>(d, row(k + 3)));
+        const __m128 s = V::sums4(
+            tileProducts<TB, V, Scalar>(d, row(k)), tileProducts<TB, V, Scalar>(d, row(k + 1)),
+            tileProducts<TB, V, Scalar>(d, row(k + 2)), tileProducts<TB, V, Scalar>(d, row(k + 3)));
         _mm_storeu_ps(grad + k, _mm_add_ps(_mm_loadu_ps(grad + k), s));
       }
     }
-    for (; k < end; ++k) grad[k] += V::sum(tileProducts<TB, V>(d, row(k)));
+    for (; k < end; ++k) grad[k] += V::sum(tileProducts<TB, V, Scalar>(d, row(k)));
   } else {
-    for (Index k = begin; k < end; ++k) grad[k] += dotInOrder<TB>(dy, row(k));
+    for (Index k = begin; k < end; ++k) grad[k] += dotInOrder<TB, Scalar>(dy, row(k));
   }
 }
 
@@ -162,8 +179,8 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
     }
     auto both = [&](Index k) {
       const std::ptrdiff_t c = index[k];
-      return V::add(tileProducts<TB, V>(d0, base0 + c * ld0),
-                    tileProducts<TB, V>(d1, base1 + c * ld1));
+      return V::add(tileProducts<TB, V, Scalar>(d0, base0 + c * ld0),
+                    tileProducts<TB, V, Scalar>(d1, base1 + c * ld1));
     };
     Index k = begin;
     if constexpr (V::kSums4) {
@@ -176,7 +193,8 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
   } else {
     for (Index k = begin; k < end; ++k) {
       const std::ptrdiff_t c = index[k];
-      grad[k] += dotInOrder<TB>(dy0, base0 + c * ld0) + dotInOrder<TB>(dy1, base1 + c * ld1);
+      grad[k] += dotInOrder<TB, Scalar>(dy0, base0 + c * ld0) +
+                 dotInOrder<TB, Scalar>(dy1, base1 + c * ld1);
     }
   }
 }
@@ -188,12 +206,12 @@ inline void gatherDotTile2(const Index* TSNN_RESTRICT index, Index begin, Index 
 /// once per product in gatherAxpyTile() + gatherDotTile(). Both results are bit for bit theirs:
 /// the same fused multiply-add chain for out, the same products and reduction tree (sums4 and
 /// sum fold each vector alike) for each dot, and products commute exactly. \p out may be \p x
-/// (no restrict on either): x is read into registers before out is written.
-template <int TB, bool First, class Scalar, class Index, class ValueAt>
+/// (no restrict on either): x is read into registers before out is written. The rows of base
+/// (D), x (X) and out (Out) are Scalar or, with Scalar float, bfloat16.
+template <int TB, bool First, class Scalar, class Index, class ValueAt, class D, class X, class Out>
 inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSNN_RESTRICT pos,
-                              Index begin, Index end, ValueAt value,
-                              const Scalar* TSNN_RESTRICT base, std::ptrdiff_t ld, const Scalar* x,
-                              Scalar* out, Scalar* TSNN_RESTRICT grad) {
+                              Index begin, Index end, ValueAt value, const D* TSNN_RESTRICT base,
+                              std::ptrdiff_t ld, const X* x, Out* out, Scalar* TSNN_RESTRICT grad) {
   auto put = [grad, pos](Index k, Scalar s) {
     Scalar& g = grad[pos[k]];
     // Scalar(0) + s, not s: the row kernel zeroes then adds, which turns -0 into +0.
@@ -213,7 +231,7 @@ inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSN
     }
     // Reads dy_k once: adds value(k) * dy_k into acc and returns the lane-wise products x * dy_k.
     auto step = [&](Index k) {
-      const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const D* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
       const Reg w = V::set1(value(k));
       Reg dr[R];
       for (int r = 0; r < R; ++r) {
@@ -234,14 +252,17 @@ inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSN
     for (; k < end; ++k) put(k, V::sum(step(k)));
     for (int r = 0; r < R; ++r) storeTile<TB, V>(out, r, acc[r]);
   } else {
-    Scalar acc[TB];
-    for (int t = 0; t < TB; ++t) acc[t] = Scalar(0);
-    for (Index k = begin; k < end; ++k) {
-      const Scalar* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
-      const Scalar w = value(k);
-      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, d[t], acc[t]);
-      put(k, dotInOrder<TB>(d, x));
+    Scalar acc[TB], xt[TB];
+    for (int t = 0; t < TB; ++t) {
+      acc[t] = Scalar(0);
+      xt[t] = static_cast<Scalar>(x[t]);  // before out, which may be x, is written
     }
-    for (int t = 0; t < TB; ++t) out[t] = acc[t];
+    for (Index k = begin; k < end; ++k) {
+      const D* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
+      const Scalar w = value(k);
+      for (int t = 0; t < TB; ++t) acc[t] = std::fma(w, static_cast<Scalar>(d[t]), acc[t]);
+      put(k, dotInOrder<TB, Scalar>(d, xt));
+    }
+    for (int t = 0; t < TB; ++t) out[t] = Out(acc[t]);
   }
 }
