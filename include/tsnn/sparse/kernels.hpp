@@ -180,15 +180,6 @@ void withSimdPath(F&& f) {
   }
 }
 
-/// Throws InvalidArgument unless x is B x n_in and dy is B x n_out for \p w.
-template <class Matrix, class XRef, class DRef>
-void checkWeightGradientShapes(const Matrix& w, const XRef& x, const DRef& dy) {
-  if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
-    raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
-                           ", output gradient ", dy.rows(), " x ", dy.cols(),
-                           ", but the weights are ", w.rows(), " x ", w.cols());
-}
-
 /// Throws InvalidArgument naming \p where unless \p t was built for \p w's current pattern.
 template <class Matrix, class Index>
 void checkTransposeIndex(const Matrix& w, const TransposeIndex<Index>& t, const char* where) {
@@ -353,6 +344,29 @@ void sparseBackwardFused(const Storage<float, Index>& w, const TransposeIndex<In
   detail::backwardFusedChecked(w, t, x, dy, dx, scale, grad, threads);
 }
 
+namespace detail {
+
+/// sparseWeightGradient() on checked Eigen views of Scalar or bfloat16 values: one block of
+/// samples, by rows (weightGradientRowsOf()).
+template <template <class, class> class Storage, class Scalar, class Index, class XRef, class DRef>
+void weightGradientChecked(const Storage<Scalar, Index>& w, const XRef& x, const DRef& dy,
+                           Scalar scale, std::vector<Scalar>& grad, Threads threads) {
+  if (x.cols() != w.cols() || dy.cols() != w.rows() || x.rows() != dy.rows())
+    raise<InvalidArgument>("sparseWeightGradient(): input is ", x.rows(), " x ", x.cols(),
+                           ", output gradient ", dy.rows(), " x ", dy.cols(),
+                           ", but the weights are ", w.rows(), " x ", w.cols());
+  grad.resize(static_cast<std::size_t>(w.nonZeros()));
+  Scalar* g = grad.data();
+  withSimdPath([&](auto arch) {
+    forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
+      weightGradientRowsOf(arch, w, x.data(), x.outerStride(), dy.data(), dy.outerStride(),
+                           x.rows(), scale, g, r0, r1);
+    });
+  });
+}
+
+}  // namespace detail
+
 /// \brief Weight gradient at the stored positions only (a sampled dense-dense product):
 /// grad[k] = scale * sum_b X(b, c_k) dY(b, j) for every stored k = (j, c_k).
 /// \param grad resized to nnz and overwritten; aligned with w.values()
@@ -364,16 +378,7 @@ void sparseWeightGradient(const Storage<Scalar, Index>& w,
                           const typename detail::NoDeduce<ConstActivationsRef<Scalar>>::type& dy,
                           Scalar scale, std::vector<Scalar>& grad,
                           Threads threads = Threads::automatic()) {
-  detail::checkWeightGradientShapes(w, x, dy);
-  grad.resize(static_cast<std::size_t>(w.nonZeros()));
-  Scalar* g = grad.data();
-  const ConstActivationsRef<Scalar>* xp = &x;
-  const ConstActivationsRef<Scalar>* dyp = &dy;
-  detail::withSimdPath([&](auto arch) {
-    detail::forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
-      weightGradientRows(arch, w, xp, dyp, 1, scale, g, r0, r1);
-    });
-  });
+  detail::weightGradientChecked(w, x, dy, scale, grad, threads);
 }
 
 /// \brief sparseWeightGradient() with bfloat16 output gradients (a first layer's delta when
@@ -383,15 +388,7 @@ template <template <class, class> class Storage, class Index>
 void sparseWeightGradient(const Storage<float, Index>& w, const ConstActivationsRef<float>& x,
                           const ConstActivationsRef<BFloat16>& dy, float scale,
                           std::vector<float>& grad, Threads threads = Threads::automatic()) {
-  detail::checkWeightGradientShapes(w, x, dy);
-  grad.resize(static_cast<std::size_t>(w.nonZeros()));
-  float* g = grad.data();
-  detail::withSimdPath([&](auto arch) {
-    detail::forThreadBlocks(w.rows(), threads, [&](Index r0, Index r1) {
-      weightGradientRowsOf(arch, w, x.data(), x.outerStride(), dy.data(), dy.outerStride(),
-                           x.rows(), scale, g, r0, r1);
-    });
-  });
+  detail::weightGradientChecked(w, x, dy, scale, grad, threads);
 }
 
 /// \brief sparseWeightGradient() for the rows [firstRow, lastRow) of \p w only, serially, and
