@@ -1,8 +1,11 @@
 // Tests for tsnn/io/byte_io.hpp: the byte layout of every field ByteWriter writes (spelled out
-// here byte by byte, not derived from the implementation), ByteReader reading it back, and every
+// here byte by byte, not derived from the implementation), arrays written and read in bulk as
+// their elements are, the streaming and counting writers passing on or counting exactly those
+// bytes, ByteReader reading them back, and every
 // short read, oversized count and leftover byte refused with a FormatError naming the caller, the
 // file, what was being read and where.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +16,7 @@
 #include "support/oracle.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/byte_io.hpp"
+#include "tsnn/io/crc32.hpp"
 
 namespace {
 
@@ -74,14 +78,111 @@ TEST_CASE("ByteWriter writes floating-point numbers as their IEEE 754 bits", "[i
                                             0, 0, 0, 0x3F, 0, 0, 0,    0,    0, 0, 0, 0x80});
 }
 
-TEST_CASE("patchU64 overwrites a placeholder in place", "[io][byte_io]") {
-  ByteWriter w;
-  w.u8(1);
-  const std::size_t at = w.size();
-  w.u64(0);
-  w.u8(2);
-  w.patchU64(at, 0x1122334455667788ull);
-  CHECK(bytesOf(w) == std::vector<unsigned>{1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 2});
+TEST_CASE("ByteWriter writes arrays as it writes their elements", "[io][byte_io]") {
+  const std::vector<float> f{1.0f, -2.0f, std::numeric_limits<float>::denorm_min()};
+  const std::vector<double> d{0.5, -0.0};
+  const std::vector<std::int16_t> i16{-300, 7, std::numeric_limits<std::int16_t>::min()};
+  const std::vector<std::int64_t> i64{-1, std::numeric_limits<std::int64_t>::max()};
+  ByteWriter bulk, each;
+  bulk.scalars(f.data(), f.size());
+  bulk.scalars(d.data(), d.size());
+  bulk.indices(i16.data(), i16.size());
+  bulk.indices(i64.data(), i64.size());
+  bulk.scalars(f.data(), 0);
+  for (float v : f) each.f32(v);
+  for (double v : d) each.f64(v);
+  for (std::int16_t v : i16) each.index(v);
+  for (std::int64_t v : i64) each.index(v);
+  REQUIRE(each.size() == 3 * 4 + 2 * 8 + 3 * 2 + 2 * 8);
+  CHECK(bytesOf(bulk) == bytesOf(each));
+  CHECK(bulk.size() == each.size());
+  // -300 as int16 is 0xFED4, least significant byte first, after the 28 bytes of floats.
+  CHECK(bytesOf(bulk)[28] == 0xD4);
+  CHECK(bytesOf(bulk)[29] == 0xFE);
+
+  const std::string b = bulk.buffer();
+  ByteReader r = readerOf(b);
+  std::vector<float> f2(f.size());
+  std::vector<double> d2(d.size());
+  std::vector<std::int16_t> i16b(i16.size());
+  std::vector<std::int64_t> i64b(i64.size());
+  r.scalars(f2.data(), f2.size(), "f");
+  r.scalars(d2.data(), d2.size(), "d");
+  r.indices(i16b.data(), i16b.size(), "i");
+  r.indices(i64b.data(), i64b.size(), "j");
+  CHECK(std::memcmp(f2.data(), f.data(), 12) == 0);
+  CHECK(std::memcmp(d2.data(), d.data(), 16) == 0);  // -0.0 keeps its sign
+  CHECK(i16b == i16);
+  CHECK(i64b == i64);
+  CHECK(r.atEnd());
+}
+
+TEST_CASE("A short array read names the array, its position and the bytes it needed",
+          "[io][byte_io]") {
+  const std::string b(10, '\0');
+  std::vector<float> out(3);
+  ByteReader r = readerOf(b, 100);
+  CHECK(formatErrorOf([&] { r.scalars(out.data(), 3, "weights"); }) ==
+        "tsnn: test(): 'f.bin': truncated weights at byte 100: needs 3 x 4 bytes, 10 remain");
+  // A count near 2^64 cannot wrap around the check.
+  CHECK_THROWS_AS(
+      r.indices(reinterpret_cast<std::int64_t*>(out.data()), ~std::size_t{0} / 4 + 2, "ids"),
+      tsnn::FormatError);
+  CHECK(r.fileOffset() == 100);  // nothing was consumed
+}
+
+TEST_CASE("A streaming ByteWriter passes on every byte, in order, in blocks", "[io][byte_io]") {
+  // The same fields to a writer in memory, to counters and to streaming writers of several
+  // block sizes; arrays larger than a block go to the sink without being buffered.
+  std::vector<float> big(300);
+  for (std::size_t k = 0; k < big.size(); ++k) big[k] = 0.25f * static_cast<float>(k) - 7.0f;
+  const auto fill = [&](ByteWriter& w) {
+    w.u8(1);
+    w.u64(0x0102030405060708ull);
+    w.scalars(big.data(), big.size());
+    w.bytes("abc", 3);
+    for (int k = 0; k < 50; ++k) w.i32(-k);
+    w.scalars(big.data(), 5);
+  };
+  ByteWriter memory;
+  fill(memory);
+  const std::string expected = memory.buffer();
+  REQUIRE(expected.size() == 1 + 8 + 1200 + 3 + 200 + 20);
+  CHECK(memory.crc() ==
+        tsnn::detail::crc32Portable(reinterpret_cast<const unsigned char*>(expected.data()),
+                                    expected.size()));
+
+  ByteWriter counter = ByteWriter::counter();
+  fill(counter);
+  CHECK(counter.counting());
+  CHECK(counter.size() == expected.size());
+  CHECK(counter.buffer().empty());
+
+  for (std::size_t block : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{4096}}) {
+    INFO("block " << block);
+    std::string got;
+    std::vector<std::size_t> chunks;
+    ByteWriter w(
+        [&](const unsigned char* p, std::size_t n) {
+          got.append(reinterpret_cast<const char*>(p), n);
+          chunks.push_back(n);
+        },
+        block);
+    fill(w);
+    CHECK(w.size() == expected.size());
+    CHECK(w.crc() == memory.crc());
+    CHECK(w.buffer().size() < block);  // a full block is passed on at once
+    w.flush();
+    CHECK(w.buffer().empty());
+    CHECK(got == expected);
+    CHECK(w.crc() == memory.crc());
+    // A buffered chunk is at most a block plus the rest of the field that filled it (8 bytes at
+    // most); only the arrays, passed on where they lie, are larger.
+    for (std::size_t n : chunks) CHECK((n < block + 8 || n == 1200 || n == 20));
+    const std::size_t calls = chunks.size();
+    if (block == 4096) CHECK(calls == 1);
+    if (block == 64) CHECK(calls >= 5);  // 9 bytes, the array, three blocks of the rest, the tail
+  }
 }
 
 TEST_CASE("ByteReader reads back every field ByteWriter writes", "[io][byte_io]") {

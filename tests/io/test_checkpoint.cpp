@@ -1176,3 +1176,161 @@ TEST_CASE("readCheckpointInfo refuses a damaged file exactly as loading does", "
     CHECK(info.substr(infoPrefix.size()) == load.substr(loadPrefix.size()));
   }
 }
+
+TEST_CASE("A checkpoint streams out in blocks and in through a window, byte for byte", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("net.ckpt");
+  auto net = makeNetwork<float, std::int32_t>(1, 0xD0);
+  const tsnn::TrainingState state = makeStateFor(net, tsnn::OptimizerKind::Adam, 0xD1);
+  const std::string expected = tsnn::detail::encodeCheckpoint(net, state);
+  // Blocks smaller than a field, than a section header and than a layer's arrays.
+  for (std::size_t block : {std::size_t{1}, std::size_t{5}, std::size_t{64}, std::size_t{4096}}) {
+    INFO("block " << block);
+    std::string streamed;
+    tsnn::detail::ByteWriter w(
+        [&](const unsigned char* p, std::size_t n) {
+          streamed.append(reinterpret_cast<const char*>(p), n);
+        },
+        block);
+    tsnn::detail::writeCheckpoint(w, net, state, tsnn::Preprocessing{});
+    w.flush();
+    CHECK(streamed == expected);
+  }
+  tsnn::saveCheckpoint(path, net, state);
+  REQUIRE(readBytes(path) == expected);
+
+  // Windows smaller than a field, than the header, than a section; and the whole file.
+  for (std::size_t window : {std::size_t{1}, std::size_t{3}, std::size_t{13}, std::size_t{64},
+                             std::size_t{4096}, std::size_t{1} << 20}) {
+    INFO("window " << window);
+    auto source = std::make_shared<tsnn::detail::FileByteSource>(path, "test()", window);
+    REQUIRE(source->size() == expected.size());
+    source->trackCrc32Through(source->size() - 4);
+    tsnn::TrainingState loaded;
+    const auto back =
+        tsnn::detail::decodeCheckpoint<float, std::int32_t>(source, source->size(), path, &loaded);
+    requireSameNetwork(net, back);
+    requireSameState(state, loaded);
+    CHECK(tsnn::detail::encodeCheckpoint(back, loaded) == expected);
+    // One pass: every byte is read once, but for the 28-byte header, which is read twice (for
+    // its checks and for the decoding) and stays in any window that holds it; a smaller window
+    // reads it again, and a step back across a window's edge reloads at most two windows.
+    if (window >= 28)
+      CHECK(source->bytesRead() == expected.size());
+    else
+      CHECK(source->bytesRead() <= expected.size() + 28 + 2 * window);
+  }
+}
+
+TEST_CASE("Saving and loading hold a window of the file at a time, never the whole of it", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("wide.ckpt");
+  tsnn::NetworkOptions o;
+  o.sizes = {784, 5000, 5000, 10};
+  o.epsilon = 20;
+  o.seed = 5;
+  const tsnn::Network<float, std::int32_t> net(o);
+  const tsnn::TrainingState state = makeStateFor(net, tsnn::OptimizerKind::Sgd, 0xD2);
+  std::size_t largestArray = 0;
+  for (std::size_t l = 0; l < net.numLayers(); ++l)
+    largestArray = std::max<std::size_t>(largestArray, 4 * net.layer(l).nonZeros());
+
+  gLargestAllocation = 0;
+  gTrackAllocations = true;
+  tsnn::saveCheckpoint(path, net, state);
+  gTrackAllocations = false;
+  const std::size_t saving = gLargestAllocation.load();
+  const std::size_t fileBytes = fs::file_size(path);
+  INFO("file " << fileBytes << " bytes, largest array " << largestArray << " bytes");
+  // The network is larger than a window several times over, and so is each of its arrays but
+  // the largest, so that a whole-file buffer could not pass for an array.
+  REQUIRE(fileBytes > 4 * tsnn::kCheckpointStreamBytes);
+  REQUIRE(largestArray < fileBytes / 4);
+  CHECK(saving <= tsnn::kCheckpointStreamBytes + 64);  // the writer's block and one field
+
+  gLargestAllocation = 0;
+  gTrackAllocations = true;
+  tsnn::TrainingState loaded;
+  const auto back = tsnn::loadCheckpoint<float, std::int32_t>(path, &loaded);
+  gTrackAllocations = false;
+  const std::size_t loading = gLargestAllocation.load();
+  CHECK(loading <= std::max(tsnn::kCheckpointStreamBytes, 2 * largestArray));
+  requireSameNetwork(net, back);
+
+  gLargestAllocation = 0;
+  gTrackAllocations = true;
+  const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
+  gTrackAllocations = false;
+  CHECK(gLargestAllocation.load() <= tsnn::kCheckpointStreamBytes + 64);
+  CHECK(info.fileBytes == fileBytes);
+}
+
+TEST_CASE("FileByteSource reads through any window and checksums what it delivered", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("bytes.bin");
+  std::string original(1000, '\0');
+  tsnn::Rng rng = tsnn::test::testRng(0xD3);
+  for (char& c : original) c = static_cast<char>(rng.below(256));
+  const auto crcOfString = [](const std::string& s, std::size_t n) { return crcOf(s, n); };
+
+  for (std::size_t window :
+       {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1000}, std::size_t{5000}}) {
+    INFO("window " << window);
+    writeString(path, original);
+    tsnn::detail::FileByteSource source(path, "test()", window);
+    REQUIRE(source.size() == 1000);
+    source.trackCrc32Through(996);
+    // Pieces of varied sizes, in order, with short steps back as a reader's peeks make.
+    std::string got;
+    std::size_t at = 0;
+    while (at < 1000) {
+      const std::size_t n = std::min<std::size_t>(1 + rng.below(40), 1000 - at);
+      std::string piece(n, '\0');
+      source.read(at, piece.data(), n);
+      CHECK(piece == original.substr(at, n));
+      if (n > 3 && rng.below(4) == 0) {
+        std::string again(2, '\0');
+        source.read(at + 1, again.data(), 2);
+        CHECK(again == original.substr(at + 1, 2));
+      }
+      got += piece;
+      at += n;
+    }
+    CHECK(got == original);
+    CHECK(source.crc32Through(996) == crcOfString(original, 996));
+    CHECK(source.crc32Through(500) == crcOfString(original, 500));  // not tracked: read again
+  }
+
+  // Bytes changed in place after they were delivered: the checksum is of what was delivered,
+  // so the change is not taken for the decoded contents; bytes changed before delivery count.
+  writeString(path, original);
+  tsnn::detail::FileByteSource source(path, "test()", 64);
+  source.trackCrc32Through(996);
+  std::string head(100, '\0');
+  source.read(0, head.data(), 100);  // windows [0, 64) and [64, 128)
+  std::string changed = original;
+  changed[50] = static_cast<char>(changed[50] ^ 0x01);
+  changed[600] = static_cast<char>(changed[600] ^ 0x01);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    f.write(changed.data(), static_cast<std::streamsize>(changed.size()));
+  }
+  const std::string delivered = original.substr(0, 128) + changed.substr(128);
+  CHECK(source.crc32Through(996) == crcOfString(delivered, 996));
+  CHECK(source.crc32Through(996) != crcOfString(original, 996));
+
+  // A file that shrinks while it is read is refused, not read past its end.
+  writeString(path, original);
+  tsnn::detail::FileByteSource shrinking(path, "loadThing()", 64);
+  fs::resize_file(path, 500);
+  std::string tail(8, '\0');
+  const std::string msg =
+      tsnn::test::messageOf<tsnn::IoError>([&] { shrinking.read(600, tail.data(), 8); });
+  CHECK_THAT(msg, Catch::StartsWith("tsnn: loadThing(): cannot read '" + path + "'") &&
+                      Catch::Contains("changed while it was read"));
+  CHECK_THROWS_AS(shrinking.crc32Through(996), tsnn::IoError);
+
+  CHECK_THROWS_AS(tsnn::detail::FileByteSource(dir.file("missing"), "t()"), tsnn::IoError);
+  CHECK_THROWS_AS(tsnn::detail::FileByteSource(dir.dir(), "t()"), tsnn::IoError);
+}

@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,17 +27,16 @@
 
 namespace tsnn::detail {
 
-/// \brief The checkpoint file contents (format kCheckpointVersion) for \p net, \p state (the
-/// optimiser's state included) and \p prep.
+/// \brief Checks that \p net, \p state (the optimiser's state included) and \p prep can be
+/// written to a checkpoint, before a byte is: everything encodeCheckpoint() throws, it throws here.
 /// \throws InvalidArgument if net.options().sizes differs from the layer widths, a layer's
 /// biases are not aligned with its outputs, the optimiser state does not fit the network
 /// (checkCheckpointOptimizer()), or \p prep does not fit the inputs (or holds a non-finite value
 /// or a scale <= 0); NumericalError if a weight, bias or optimiser state value is not finite (it
 /// could not be loaded back)
 template <class Scalar, class Index>
-std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingState& state,
-                             const Preprocessing& prep = Preprocessing{},
-                             const char* caller = "saveCheckpoint()") {
+void checkCheckpointContents(const Network<Scalar, Index>& net, const TrainingState& state,
+                             const Preprocessing& prep, const char* caller) {
   checkCheckpointTypes<Scalar, Index>();
   const NetworkOptions& o = net.options();
   if (o.sizes != net.sizes()) {
@@ -52,8 +52,6 @@ std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingSt
         raise<NumericalError>(caller, ": layer ", l, " ", what, " ", k, " is ", p[k],
                               "; a checkpoint holds finite parameters only");
   };
-  std::size_t estimate = 1024 + state.order.size() * 8 +
-                         state.history.size() * kCheckpointRecordBytes + state.config.size();
   for (std::size_t l = 0; l < net.numLayers(); ++l) {
     const auto& layer = net.layer(l);
     const auto rows = static_cast<std::size_t>(layer.outputs());
@@ -63,9 +61,6 @@ std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingSt
                              layer.bias().size(), " biases");
     checkFinite(layer.weights().values().data(), nnz, l, "weight");
     checkFinite(layer.bias().data(), rows, l, "bias");
-    const std::size_t slots = state.optimizer.empty() ? 0 : optimizerSlots(state.optimizer.kind);
-    estimate += 24 + (rows + 1) * sizeof(Index) + nnz * (sizeof(Index) + sizeof(Scalar)) +
-                rows * (sizeof(Scalar) + 8) + slots * (nnz + rows) * sizeof(Scalar);
   }
   checkCheckpointOptimizer(state.optimizer, net, caller);
 
@@ -80,48 +75,63 @@ std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingSt
         raise<InvalidArgument>(caller, ": preprocessing of feature ", j, " has mean ", prep.mean[j],
                                " and scale ", prep.scale[j]);
   }
-  estimate += 16 * prep.mean.size();
+}
 
-  ByteWriter w;
-  w.reserve(estimate);
+/// \brief Writes the seven sections of a checkpoint (format kCheckpointVersion), between the
+/// header and the checksum, to \p w. The contents must have passed checkCheckpointContents().
+template <class Scalar, class Index>
+void writeCheckpointSections(ByteWriter& w, const Network<Scalar, Index>& net,
+                             const TrainingState& state, const Preprocessing& prep) {
+  writeCheckpointSection(w, "OPTS",
+                         [&](ByteWriter& o) { writeCheckpointOptions(o, net.options()); });
+  writeCheckpointSection(w, "NRNG", [&](ByteWriter& o) {
+    for (std::uint64_t x : net.rng().state()) o.u64(x);
+  });
+  writeCheckpointSection(w, "TRST", [&](ByteWriter& o) { writeCheckpointState(o, state); });
+  writeCheckpointSection(w, "LAYR", [&](ByteWriter& o) {
+    o.u64(net.numLayers());
+    for (std::size_t l = 0; l < net.numLayers(); ++l) writeCheckpointLayer(o, net.layer(l));
+  });
+  writeCheckpointSection(
+      w, "OPTM", [&](ByteWriter& o) { writeCheckpointOptimizer<Scalar>(o, state.optimizer); });
+  writeCheckpointSection(w, "NIDS", [&](ByteWriter& o) { writeCheckpointNeuronIds(o, net); });
+  writeCheckpointSection(w, "PREP", [&](ByteWriter& o) { writeCheckpointPreprocessing(o, prep); });
+}
+
+/// \brief Writes a whole checkpoint file (format kCheckpointVersion) for \p net, \p state and
+/// \p prep, which have passed checkCheckpointContents(), to the empty writer \p w: header,
+/// sections, checksum. The sizes in the header and the section headers come from counting
+/// passes, so a streaming \p w writes the file front to back with at most its block in memory.
+template <class Scalar, class Index>
+void writeCheckpoint(ByteWriter& w, const Network<Scalar, Index>& net, const TrainingState& state,
+                     const Preprocessing& prep) {
+  ByteWriter counter = ByteWriter::counter();
+  writeCheckpointSections(counter, net, state, prep);
+  w.reserve(kCheckpointHeaderBytes + counter.size() + kCheckpointTrailerBytes);
+  const std::size_t start = w.size();
   w.bytes(kCheckpointMagic, 8);
   w.u32(kCheckpointVersion);
-  const std::size_t sizeAt = w.size();
-  w.u64(0);
+  w.u64(kCheckpointHeaderBytes + counter.size() + kCheckpointTrailerBytes);
   w.u32(sizeof(Scalar));
   w.u32(sizeof(Index));
+  writeCheckpointSections(w, net, state, prep);
+  if (start != 0 || w.size() != kCheckpointHeaderBytes + counter.size())
+    throw std::logic_error(
+        "tsnn: writeCheckpoint(): the writer must start empty, and the sections "
+        "must write what they count");
+  w.u32(w.crc());
+}
 
-  std::size_t at = beginCheckpointSection(w, "OPTS");
-  writeCheckpointOptions(w, o);
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "NRNG");
-  for (std::uint64_t x : net.rng().state()) w.u64(x);
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "TRST");
-  writeCheckpointState(w, state);
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "LAYR");
-  w.u64(net.numLayers());
-  for (std::size_t l = 0; l < net.numLayers(); ++l) writeCheckpointLayer(w, net.layer(l));
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "OPTM");
-  writeCheckpointOptimizer<Scalar>(w, state.optimizer);
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "NIDS");
-  writeCheckpointNeuronIds(w, net);
-  endCheckpointSection(w, at);
-
-  at = beginCheckpointSection(w, "PREP");
-  writeCheckpointPreprocessing(w, prep);
-  endCheckpointSection(w, at);
-
-  w.patchU64(sizeAt, w.size() + kCheckpointTrailerBytes);
-  w.u32(crc32(w.data(), w.size()));
+/// \brief The checkpoint file contents (format kCheckpointVersion) for \p net, \p state (the
+/// optimiser's state included) and \p prep, in memory: writeCheckpoint() to a string.
+/// \throws what checkCheckpointContents() throws
+template <class Scalar, class Index>
+std::string encodeCheckpoint(const Network<Scalar, Index>& net, const TrainingState& state,
+                             const Preprocessing& prep = Preprocessing{},
+                             const char* caller = "saveCheckpoint()") {
+  checkCheckpointContents(net, state, prep, caller);
+  ByteWriter w;
+  writeCheckpoint(w, net, state, prep);
   return std::move(w.buffer());
 }
 
@@ -133,21 +143,24 @@ struct CheckpointFront {
   TrainingState state;                 ///< "TRST"
 };
 
-/// \brief Checks the header and the checksum of the \p size bytes at \p data, then the scalar
-/// and index sizes when \p scalarBytes and \p indexBytes are not 0, and decodes "OPTS", "NRNG"
-/// and "TRST". This is the first half of decodeCheckpoint() and all of readCheckpointInfo().
+/// \brief Checks the header of the \p size-byte file that \p source reads, then the scalar and
+/// index sizes when \p scalarBytes and \p indexBytes are not 0, and decodes "OPTS", "NRNG" and
+/// "TRST". This is the first half of decodeCheckpoint() and all of readCheckpointInfo(). The
+/// checksum is not checked here: callers check it after decoding (checkedCheckpointDecode()).
 /// \return the front and a reader over the sections that follow it, up to the checksum
 /// \throws FormatError naming \p path and what is wrong
 inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
-    const unsigned char* data, std::size_t size, const std::string& path, const char* caller,
-    std::uint32_t scalarBytes = 0, std::uint32_t indexBytes = 0) {
+    const std::shared_ptr<ByteSource>& source, std::size_t size, const std::string& path,
+    const char* caller, std::uint32_t scalarBytes = 0, std::uint32_t indexBytes = 0) {
   CheckpointFront front;
-  front.header = checkCheckpointHeader(data, size, path, caller);
-  checkCheckpointChecksum(data, size, path, caller);
+  unsigned char head[kCheckpointHeaderBytes] = {};
+  const std::size_t headBytes = std::min(size, kCheckpointHeaderBytes);
+  source->read(0, head, headBytes);
+  front.header = checkCheckpointHeader(head, size, path, caller);
   const CheckpointHeader& h = front.header;
   if ((scalarBytes != 0 && h.scalarBytes != scalarBytes) ||
       (indexBytes != 0 && h.indexBytes != indexBytes))
-    ByteReader(data, size, 0, path, caller)
+    ByteReader(head, headBytes, 0, path, caller)
         .fail("it holds a Network<", checkpointScalarName(h.scalarBytes), ", ",
               checkpointIndexName(h.indexBytes), "> (", h.scalarBytes, "-byte scalars, ",
               h.indexBytes, "-byte indices), but a Network<", checkpointScalarName(scalarBytes),
@@ -155,9 +168,8 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
               "> was asked for; load it with the types it was saved with (checkpoints are not "
               "converted, so that a loaded network is exactly the saved one)");
 
-  ByteReader r(data + kCheckpointHeaderBytes,
-               size - kCheckpointHeaderBytes - kCheckpointTrailerBytes, kCheckpointHeaderBytes,
-               path, caller);
+  ByteReader r(source, kCheckpointHeaderBytes,
+               size - kCheckpointHeaderBytes - kCheckpointTrailerBytes, path, caller);
   ByteReader opts = readCheckpointSection(r, "OPTS");
   front.options = readCheckpointOptions(opts);
   opts.expectEnd();
@@ -183,19 +195,46 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
   return {std::move(front), std::move(r)};
 }
 
-/// \brief Rebuilds the network (and the training state and preprocessing, where \p state and
-/// \p prep are not null) from the contents of a checkpoint file of any version this build reads;
-/// \p path only names it in messages. The state's optimiser arrays are aligned with the returned
-/// network (their pattern ids are its layers'); a version-1 file's momentum becomes SGD state.
-/// *state and *prep change only on success.
+/// \brief Runs \p decode over the \p size-byte checkpoint that \p source reads and checks the
+/// file's checksum, in one pass over the file: the source computes the CRC-32 of the bytes as it
+/// delivers them. Errors come as if the checksum were checked first: a file whose magic, version
+/// and length are right but whose checksum is wrong is refused for its checksum, whatever else
+/// \p decode found wrong with it. The magic, version and length are checked before \p decode
+/// runs (a file too short for a checksum has none to check).
+/// \return what \p decode returns
 /// \throws FormatError naming \p path and what is wrong
+template <class Decode>
+auto checkedCheckpointDecode(const std::shared_ptr<ByteSource>& source, std::size_t size,
+                             const std::string& path, const char* caller, const Decode& decode) {
+  unsigned char head[kCheckpointHeaderBytes] = {};
+  source->read(0, head, std::min(size, kCheckpointHeaderBytes));
+  checkCheckpointHeader(head, size, path, caller);
+  try {
+    auto result = decode();
+    checkCheckpointChecksum(source, size, path, caller);
+    return result;
+  } catch (const FormatError&) {
+    checkCheckpointChecksum(source, size, path, caller);  // a corrupt file is refused as such
+    throw;
+  }
+}
+
+/// \brief What a checkpoint holds, decoded.
 template <class Scalar, class Index>
-Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t size,
-                                        const std::string& path, TrainingState* state,
-                                        Preprocessing* prep = nullptr,
-                                        const char* caller = "loadCheckpoint()") {
-  checkCheckpointTypes<Scalar, Index>();
-  auto [front, r] = decodeCheckpointFront(data, size, path, caller, sizeof(Scalar), sizeof(Index));
+struct DecodedCheckpoint {
+  Network<Scalar, Index> net;
+  TrainingState state;
+  Preprocessing prep;
+};
+
+/// \brief decodeCheckpoint() without the checksum: the sections after the header, in order, and
+/// the network built from them.
+template <class Scalar, class Index>
+DecodedCheckpoint<Scalar, Index> decodeCheckpointSections(const std::shared_ptr<ByteSource>& source,
+                                                          std::size_t size, const std::string& path,
+                                                          const char* caller) {
+  auto [front, r] =
+      decodeCheckpointFront(source, size, path, caller, sizeof(Scalar), sizeof(Index));
   const NetworkOptions& options = front.options;
 
   ByteReader lay = readCheckpointSection(r, "LAYR");
@@ -241,7 +280,6 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
   prepSection.expectEnd();
   r.expectEnd("the last section");
 
-  const ByteReader file(data, size, 0, path, caller);
   try {
     Network<Scalar, Index> net(options, std::move(layers));
     net.rng().setState(front.rng);
@@ -251,14 +289,43 @@ Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t s
       for (std::size_t l = 0; l < net.numLayers(); ++l)
         optimizer.layersOf<Scalar>()[l].pattern = net.layer(l).weights().patternId();
     front.state.optimizer = std::move(optimizer);
-    if (state != nullptr) *state = std::move(front.state);
-    if (prep != nullptr) *prep = std::move(loadedPrep);
-    return net;
+    return {std::move(net), std::move(front.state), std::move(loadedPrep)};
   } catch (const InvalidArgument& e) {
-    file.fail(checkpointQuote(e.what()));
+    r.fail(checkpointQuote(e.what()));
   } catch (const std::invalid_argument& e) {
-    file.fail(checkpointQuote(e.what()));
+    r.fail(checkpointQuote(e.what()));
   }
+}
+
+/// \brief Rebuilds the network (and the training state and preprocessing, where \p state and
+/// \p prep are not null) from the \p size-byte checkpoint file of any version this build reads
+/// that \p source reads, in one pass (checkedCheckpointDecode()); \p path only names it in
+/// messages. The state's optimiser arrays are aligned with the returned network (their pattern
+/// ids are its layers'); a version-1 file's momentum becomes SGD state. *state and *prep change
+/// only on success.
+/// \throws FormatError naming \p path and what is wrong
+template <class Scalar, class Index>
+Network<Scalar, Index> decodeCheckpoint(const std::shared_ptr<ByteSource>& source, std::size_t size,
+                                        const std::string& path, TrainingState* state,
+                                        Preprocessing* prep = nullptr,
+                                        const char* caller = "loadCheckpoint()") {
+  checkCheckpointTypes<Scalar, Index>();
+  DecodedCheckpoint<Scalar, Index> d = checkedCheckpointDecode(source, size, path, caller, [&] {
+    return decodeCheckpointSections<Scalar, Index>(source, size, path, caller);
+  });
+  if (state != nullptr) *state = std::move(d.state);
+  if (prep != nullptr) *prep = std::move(d.prep);
+  return std::move(d.net);
+}
+
+/// \brief decodeCheckpoint() of the \p size bytes at \p data.
+template <class Scalar, class Index>
+Network<Scalar, Index> decodeCheckpoint(const unsigned char* data, std::size_t size,
+                                        const std::string& path, TrainingState* state,
+                                        Preprocessing* prep = nullptr,
+                                        const char* caller = "loadCheckpoint()") {
+  return decodeCheckpoint<Scalar, Index>(std::make_shared<MemoryByteSource>(data, size), size, path,
+                                         state, prep, caller);
 }
 
 }  // namespace tsnn::detail

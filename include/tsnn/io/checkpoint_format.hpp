@@ -93,14 +93,18 @@
 /// whether the layers follow or not.
 ///
 /// Reading checks, in this order: magic, version, length (truncation, trailing bytes), checksum,
-/// scalar and index sizes, then every section. Every count is checked against the bytes left in
-/// its section before anything is allocated for it, so no allocation made while loading exceeds
-/// the size of the file, with one exception: the input width of the first layer is a size, not a
-/// count of stored items, and the layer's transpose index holds inputs + 1 indices for it. It is
-/// accepted up to max(2^24, 64 x the file size), so a crafted file can make the loader allocate
-/// at most 64 MiB, or 256 x its own size, for it. A checkpoint is loaded only into
-/// the Scalar and Index types it was saved with: it is never converted, since a conversion could
-/// not be exact.
+/// scalar and index sizes, then every section. The file is read once, front to back, through a
+/// window (FileByteSource): the checksum is computed over the bytes as the sections are decoded,
+/// and when it does not match, that is the error reported, whatever the decoding found, so the
+/// errors are those of the order above. Writing is streamed too: section sizes are counted before
+/// each section is written, so the file is never assembled in memory. Every count is checked
+/// against the bytes left in its section before anything is allocated for it, so no allocation made
+/// while loading exceeds the size of the file, with one exception: the input width of the first
+/// layer is a size, not a count of stored items, and the layer's transpose index holds inputs + 1
+/// indices for it. It is accepted up to max(2^24, 64 x the file size), so a crafted file can make
+/// the loader allocate at most 64 MiB, or 256 x its own size, for it. A checkpoint is loaded only
+/// into the Scalar and Index types it was saved with: it is never converted, since a conversion
+/// could not be exact.
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -109,7 +113,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -221,15 +227,17 @@ inline CheckpointHeader checkCheckpointHeader(const unsigned char* data, std::si
   return h;
 }
 
-/// \brief Checks the trailing CRC-32 of a file whose header checkCheckpointHeader() accepted
-/// (so it holds at least a header and a checksum).
+/// \brief Checks the trailing CRC-32 of the \p size-byte file that \p source reads, whose
+/// header checkCheckpointHeader() accepted (so it holds at least a header and a checksum). A
+/// FileByteSource computes it over the bytes it has already delivered to a decoder, and reads
+/// only the rest.
 /// \throws FormatError naming \p path and both checksums
-inline void checkCheckpointChecksum(const unsigned char* data, std::size_t size,
+inline void checkCheckpointChecksum(const std::shared_ptr<ByteSource>& source, std::size_t size,
                                     const std::string& path, const char* caller) {
   const std::size_t body = size - kCheckpointTrailerBytes;
-  ByteReader trailer(data + body, kCheckpointTrailerBytes, body, path, caller);
+  const std::uint32_t computed = source->crc32Through(body);
+  ByteReader trailer(source, body, kCheckpointTrailerBytes, path, caller);
   const std::uint32_t stored = trailer.u32("checksum");
-  const std::uint32_t computed = crc32(data, body);
   if (stored != computed) {
     std::ostringstream os;
     os << std::hex << "checksum mismatch: the file records CRC-32 0x" << stored
@@ -238,17 +246,26 @@ inline void checkCheckpointChecksum(const unsigned char* data, std::size_t size,
   }
 }
 
-/// \brief Writes a section's tag and a placeholder for its size; returns the position that
-/// endCheckpointSection() patches.
-inline std::size_t beginCheckpointSection(ByteWriter& w, const char* tag) {
+/// \brief Writes a section: its tag, its payload's size and the payload that \p payload writes
+/// to the ByteWriter it is given. The payload is written twice, first to a counter, so that its
+/// size precedes it without seeking back in a streamed file.
+template <class Payload>
+void writeCheckpointSection(ByteWriter& w, const char* tag, const Payload& payload) {
   w.bytes(tag, 4);
-  const std::size_t at = w.size();
-  w.u64(0);
-  return at;
-}
-/// \brief Records the size of the section begun at \p at: everything written since.
-inline void endCheckpointSection(ByteWriter& w, std::size_t at) {
-  w.patchU64(at, w.size() - at - 8);
+  if (w.counting()) {
+    w.u64(0);
+    payload(w);
+    return;
+  }
+  ByteWriter counter = ByteWriter::counter();
+  payload(counter);
+  w.u64(counter.size());
+  const std::size_t start = w.size();
+  payload(w);
+  if (w.size() - start != counter.size())
+    throw std::logic_error("tsnn: writeCheckpointSection(): section '" + std::string(tag, 4) +
+                           "' wrote " + std::to_string(w.size() - start) + " bytes, counted " +
+                           std::to_string(counter.size()));
 }
 
 /// \brief Reads a section header from \p r, checks its tag and size, and returns a reader over
@@ -257,10 +274,10 @@ inline void endCheckpointSection(ByteWriter& w, std::size_t at) {
 inline ByteReader readCheckpointSection(ByteReader& r, const char* tag) {
   const std::size_t at = r.fileOffset();
   r.need(kCheckpointSectionHeaderBytes, "section header");
-  if (std::memcmp(r.here(), tag, 4) != 0)
+  const std::string found = r.bytes(4, "section tag");
+  if (std::memcmp(found.data(), tag, 4) != 0)
     r.fail("expected section '", std::string(tag, 4), "' at byte ", at, ", found ",
-           printableBytes(r.here(), 4));
-  r.skip(4, "section tag");
+           printableBytes(reinterpret_cast<const unsigned char*>(found.data()), 4));
   const std::uint64_t n = r.u64("section size");
   if (n > r.remaining())
     r.fail("section '", std::string(tag, 4), "' at byte ", at, " claims ", n, " bytes, but only ",
@@ -365,7 +382,7 @@ inline void writeCheckpointState(ByteWriter& w, const TrainingState& s) {
   w.f64(s.learningRate);
   w.i32(s.skippedInARow);
   w.u64(s.order.size());
-  for (std::int64_t i : s.order) w.i64(i);
+  w.indices(s.order.data(), s.order.size());
   w.u64(s.history.size());
   for (const EpochRecord& e : s.history) {
     w.i32(e.epoch);
@@ -402,7 +419,7 @@ inline TrainingState readCheckpointState(ByteReader& r, std::uint32_t version) {
   s.learningRate = r.f64("learning rate");
   s.skippedInARow = r.i32("skipped-in-a-row count");
   s.order.resize(r.count("sample order", 8));
-  for (auto& i : s.order) i = r.i64("sample order");
+  r.indices(s.order.data(), s.order.size(), "sample order");
   s.history.resize(r.count("history record", kCheckpointRecordBytes));
   for (EpochRecord& e : s.history) {
     e.epoch = r.i32("history");
@@ -418,9 +435,7 @@ inline TrainingState readCheckpointState(ByteReader& r, std::uint32_t version) {
     e.clippedBatches = r.i64("history");
     e.meanStaleness = r.f64("history");
   }
-  const std::size_t c = r.count("config byte", 1);
-  s.config.assign(reinterpret_cast<const char*>(r.here()), c);
-  r.skip(c, "config");
+  s.config = r.bytes(r.count("config byte", 1), "config");
   const std::size_t at = r.fileOffset();
   const std::uint32_t pending = r.u32("topology-pending flag");
   if (pending > 1) r.fail("topology-pending flag at byte ", at, " is ", pending, " (0 or 1)");
@@ -462,10 +477,10 @@ void writeCheckpointLayer(ByteWriter& w, const SparseLinear<Scalar, Index>& laye
   w.i64(m.rows());
   w.i64(m.cols());
   w.u64(static_cast<std::uint64_t>(m.nonZeros()));
-  for (Index v : m.rowPtr()) w.index(v);
-  for (Index v : m.colIdx()) w.index(v);
-  for (Scalar v : m.values()) w.scalar(v);
-  for (Eigen::Index j = 0; j < layer.bias().size(); ++j) w.scalar(layer.bias()[j]);
+  w.indices(m.rowPtr().data(), m.rowPtr().size());
+  w.indices(m.colIdx().data(), m.colIdx().size());
+  w.scalars(m.values().data(), m.values().size());
+  w.scalars(layer.bias().data(), static_cast<std::size_t>(layer.bias().size()));
 }
 
 /// \brief The SGD momentum that a version-1 layer stores with its weights and biases.
@@ -511,17 +526,17 @@ SparseLinear<Scalar, Index> readCheckpointLayer(ByteReader& r, std::size_t l, lo
   std::vector<Index> rowPtr(nr + 1), colIdx(nz);
   std::vector<Scalar> values(nz);
   typename Layer::Vector bias(rows);
-  for (auto& v : rowPtr) v = r.index<Index>("rowPtr");
-  for (auto& v : colIdx) v = r.index<Index>("colIdx");
-  for (auto& v : values) v = r.scalar<Scalar>("values");
+  r.indices(rowPtr.data(), rowPtr.size(), "rowPtr");
+  r.indices(colIdx.data(), colIdx.size(), "colIdx");
+  r.scalars(values.data(), values.size(), "values");
   if (momentum) {
     momentum->velocity.resize(nz);
-    for (auto& v : momentum->velocity) v = r.scalar<Scalar>("momentum");
+    r.scalars(momentum->velocity.data(), nz, "momentum");
   }
-  for (Eigen::Index j = 0; j < bias.size(); ++j) bias[j] = r.scalar<Scalar>("bias");
+  r.scalars(bias.data(), nr, "bias");
   if (momentum) {
     momentum->biasVelocity.resize(nr);
-    for (auto& v : momentum->biasVelocity) v = r.scalar<Scalar>("bias momentum");
+    r.scalars(momentum->biasVelocity.data(), nr, "bias momentum");
   }
 
   const auto checkFinite = [&](const Scalar* p, std::size_t n, const char* what) {
@@ -603,10 +618,8 @@ void writeCheckpointOptimizer(ByteWriter& w, const OptimizerState& s) {
   w.u64(s.numLayers());
   if (s.empty()) return;
   for (const auto& ls : s.layersOf<Scalar>()) {
-    for (const auto& a : ls.entries)
-      for (Scalar v : a) w.scalar(v);
-    for (const auto& a : ls.rows)
-      for (Scalar v : a) w.scalar(v);
+    for (const auto& a : ls.entries) w.scalars(a.data(), a.size());
+    for (const auto& a : ls.rows) w.scalars(a.data(), a.size());
   }
 }
 
@@ -638,16 +651,16 @@ OptimizerState readCheckpointOptimizer(ByteReader& r,
     for (auto* arrays : {&out[l].entries, &out[l].rows}) {
       const std::uint64_t count = arrays == &out[l].entries ? nnz : rows;
       arrays->assign(slots, std::vector<Scalar>(static_cast<std::size_t>(count)));
-      for (std::size_t i = 0; i < slots; ++i)
-        for (std::size_t k = 0; k < count; ++k) {
-          const Scalar v = r.scalar<Scalar>("optimizer state");
-          if (!std::isfinite(static_cast<double>(v)) ||
-              (s.kind == OptimizerKind::Adam && i == 1 && v < 0))
-            r.fail("optimizer state array ", i, " of layer ", l, " holds ", v, " at ", k,
+      for (std::size_t i = 0; i < slots; ++i) {
+        std::vector<Scalar>& a = (*arrays)[i];
+        r.scalars(a.data(), a.size(), "optimizer state");
+        for (std::size_t k = 0; k < a.size(); ++k)
+          if (!std::isfinite(static_cast<double>(a[k])) ||
+              (s.kind == OptimizerKind::Adam && i == 1 && a[k] < 0))
+            r.fail("optimizer state array ", i, " of layer ", l, " holds ", a[k], " at ", k,
                    s.kind == OptimizerKind::Adam && i == 1 ? " (Adam's second moment is >= 0)"
                                                            : " (not finite)");
-          (*arrays)[i][k] = v;
-        }
+      }
     }
   }
   return s;
@@ -659,7 +672,7 @@ void writeCheckpointNeuronIds(ByteWriter& w, const Network<Scalar, Index>& net) 
   for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
     const auto& ids = net.neuronIds(l);
     w.u64(ids.size());
-    for (long long id : ids) w.i64(id);
+    w.indices(ids.data(), ids.size());
     w.i64(net.originalWidth(l));
   }
 }
@@ -685,8 +698,8 @@ std::vector<CheckpointNeuronIds> readCheckpointNeuronIds(
              layers[l].outputs(), " neurons");
     auto& ids = out[l].ids;
     ids.resize(n);
+    r.indices(ids.data(), n, "neuron id");
     for (std::size_t j = 0; j < n; ++j) {
-      ids[j] = r.i64("neuron id");
       if (ids[j] < 0 || (j > 0 && ids[j] <= ids[j - 1]))
         r.fail("neuron id ", ids[j], " at position ", j, " of hidden layer ", l,
                " is negative or not increasing");
