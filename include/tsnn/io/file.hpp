@@ -69,7 +69,8 @@ namespace detail {
 /// \brief A file read through one window of memory, for ByteReader: memory use is the window,
 /// whatever the file's size. It also keeps the CRC-32 of the bytes it has delivered, in file
 /// order, so that a reader can check a checksum over exactly the bytes it decoded, in the same
-/// single pass over the file (crc32Through()).
+/// single pass over the file (crc32Through()). It reads with pread() at offsets, so the file must
+/// be seekable, and its size is taken when it is opened: a pipe reads as empty.
 class FileByteSource final : public ByteSource {
  public:
   /// \brief Opens \p path; size() is its size now.
