@@ -15,8 +15,11 @@
 // such chains when tuning for Zen, e.g. with -march=native there), and the bits of a path must
 // not depend on the unit's flags (tests/support/compare_kernel_digests.cmake).
 //
-// No software prefetch: the out-of-order core already keeps enough row loads in flight once the
-// accumulators are pinned to registers; the prefetches cost load slots and measured slower.
+// Software prefetch for gathered bfloat16 rows only. Float rows need none: the out-of-order core
+// keeps enough row loads in flight once the accumulators are pinned to registers, and prefetches
+// measured slower. Widening a bfloat16 register adds two instructions behind each load, so fewer
+// gathers fit in the out-of-order window; prefetching the row kBf16PrefetchAhead nonzeros ahead
+// issues its misses anyway (BENCHMARKS.md, "bfloat16 kernels at 1M neurons").
 
 /// The largest batch tile: 8 registers of accumulators, which leaves the rest of the register
 /// file for the streamed operand and addresses.
@@ -65,6 +68,12 @@ inline void storeTile(E* p, int r, typename V::Reg v) {
   }
 }
 
+/// How many nonzeros ahead a gathered bfloat16 row is prefetched, one prefetch per 64-byte line
+/// of its tile. (Written out in each loop: GCC 12 dropped the same prefetches when they sat in a
+/// helper function, as objdump showed.)
+inline constexpr int kBf16PrefetchAhead = 8;
+inline constexpr int kBf16PerLine = 32;
+
 /// out[0..TB) = init + sum_{k in [begin, end)} value(k) * base[index[k] * ld + (0..TB)]: the
 /// rows of base (In) and out (Out) are Scalar or, with Scalar float, bfloat16; the sum is Scalar.
 template <int TB, class Scalar, class Index, class ValueAt, class In, class Out>
@@ -77,6 +86,12 @@ inline void gatherAxpyTile(const Index* TSNN_RESTRICT index, Index begin, Index 
     typename V::Reg acc[R];
     for (int r = 0; r < R; ++r) acc[r] = V::set1(init);
     for (Index k = begin; k < end; ++k) {
+      if constexpr (std::is_same_v<In, BFloat16>) {
+        if (k + kBf16PrefetchAhead < end) {
+          const In* p = base + static_cast<std::ptrdiff_t>(index[k + kBf16PrefetchAhead]) * ld;
+          for (int t = 0; t < TB; t += kBf16PerLine) TSNN_PREFETCH(p + t);
+        }
+      }
       const In* TSNN_RESTRICT x = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
       const typename V::Reg w = V::set1(value(k));
       for (int r = 0; r < R; ++r) acc[r] = V::fma(w, loadTile<TB, V>(x, r), acc[r]);
@@ -231,6 +246,12 @@ inline void gatherAxpyDotTile(const Index* TSNN_RESTRICT index, const Index* TSN
     }
     // Reads dy_k once: adds value(k) * dy_k into acc and returns the lane-wise products x * dy_k.
     auto step = [&](Index k) {
+      if constexpr (std::is_same_v<D, BFloat16>) {
+        if (k + kBf16PrefetchAhead < end) {
+          const D* p = base + static_cast<std::ptrdiff_t>(index[k + kBf16PrefetchAhead]) * ld;
+          for (int t = 0; t < TB; t += kBf16PerLine) TSNN_PREFETCH(p + t);
+        }
+      }
       const D* TSNN_RESTRICT d = base + static_cast<std::ptrdiff_t>(index[k]) * ld;
       const Reg w = V::set1(value(k));
       Reg dr[R];
