@@ -650,7 +650,10 @@ OptimizerState readCheckpointOptimizer(ByteReader& r,
     r.checkFits(slots * (nnz + rows), sizeof(Scalar), "optimizer state value", r.fileOffset());
     for (auto* arrays : {&out[l].entries, &out[l].rows}) {
       const std::uint64_t count = arrays == &out[l].entries ? nnz : rows;
-      arrays->assign(slots, std::vector<Scalar>(static_cast<std::size_t>(count)));
+      // Sized one by one: assign(slots, vector(count)) would build a temporary array of the
+      // layer's size beside the ones it copies it into.
+      arrays->resize(slots);
+      for (auto& a : *arrays) a.resize(static_cast<std::size_t>(count));
       for (std::size_t i = 0; i < slots; ++i) {
         std::vector<Scalar>& a = (*arrays)[i];
         r.scalars(a.data(), a.size(), "optimizer state");
