@@ -21,27 +21,45 @@
 
 namespace tsnn {
 
+namespace detail {
+
+/// \brief Opens \p path for reading and fills \p st with its status: the one opening of
+/// readFile() and FileByteSource.
+/// \return the descriptor, which the caller closes
+/// \throws IoError naming \p caller, the path and the system's reason when it cannot be opened
+/// or its status read, or when it is a directory (nothing is left open then)
+inline int openForReading(const std::string& path, const char* caller, struct stat& st) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) raise<IoError>(caller, ": cannot open '", path, "': ", std::strerror(errno));
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    raise<IoError>(caller, ": cannot read '", path, "': ", std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    raise<IoError>(caller, ": cannot read '", path, "': it is a directory");
+  }
+  return fd;
+}
+
+}  // namespace detail
+
 /// \brief The bytes of the file at \p path, exactly as stored (no line-end translation).
 /// \param caller the function named in error messages, e.g. "loadCsv()".
 /// \throws IoError naming \p caller, the path and the system's reason when the file cannot be
 /// opened or read, or when \p path is a directory.
 inline std::string readFile(const std::string& path, const char* caller = "readFile()") {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) detail::raise<IoError>(caller, ": cannot open '", path, "': ", std::strerror(errno));
+  struct stat st {};
+  const int fd = detail::openForReading(path, caller, st);
   // Closes fd on every path out, the exceptions included.
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-
-  struct stat st {};
-  if (::fstat(fd, &st) != 0)
-    detail::raise<IoError>(caller, ": cannot read '", path, "': ", std::strerror(errno));
-  if (S_ISDIR(st.st_mode))
-    detail::raise<IoError>(caller, ": cannot read '", path, "': it is a directory");
 
   // The size is a hint, not a promise (a pipe reports 0, a file may change while it is read):
   // read until read() says end of file, growing the buffer when the hint was short.
@@ -80,21 +98,8 @@ class FileByteSource final : public ByteSource {
   FileByteSource(std::string path, const char* caller,
                  std::size_t windowBytes = std::size_t{1} << 20)
       : m_path(std::move(path)), m_caller(caller), m_window(std::max<std::size_t>(windowBytes, 1)) {
-    do {
-      m_fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (m_fd < 0 && errno == EINTR);
-    if (m_fd < 0)
-      detail::raise<IoError>(m_caller, ": cannot open '", m_path, "': ", std::strerror(errno));
     struct stat st {};
-    if (::fstat(m_fd, &st) != 0) {
-      const int err = errno;
-      ::close(m_fd);
-      detail::raise<IoError>(m_caller, ": cannot read '", m_path, "': ", std::strerror(err));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(m_fd);
-      detail::raise<IoError>(m_caller, ": cannot read '", m_path, "': it is a directory");
-    }
+    m_fd = openForReading(m_path, m_caller, st);
     m_size = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
     m_crcLimit = m_size;
     m_window = std::min(m_window, std::max<std::size_t>(m_size, 1));  // never more than the file
