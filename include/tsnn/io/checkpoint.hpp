@@ -104,8 +104,9 @@ inline CheckpointInfo readCheckpointInfo(const std::string& path) {
   const auto source = detail::openCheckpointSource(path, caller);
   const std::size_t size = source->size();
   const detail::CheckpointFront front = detail::checkedCheckpointDecode(
-      source, size, path, caller,
-      [&] { return detail::decodeCheckpointFront(source, size, path, caller).first; });
+      source, size, path, caller, [&](const detail::CheckpointHeader& header) {
+        return detail::decodeCheckpointFront(header, source, size, path, caller).first;
+      });
   CheckpointInfo info;
   info.formatVersion = front.header.version;
   info.scalarBytes = front.header.scalarBytes;

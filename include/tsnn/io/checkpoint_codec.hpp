@@ -143,33 +143,31 @@ struct CheckpointFront {
   TrainingState state;                 ///< "TRST"
 };
 
-/// \brief Checks the header of the \p size-byte file that \p source reads, then the scalar and
-/// index sizes when \p scalarBytes and \p indexBytes are not 0, and decodes "OPTS", "NRNG" and
-/// "TRST". This is the first half of decodeCheckpoint() and all of readCheckpointInfo(). The
-/// checksum is not checked here: callers check it after decoding (checkedCheckpointDecode()).
+/// \brief Given the \p header that checkedCheckpointDecode() read and checked, checks the scalar
+/// and index sizes when \p scalarBytes and \p indexBytes are not 0, and decodes "OPTS", "NRNG"
+/// and "TRST" of the \p size-byte file that \p source reads. This is the first half of
+/// decodeCheckpoint() and all of readCheckpointInfo(). The checksum is not checked here:
+/// checkedCheckpointDecode() checks it after decoding.
 /// \return the front and a reader over the sections that follow it, up to the checksum
 /// \throws FormatError naming \p path and what is wrong
 inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
-    const std::shared_ptr<ByteSource>& source, std::size_t size, const std::string& path,
-    const char* caller, std::uint32_t scalarBytes = 0, std::uint32_t indexBytes = 0) {
+    const CheckpointHeader& header, const std::shared_ptr<ByteSource>& source, std::size_t size,
+    const std::string& path, const char* caller, std::uint32_t scalarBytes = 0,
+    std::uint32_t indexBytes = 0) {
   CheckpointFront front;
-  unsigned char head[kCheckpointHeaderBytes] = {};
-  const std::size_t headBytes = std::min(size, kCheckpointHeaderBytes);
-  source->read(0, head, headBytes);
-  front.header = checkCheckpointHeader(head, size, path, caller);
+  front.header = header;
   const CheckpointHeader& h = front.header;
-  if ((scalarBytes != 0 && h.scalarBytes != scalarBytes) ||
-      (indexBytes != 0 && h.indexBytes != indexBytes))
-    ByteReader(head, headBytes, 0, path, caller)
-        .fail("it holds a Network<", checkpointScalarName(h.scalarBytes), ", ",
-              checkpointIndexName(h.indexBytes), "> (", h.scalarBytes, "-byte scalars, ",
-              h.indexBytes, "-byte indices), but a Network<", checkpointScalarName(scalarBytes),
-              ", ", checkpointIndexName(indexBytes),
-              "> was asked for; load it with the types it was saved with (checkpoints are not "
-              "converted, so that a loaded network is exactly the saved one)");
-
   ByteReader r(source, kCheckpointHeaderBytes,
                size - kCheckpointHeaderBytes - kCheckpointTrailerBytes, path, caller);
+  if ((scalarBytes != 0 && h.scalarBytes != scalarBytes) ||
+      (indexBytes != 0 && h.indexBytes != indexBytes))
+    r.fail("it holds a Network<", checkpointScalarName(h.scalarBytes), ", ",
+           checkpointIndexName(h.indexBytes), "> (", h.scalarBytes, "-byte scalars, ", h.indexBytes,
+           "-byte indices), but a Network<", checkpointScalarName(scalarBytes), ", ",
+           checkpointIndexName(indexBytes),
+           "> was asked for; load it with the types it was saved with (checkpoints are not "
+           "converted, so that a loaded network is exactly the saved one)");
+
   ByteReader opts = readCheckpointSection(r, "OPTS");
   front.options = readCheckpointOptions(opts);
   opts.expectEnd();
@@ -195,12 +193,13 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
   return {std::move(front), std::move(r)};
 }
 
-/// \brief Runs \p decode over the \p size-byte checkpoint that \p source reads and checks the
-/// file's checksum, in one pass over the file: the source computes the CRC-32 of the bytes as it
-/// delivers them. Errors come as if the checksum were checked first: a file whose magic, version
-/// and length are right but whose checksum is wrong is refused for its checksum, whatever else
-/// \p decode found wrong with it. The magic, version and length are checked before \p decode
-/// runs (a file too short for a checksum has none to check).
+/// \brief Checks the header of the \p size-byte checkpoint that \p source reads, runs
+/// \p decode(header) over the rest and checks the file's checksum, in one pass over the file:
+/// the source computes the CRC-32 of the bytes as it delivers them. Errors come as if the
+/// checksum were checked first: a file whose magic, version and length are right but whose
+/// checksum is wrong is refused for its checksum, whatever else \p decode found wrong with it.
+/// The magic, version and length are checked before \p decode runs (a file too short for a
+/// checksum has none to check).
 /// \return what \p decode returns
 /// \throws FormatError naming \p path and what is wrong
 template <class Decode>
@@ -208,9 +207,9 @@ auto checkedCheckpointDecode(const std::shared_ptr<ByteSource>& source, std::siz
                              const std::string& path, const char* caller, const Decode& decode) {
   unsigned char head[kCheckpointHeaderBytes] = {};
   source->read(0, head, std::min(size, kCheckpointHeaderBytes));
-  checkCheckpointHeader(head, size, path, caller);
+  const CheckpointHeader header = checkCheckpointHeader(head, size, path, caller);
   try {
-    auto result = decode();
+    auto result = decode(header);
     checkCheckpointChecksum(source, size, path, caller);
     return result;
   } catch (const FormatError&) {
@@ -230,11 +229,12 @@ struct DecodedCheckpoint {
 /// \brief decodeCheckpoint() without the checksum: the sections after the header, in order, and
 /// the network built from them.
 template <class Scalar, class Index>
-DecodedCheckpoint<Scalar, Index> decodeCheckpointSections(const std::shared_ptr<ByteSource>& source,
+DecodedCheckpoint<Scalar, Index> decodeCheckpointSections(const CheckpointHeader& header,
+                                                          const std::shared_ptr<ByteSource>& source,
                                                           std::size_t size, const std::string& path,
                                                           const char* caller) {
   auto [front, r] =
-      decodeCheckpointFront(source, size, path, caller, sizeof(Scalar), sizeof(Index));
+      decodeCheckpointFront(header, source, size, path, caller, sizeof(Scalar), sizeof(Index));
   const NetworkOptions& options = front.options;
 
   ByteReader lay = readCheckpointSection(r, "LAYR");
@@ -310,9 +310,10 @@ Network<Scalar, Index> decodeCheckpoint(const std::shared_ptr<ByteSource>& sourc
                                         Preprocessing* prep = nullptr,
                                         const char* caller = "loadCheckpoint()") {
   checkCheckpointTypes<Scalar, Index>();
-  DecodedCheckpoint<Scalar, Index> d = checkedCheckpointDecode(source, size, path, caller, [&] {
-    return decodeCheckpointSections<Scalar, Index>(source, size, path, caller);
-  });
+  DecodedCheckpoint<Scalar, Index> d =
+      checkedCheckpointDecode(source, size, path, caller, [&](const CheckpointHeader& header) {
+        return decodeCheckpointSections<Scalar, Index>(header, source, size, path, caller);
+      });
   if (state != nullptr) *state = std::move(d.state);
   if (prep != nullptr) *prep = std::move(d.prep);
   return std::move(d.net);
