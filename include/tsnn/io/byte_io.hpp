@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "tsnn/core/config.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/io/crc32.hpp"
 
@@ -247,8 +248,10 @@ class MemoryByteSource final : public ByteSource {
   void read(std::size_t at, void* dst, std::size_t n) override {
     if (n > 0) std::memcpy(dst, m_data + (at - m_offset), n);
   }
+  /// Only for bytes that start the file (offset 0): bytes before data[0] are not here.
   std::uint32_t crc32Through(std::size_t end) override {
-    return crc32(m_data, std::min(end - m_offset, m_size));
+    TSNN_ASSERT(m_offset == 0);
+    return crc32(m_data, std::min(end, m_size));
   }
 
  private:
