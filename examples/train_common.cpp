@@ -90,6 +90,7 @@ struct Settings {
   long long limit = 0;
   long long limitTest = 0;
   bool quiet = false;
+  bool bf16 = false;
   std::string preset, dataset;
   tsnn::InputScaling scaling = tsnn::InputScaling::Standardize;
   /// With --preset: the default text of each flag the preset sets ("--zeta" -> "0.3"); a flag
@@ -200,7 +201,7 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
              "OpenMP threads (0: OpenMP default)");
   text("--trainer", "KIND", s.trainer, "auto",
        "sequential (parallel kernels), data-parallel (shards per thread), wasap, or auto: "
-       "data-parallel with more than one thread, else sequential")
+       "data-parallel with more than one thread and no --bf16, else sequential")
       ->check(acceptedBy(
           [](const std::string& v) {
             if (v != "auto") tsnn::parseTrainer(v);
@@ -210,6 +211,11 @@ void declare(CLI::App& app, Settings& s, const Defaults& d) {
              "data-parallel shards or WASAP workers (0: the thread count)");
   addReal(app, "--wasap-local", "F", s.tr.wasapLocalFraction, def("--wasap-local", "0.3"), 0, 1,
           false, "WASAP: fraction of epochs trained locally at the end");
+  app.add_flag("--bf16", s.bf16,
+               "store the hidden layers' activations and deltas in bfloat16 (weights, gradients "
+               "and arithmetic stay float): half the activation memory and the bytes each "
+               "connection-sample gathers; sequential and wasap trainers only")
+      ->disable_flag_override();
   addReal(app, "--lr-fan-in", "K", s.tr.fanInReference, "0", 0, 1e300, false,
           "per-layer learning rates lr*min(1,K/mean real fan-in), 0: off; 1000 keeps the default "
           "network's rates and tames a wide network's dense output layer");
@@ -340,6 +346,7 @@ std::string configString(const CLI::App& app, const Settings& s, const Defaults&
     os << "init=" << tsnn::weightInitName(s.net.init) << ';';
   if (s.tr.augment.maxRotation != 0)
     os << "augment-rotate=" << optionText(app, "--augment-rotate") << ';';
+  if (s.bf16) os << "bf16=1;";
   return os.str();
 }
 
@@ -365,10 +372,11 @@ int resolvedThreads(const Settings& s) {
   return s.tr.threads > 0 ? s.tr.threads : tsnn::maxThreads();
 }
 
-// --trainer as run: auto is data-parallel with more than one thread, else sequential.
+// --trainer as run: auto is data-parallel with more than one thread, else sequential; with --bf16
+// always sequential (the data-parallel trainer has no bfloat16 form).
 std::string resolvedTrainer(const Settings& s) {
   if (s.trainer != "auto") return s.trainer;
-  return resolvedThreads(s) > 1 ? "data-parallel" : "sequential";
+  return resolvedThreads(s) > 1 && !s.bf16 ? "data-parallel" : "sequential";
 }
 
 // The reference preset (tsnn::referencePreset()) for the trainer and data set of \p s, as the
@@ -512,6 +520,13 @@ int run(int argc, char** argv, const Defaults& d, const Loader& load) {
     const int threads = resolvedThreads(s);
     const std::string trainer = resolvedTrainer(s);
     tr.kind = tsnn::parseTrainer(trainer);
+    if (s.bf16) {
+      if (tr.kind == tsnn::TrainerKind::DataParallel)
+        throw UsageError(
+            "--bf16: the data-parallel trainer has no bfloat16 form; use --trainer sequential "
+            "(its kernels use every thread) or wasap");
+      net.activationStorage = tsnn::ActivationStorage::BFloat16;
+    }
     const long long limit = s.limit;
     const std::string &metrics = s.metrics, &logJson = s.logJson;
     const std::string &save = s.save, &resume = s.resume, &plots = s.plots;

@@ -788,6 +788,56 @@ TEST_CASE("train_mnist prints the memory report first and takes --init and --lim
   CHECK(info.options.init == tsnn::WeightInit::HeUniformSparse);
 }
 
+TEST_CASE("train_mnist --bf16 trains in bfloat16, resumes bit for bit and refuses data-parallel",
+          "[examples][bf16]") {
+  TempDir tmp;
+  const fs::path data = makeDataset(tmp.path() / "data", 600, 200);
+  const std::string loud =
+      "--data " + data.string() + " --hidden 64,32 --epsilon 6 --batch 32 --lr 0.05 --threads 2";
+  const std::string base = loud + " --quiet";
+  const fs::path whole = tmp.path() / "whole.csv", plain = tmp.path() / "plain.csv";
+  const fs::path parts = tmp.path() / "parts.csv", ckpt = tmp.path() / "bf16.ckpt";
+  // With two threads and no --trainer, auto picks the sequential trainer for --bf16.
+  Run r = runExample(base + " --bf16 --epochs 4 --metrics " + whole.string(), tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  r = runExample(base + " --trainer sequential --epochs 4 --metrics " + plain.string(), tmp.path());
+  REQUIRE(r.status == 0);
+  // It learns as the float run does: the final test accuracies within 5 points.
+  const auto half = resultRows(whole), full = resultRows(plain);
+  REQUIRE(half.size() == 4);
+  REQUIRE(full.size() == 4);
+  const double accHalf = std::stod(half.back()[3]), accFull = std::stod(full.back()[3]);
+  INFO("test accuracy " << accHalf << " in bfloat16, " << accFull << " in float");
+  CHECK(accHalf > 0.8);
+  CHECK(std::abs(accHalf - accFull) <= 0.05);
+  CHECK(half != full);  // the storage changed the run
+
+  // The memory report counts 2 bytes per hidden z and a: 2 * 96 * 2 + (64 + 2 * 10 + 10) * 4.
+  r = runExample(
+      loud + " --bf16 --epochs 2 --save " + ckpt.string() + " --metrics " + parts.string(),
+      tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("760 B/sample") != std::string::npos);
+  CHECK(tsnn::readCheckpointInfo(ckpt.string()).options.activationStorage ==
+        tsnn::ActivationStorage::BFloat16);
+  r = runExample(
+      base + " --bf16 --epochs 4 --resume " + ckpt.string() + " --metrics " + parts.string(),
+      tmp.path());
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(resultRows(parts) == half);
+
+  // Resuming without --bf16 changes the run: refused, naming the flag.
+  r = runExample(base + " --trainer sequential --epochs 4 --resume " + ckpt.string(), tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("bf16=1") != std::string::npos);
+  r = runExample(base + " --bf16 --trainer data-parallel --epochs 1", tmp.path());
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--bf16: the data-parallel trainer has no bfloat16 form") != std::string::npos);
+}
+
 TEST_CASE("train_mnist runs briefly on the installed Fashion-MNIST", "[examples][fashion]") {
   const fs::path dir = "/usr/share/datasets/fashion-mnist";
   if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) {

@@ -261,6 +261,8 @@ void requireSameNetwork(const tsnn::Network<Scalar, Index>& a,
   CHECK(oa.outputActivation == ob.outputActivation);
   CHECK(bitsOf(oa.dropout) == bitsOf(ob.dropout));
   CHECK(oa.seed == ob.seed);
+  CHECK(oa.allocation == ob.allocation);
+  CHECK(oa.activationStorage == ob.activationStorage);
   REQUIRE(a.numLayers() == b.numLayers());
   for (std::size_t l = 0; l < a.numLayers(); ++l) {
     INFO("layer " << l);
@@ -470,7 +472,7 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   const std::string b = readBytes(path);
 
   CHECK(b.substr(0, 8) == "TSNNCKPT");
-  CHECK(b.substr(8, 4) == std::string("\x04\x00\x00\x00", 4));
+  CHECK(b.substr(8, 4) == std::string("\x05\x00\x00\x00", 4));
   CHECK(getLe(b, 12, 8) == b.size());
   CHECK(getLe(b, 20, 4) == sizeof(Scalar));
   CHECK(getLe(b, 24, 4) == sizeof(Index));
@@ -489,7 +491,8 @@ TEMPLATE_TEST_CASE("The file has the documented little-endian layout", "[io]",
   CHECK(getLe(b, o + 40, 8) == bitsOf(3.0));  // epsilon
   CHECK(getLe(b, o + 80, 8) == 3);            // seed
   CHECK(getLe(b, o + 88, 4) == 0);            // allocation: ER
-  CHECK(sec.at("OPTS").size == 92);
+  CHECK(getLe(b, o + 92, 4) == 0);            // activation storage: Scalar
+  CHECK(sec.at("OPTS").size == 96);
   // TRST ends with the topology-pending flag and the epoch in progress (7 x 8 bytes, zero at an
   // epoch boundary); PREP is empty (no preprocessing given).
   const std::size_t trstEnd = sec.at("TRST").payload + sec.at("TRST").size;
@@ -561,7 +564,7 @@ TEST_CASE("readCheckpointInfo reports the header, options and epoch of any check
   const auto net = makeNetwork<double, std::int64_t>(1, 0xE0);
   tsnn::saveCheckpoint(path, net, makeState());
   const tsnn::CheckpointInfo info = tsnn::readCheckpointInfo(path);
-  CHECK(info.formatVersion == 4);
+  CHECK(info.formatVersion == 5);
   CHECK(info.scalarBytes == 8);
   CHECK(info.indexBytes == 8);
   CHECK(info.fileBytes == fs::file_size(path));
@@ -644,14 +647,14 @@ TEST_CASE("A checkpoint of a future format version is refused", "[io]") {
   TempDir dir;
   const std::string path = dir.file("future.ckpt");
   std::string b = savedBytes(dir, 0xF4);
-  for (const std::uint32_t version : {5u, 0u}) {
+  for (const std::uint32_t version : {6u, 0u}) {
     INFO("version " << version);
     putLe(b, 8, version, 4);
     fixChecksum(b);
     writeString(path, b);
     CHECK_THAT(formatErrorOf([&] { tsnn::loadCheckpoint<float>(path); }),
                Catch::Contains("format version " + std::to_string(version) +
-                               " is not supported (this build of tsnn reads versions 1 to 4)") &&
+                               " is not supported (this build of tsnn reads versions 1 to 5)") &&
                    Catch::Contains(path));
     CHECK_THAT(formatErrorOf([&] { tsnn::readCheckpointInfo(path); }),
                Catch::Contains("format version " + std::to_string(version)));
@@ -783,8 +786,9 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
       {"an input width no genuine file of this size has", set(opts + 8, 1LL << 25, 8),
        "claims 33554432 inputs"},
       {"section tag", set(layr - 12, 0x5859414Cu /* "LAYX" */, 4), "expected section 'LAYR'"},
-      {"section shorter than its contents", set(opts - 8, 88, 8), "truncated density allocation"},
+      {"section shorter than its contents", set(opts - 8, 92, 8), "truncated activation storage"},
       {"unknown density allocation", set(opts + 88, 2, 4), "unknown density allocation 2"},
+      {"unknown activation storage", set(opts + 92, 2, 4), "unknown activation storage 2"},
       {"topology-pending flag not 0 or 1",
        set(sec.at("TRST").payload + sec.at("TRST").size - 60, 2, 4), "topology-pending flag"},
       {"a negative minibatch count in the epoch in progress",
@@ -794,7 +798,7 @@ TEST_CASE("Inconsistent contents are refused even with a valid checksum", "[io]"
        set(sec.at("TRST").payload + sec.at("TRST").size - 40,
            bitsOf(std::numeric_limits<double>::quiet_NaN()), 8),
        "loss sum nan"},
-      {"section longer than its contents", set(opts - 8, 100, 8),
+      {"section longer than its contents", set(opts - 8, 104, 8),
        "section 'OPTS' has 8 unexpected bytes"},
       {"no layers", set(layr, 0, 8), "section 'LAYR' has no layers"},
       {"bytes after the last section",
@@ -1044,6 +1048,48 @@ TEMPLATE_TEST_CASE("A format-3 checkpoint loads at an epoch boundary", "[io]",
   CHECK(state.inEpoch.seconds == 0);
 }
 
+TEMPLATE_TEST_CASE(
+    "A format-4 checkpoint loads with the activations stored in the network's Scalar", "[io]",
+    (Types<float, std::int32_t>), (Types<double, std::int64_t>)) {
+  using Scalar = typename TestType::Scalar;
+  using Index = typename TestType::Index;
+  const fs::path path = fixture(sizeof(Scalar) == 4 ? "checkpoint_v4_float_int32.ckpt"
+                                                    : "checkpoint_v4_double_int64.ckpt");
+  REQUIRE(fs::exists(path));
+  CHECK(tsnn::readCheckpointInfo(path.string()).formatVersion == 4);
+  CHECK(tsnn::readCheckpointInfo(path.string()).options.activationStorage ==
+        tsnn::ActivationStorage::Scalar);
+  tsnn::TrainingState state;
+  const auto net = tsnn::loadCheckpoint<Scalar, Index>(path.string(), &state);
+  requireSameNetwork(fixtureNetwork<Scalar, Index>(), net);
+  CHECK(net.options().activationStorage == tsnn::ActivationStorage::Scalar);
+  CHECK(state.config == "v4 fixture");
+  CHECK(state.step == 17);
+  CHECK(state.inEpoch.batches == 3);
+  CHECK(state.inEpoch.trained == 12);
+  CHECK(state.inEpoch.lossSum == 4.5);
+  CHECK(state.inEpoch.correct == 5);
+  CHECK(state.inEpoch.clipped == 1);
+  CHECK(state.inEpoch.seconds == 0.25);
+}
+
+TEST_CASE("A network storing bfloat16 activations round-trips with its storage", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("bf16.ckpt");
+  tsnn::NetworkOptions o;
+  o.sizes = {7, 9, 8, 3};
+  o.epsilon = 3;
+  o.seed = 0xBF;
+  o.activationStorage = tsnn::ActivationStorage::BFloat16;
+  const tsnn::Networkf net(o);
+  tsnn::saveCheckpoint(path, net, makeState());
+  CHECK(tsnn::readCheckpointInfo(path).options.activationStorage ==
+        tsnn::ActivationStorage::BFloat16);
+  const auto back = tsnn::loadCheckpoint<float, std::int32_t>(path);
+  CHECK(back.options().activationStorage == tsnn::ActivationStorage::BFloat16);
+  requireSameNetwork(net, back);
+}
+
 TEST_CASE("A state inside an epoch round-trips exactly", "[io]") {
   TempDir dir;
   const std::string path = dir.file("inside.ckpt");
@@ -1057,7 +1103,7 @@ TEST_CASE("A state inside an epoch round-trips exactly", "[io]") {
   s.inEpoch.clipped = 2;
   s.inEpoch.seconds = 0.1 + std::ldexp(1.0, -40);
   tsnn::saveCheckpoint(path, net, s);
-  CHECK(tsnn::readCheckpointInfo(path).formatVersion == 4);
+  CHECK(tsnn::readCheckpointInfo(path).formatVersion == 5);
   tsnn::TrainingState back;
   tsnn::loadCheckpoint<float>(path, &back);
   CHECK(back.inEpoch.batches == 7);

@@ -107,6 +107,19 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
   net.backward(x, y.data(), ws, grads, 1.0f / static_cast<float>(batch), serial);
   const long long sequentialPass = allocatedBytes() - before;
 
+  // The same pass with bfloat16 storage: 2 bytes for each hidden z and a, and one float scratch
+  // as wide as the widest hidden layer.
+  auto ob = options();
+  ob.activationStorage = tsnn::ActivationStorage::BFloat16;
+  tsnn::Network<float> half(ob);
+  auto halfGrads = half.makeGradients();
+  const tsnn::MemoryReport rh = half.memoryReport(plan);
+  tsnn::Workspace<float> wh;
+  before = allocatedBytes();
+  half.forward(x, wh, tsnn::PassOptions::training(1).threads(serial));
+  half.backward(x, y.data(), wh, halfGrads, 1.0f / static_cast<float>(batch), serial);
+  const long long halfPass = allocatedBytes() - before;
+
   // The data-parallel trainer's: every layer's delta kept.
   tsnn::Workspace<float> wd;
   before = allocatedBytes();
@@ -129,6 +142,8 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
   checkWithinTenPercent(optimizer, r.optimizerState, "optimiser state");
   checkWithinTenPercent(sequentialPass, r.workspace, "sequential training pass");
   checkWithinTenPercent(deltasPass, rd.workspace, "training pass with every delta");
+  checkWithinTenPercent(halfPass, rh.workspace, "bfloat16 training pass");
+  CHECK(static_cast<long long>(wh.bytes()) <= halfPass);
   // The report's inference figure includes the gathered input chunk, made before measuring.
   checkWithinTenPercent(inference + static_cast<long long>(chunk.size() * sizeof(float)),
                         r.inference, "inference chunk");
@@ -138,6 +153,9 @@ TEST_CASE("Network::memoryReport matches what the allocator hands out, kind by k
   // 2 * 8000 + 2 * 10 + 10 floats.
   CHECK(r.workspacePerSample == (2 * 8000 + 2 * 10 + 10) * sizeof(float));
   CHECK(rd.workspacePerSample == (2 * 8000 + 2 * 10 + 8010) * sizeof(float));
+  // In bfloat16: 2 x 8000 values of 2 bytes, and in float the scratch (3000), z and the output
+  // of the last layer and its delta.
+  CHECK(rh.workspacePerSample == 2 * 8000 * 2 + (3000 + 2 * 10 + 10) * sizeof(float));
 #endif
 }
 

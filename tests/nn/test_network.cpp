@@ -16,6 +16,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/oracle.hpp"
+#include "support/synthetic.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/nn/activation.hpp"
 #include "tsnn/nn/loss.hpp"
@@ -514,20 +515,11 @@ TEMPLATE_TEST_CASE("A Network learns a separable toy problem with a few hundred 
                    "[training][network][learning]", float, double) {
   using Scalar = TestType;
   const auto seed = tsnn::test::testSeed(9909);
-  // Three Gaussian blobs in 4 dimensions, well apart.
   const Eigen::Index n = 300, d = 4;
   const int classes = 3;
-  const double centers[classes][d] = {{2, 0, 0, 1}, {-2, 1, 0, -1}, {0, -2, 2, 0}};
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> noise(0, 0.5);
-  typename tsnn::Network<Scalar>::Features features(n, d);
-  std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const int c = static_cast<int>(i % classes);
-    labels[static_cast<std::size_t>(i)] = c;
-    for (Eigen::Index j = 0; j < d; ++j)
-      features(i, j) = static_cast<Scalar>(centers[c][j] + noise(rng));
-  }
+  const auto blobs = tsnn::test::threeBlobs<Scalar>(n, seed);
+  const typename tsnn::Network<Scalar>::Features& features = blobs.features;
+  const std::vector<std::int32_t>& labels = blobs.labels;
   auto o = makeOptions({d, 16, classes}, ActivationKind::AllReLU, LossKind::SoftmaxCrossEntropy,
                        ActivationKind::Identity, 0.0, seed);
   o.epsilon = 4;

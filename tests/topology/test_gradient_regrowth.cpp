@@ -227,6 +227,30 @@ TEMPLATE_TEST_CASE("Both optimisers' state follows its connection through gradie
   }
 }
 
+TEST_CASE("Gradient regrowth of a bfloat16 network ranks on float gradients, as its float twin",
+          "[topology][regrowth][bf16]") {
+  tsnn::Rng rng = tsnn::test::testRng(912);
+  tsnn::NetworkOptions o;
+  o.sizes = {20, 16, 12, 3};
+  o.epsilon = 3;
+  o.seed = tsnn::test::streamSeed(913);
+  tsnn::Networkf plain(o);
+  o.activationStorage = tsnn::ActivationStorage::BFloat16;
+  tsnn::Networkf half(o);
+  const tsnn::Activations<float> x = tsnn::test::randomDense<float>(24, 20, rng);
+  std::vector<std::int32_t> labels(24);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 3);
+  tsnn::evolveHiddenLayersByGradient(plain, 0.3, x, labels);
+  tsnn::evolveHiddenLayersByGradient(half, 0.3, x, labels);
+  for (std::size_t l = 0; l < plain.numLayers(); ++l) {
+    INFO("layer " << l);
+    CHECK(half.layer(l).weights().colIdx() == plain.layer(l).weights().colIdx());
+    CHECK(half.layer(l).weights().rowPtr() == plain.layer(l).weights().rowPtr());
+    CHECK(half.layer(l).weights().values() == plain.layer(l).weights().values());
+  }
+  CHECK(half.options().activationStorage == tsnn::ActivationStorage::BFloat16);
+}
+
 TEST_CASE("evolveSetGradient on COO storage makes exactly the CSR step", "[topology][regrowth]") {
   tsnn::Rng rng = tsnn::test::testRng(903);
   tsnn::SparseLinear<float, std::int32_t> csr(25, 20, 0.2, rng);

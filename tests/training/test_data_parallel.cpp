@@ -260,6 +260,22 @@ TEST_CASE("Gradient pieces cover every neuron once, top layer first, and follow 
 // With one worker the shard is the whole minibatch (rowOffset 0, gradScale 1 / B, no summation),
 // and the update is the same elementwise momentum step over the whole parameter arrays, so the
 // two trainers perform the same floating-point operations in the same order.
+TEST_CASE("trainDataParallel refuses a bfloat16 network before it trains",
+          "[training][trainer][data-parallel][bf16]") {
+  const auto train = makeProblem<float>(64, 110);
+  auto o = netOptions(0.3);
+  o.activationStorage = tsnn::ActivationStorage::BFloat16;
+  tsnn::Networkf net(o);
+  const tsnn::Networkf before = net;
+  CHECK_THROWS_WITH(
+      tsnn::trainDataParallel(net, train, nullptr,
+                              trainerOptions(TrainerKind::DataParallel, 2, 1, 16)),
+      Catch::StartsWith("tsnn: trainDataParallel(): the network stores its activations in "
+                        "bfloat16") &&
+          Catch::Contains("the sequential or the WASAP trainer"));
+  CHECK(sameNetwork(net, before));
+}
+
 TEMPLATE_TEST_CASE("trainDataParallel with one worker reproduces trainSequential exactly",
                    "[training][trainer][data-parallel]", float, double) {
   using Scalar = TestType;

@@ -133,7 +133,8 @@ void checkRun(const tsnn::Network<Scalar>& net, const std::vector<EpochRecord>& 
 
 template <class Scalar>
 void runAndCheck(double localFraction, int epochs, double minAccuracy,
-                 tsnn::OptimizerKind optimizer = tsnn::OptimizerKind::Sgd) {
+                 tsnn::OptimizerKind optimizer = tsnn::OptimizerKind::Sgd,
+                 tsnn::ActivationStorage storage = tsnn::ActivationStorage::Scalar) {
   const auto train = makeProblem<Scalar>(600, 201);
   const auto test = makeProblem<Scalar>(200, 202);
   auto o = wasapOptions(2, epochs, localFraction);
@@ -141,7 +142,9 @@ void runAndCheck(double localFraction, int epochs, double minAccuracy,
   o.adam.learningRate = 0.01;
   for (int rep = 0; rep < kRepetitions; ++rep) {
     INFO("repetition " << rep);
-    tsnn::Network<Scalar> net(netOptions());
+    auto no = netOptions();
+    no.activationStorage = storage;
+    tsnn::Network<Scalar> net(no);
     const auto budget = layerNonZeros(net);
     std::vector<EpochRecord> seen;
     tsnn::TrainerCallbacks cb;
@@ -149,6 +152,7 @@ void runAndCheck(double localFraction, int epochs, double minAccuracy,
     const auto history = tsnn::trainWasap(net, train, &test, o, cb);
     checkRun(net, history, seen, o, budget, test);
     CHECK(history.back().testAccuracy > minAccuracy);  // chance is 1/3
+    CHECK(net.options().activationStorage == storage);
   }
 }
 
@@ -481,6 +485,12 @@ TEMPLATE_TEST_CASE("averageModels of identical copies returns the same model and
 
 TEST_CASE("trainWasap trains with Adam in both phases", "[training][wasap][optim]") {
   runAndCheck<float>(1.0 / 3.0, 6, 0.7, tsnn::OptimizerKind::Adam);
+}
+
+TEST_CASE("trainWasap trains a network storing bfloat16 activations in both phases",
+          "[training][wasap][bf16]") {
+  runAndCheck<float>(1.0 / 3.0, 6, 0.7, tsnn::OptimizerKind::Sgd,
+                     tsnn::ActivationStorage::BFloat16);
 }
 
 TEMPLATE_TEST_CASE("trainWasap with two workers learns and keeps the connection budget",

@@ -14,6 +14,17 @@ namespace tsnn {
 /// (NetworkOptions::activationStorage): half the bytes of float, about 3 significant digits.
 using BFloat16 = Eigen::bfloat16;
 
+/// \brief How a Network stores the hidden layers' pre-activations, activations and deltas
+/// between the kernels of a training pass (NetworkOptions::activationStorage).
+enum class ActivationStorage {
+  /// In the network's Scalar type.
+  Scalar,
+  /// In bfloat16, with float weights, arithmetic and accumulation: the kernels widen each value
+  /// on load and round each stored result once. Halves the bytes a connection-sample gathers and
+  /// the bytes a hidden neuron-sample keeps.
+  BFloat16
+};
+
 /// \brief Column-major activation matrix: B rows (batch) by n columns (neurons).
 template <class Scalar>
 using Activations = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;

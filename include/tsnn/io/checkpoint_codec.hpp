@@ -169,7 +169,7 @@ inline std::pair<CheckpointFront, ByteReader> decodeCheckpointFront(
            "converted, so that a loaded network is exactly the saved one)");
 
   ByteReader opts = readCheckpointSection(r, "OPTS");
-  front.options = readCheckpointOptions(opts);
+  front.options = readCheckpointOptions(opts, h.version);
   opts.expectEnd();
   // The input width is the one size not backed by stored items (every other width has a rowPtr
   // in the file), and the first layer's transpose index allocates an entry per input. Bounding

@@ -10,7 +10,7 @@
 /// that was saved: same forward pass, same pattern, same neuron ids, same rng() stream; so is the
 /// optimiser state (momentum, Adam's moments and step count).
 ///
-/// Format version 4 (versions 1 to 3 are read too, see below). Every integer is little-endian and
+/// Format version 5 (versions 1 to 4 are read too, see below). Every integer is little-endian and
 /// written byte by byte whatever the host's byte order, so files move between machines.
 /// Floating-point numbers are IEEE 754 and written as the bit pattern of a u32 (binary32) or u64
 /// (binary64). Field types: u32/u64 unsigned; i32/i64 two's complement; f64 binary64; S the
@@ -19,7 +19,7 @@
 ///
 ///     offset    size  field
 ///     0         8     magic "TSNNCKPT"
-///     8         4     u32 format version (4)
+///     8         4     u32 format version (5)
 ///     12        8     u64 size of the whole file in bytes, checksum included
 ///     20        4     u32 scalar_bytes: 4 (float) or 8 (double)
 ///     24        4     u32 index_bytes: 1, 2, 4 or 8
@@ -36,13 +36,15 @@
 ///             u64 n, n x i64 sizes (input, hidden..., output; equal to the layer widths, which
 ///               is what Network::options().sizes holds after neuron removal)
 ///             f64 epsilon, u32 init, u32 hiddenActivation, f64 alpha, u32 loss,
-///             u32 outputActivation, f64 dropout, u64 seed, u32 allocation
+///             u32 outputActivation, f64 dropout, u64 seed, u32 allocation,
+///             u32 activationStorage
 ///             Enumerations are stored as the positions of their enumerators:
 ///               WeightInit      HeUniform 0, XavierUniform 1, Normal 2, HeUniformSparse 3,
 ///                               XavierUniformSparse 4
 ///               ActivationKind  Identity 0, ReLU 1, LeakyReLU 2, AllReLU 3, Sigmoid 4, Tanh 5
 ///               LossKind        SoftmaxCrossEntropy 0, MeanSquaredError 1
 ///               DensityAllocation  ErdosRenyi 0, ErdosRenyiKernel 1
+///               ActivationStorage  Scalar 0, BFloat16 1
 ///     "NRNG"  4 x u64: state of Network::rng() (xoshiro256**; never all zero)
 ///     "TRST"  TrainingState
 ///             i32 epoch, 4 x u64 shuffleRng, u64 step, f64 learningRate, i32 skippedInARow,
@@ -81,12 +83,14 @@
 ///   nnz x S velocity, rows x S bias, rows x S biasVelocity
 /// (the SGD momentum, which version 1 kept in the layers). Loading a version-1 file gives SGD
 /// state with those arrays and steps = TrainingState::step (version 1 did not count optimiser
-/// steps; SGD does not use the count). Version 3 is version 4 without TrainingState::inEpoch
-/// (loading gives zeros: every version-3 state is at an epoch boundary). Version 2 is version 3
+/// steps; SGD does not use the count). Version 4 is version 5 without activationStorage in "OPTS"
+/// (loading gives ActivationStorage::Scalar, the only storage before it). Version 3 is version 4
+/// without TrainingState::inEpoch (loading gives zeros: every version-3 state is at an epoch
+/// boundary). Version 2 is version 3
 /// without the original widths in "NIDS": loading a version-1 or -2 file takes each hidden
 /// layer's last id + 1, which is the width the layer was built with unless its last neurons were
 /// removed (then later importance pruning counts fewer removed neurons at importance 0). Files are
-/// always written in version 4.
+/// always written in version 5.
 ///
 /// The TrainingState comes before the layers: the front of the file (header, "OPTS", "NRNG",
 /// "TRST") is everything readCheckpointInfo() reports, and it is decoded by the same code
@@ -137,7 +141,7 @@ namespace tsnn {
 
 /// \brief The checkpoint format version this build writes (it reads this one and every older
 /// one from kCheckpointOldestVersion on).
-inline constexpr std::uint32_t kCheckpointVersion = 4;
+inline constexpr std::uint32_t kCheckpointVersion = 5;
 /// \brief The oldest format version this build reads.
 inline constexpr std::uint32_t kCheckpointOldestVersion = 1;
 
@@ -317,6 +321,14 @@ inline bool checkpointKnown(DensityAllocation v) {
   }
   return false;
 }
+inline bool checkpointKnown(ActivationStorage v) {
+  switch (v) {
+    case ActivationStorage::Scalar:
+    case ActivationStorage::BFloat16:
+      return true;
+  }
+  return false;
+}
 inline bool checkpointKnown(LossKind v) {
   switch (v) {
     case LossKind::SoftmaxCrossEntropy:
@@ -357,9 +369,11 @@ inline void writeCheckpointOptions(ByteWriter& w, const NetworkOptions& o) {
   w.f64(o.dropout);
   w.u64(o.seed);
   w.u32(static_cast<std::uint32_t>(o.allocation));
+  w.u32(static_cast<std::uint32_t>(o.activationStorage));
 }
 
-inline NetworkOptions readCheckpointOptions(ByteReader& r) {
+/// "OPTS" of format \p version (before version 5, the storage is Scalar).
+inline NetworkOptions readCheckpointOptions(ByteReader& r, std::uint32_t version) {
   NetworkOptions o;
   o.sizes.resize(r.count("layer size", 8));
   for (auto& s : o.sizes) s = r.i64("layer size");
@@ -372,6 +386,8 @@ inline NetworkOptions readCheckpointOptions(ByteReader& r) {
   o.dropout = r.f64("dropout");
   o.seed = r.u64("seed");
   o.allocation = readCheckpointEnum<DensityAllocation>(r, "density allocation");
+  if (version >= 5)
+    o.activationStorage = readCheckpointEnum<ActivationStorage>(r, "activation storage");
   return o;
 }
 

@@ -9,8 +9,10 @@
 #include <iomanip>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "tsnn/core/activations.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/core/memory.hpp"
 #include "tsnn/core/parallel.hpp"
@@ -44,6 +46,10 @@ struct NetworkOptions {
   /// Inverted dropout rate on hidden activations during training, in [0, 1).
   double dropout = 0.3;
   std::uint64_t seed = 1;
+  /// How a training pass stores the hidden layers' pre-activations, activations and deltas:
+  /// in Scalar, or in bfloat16 (float networks only; see Workspace). Weights, gradients,
+  /// optimiser state, the output layer and infer() stay in Scalar.
+  ActivationStorage activationStorage = ActivationStorage::Scalar;
 
   /// \throws InvalidArgument naming the first bad value.
   void validate() const {
@@ -65,6 +71,10 @@ struct NetworkOptions {
       detail::raise<InvalidArgument>("NetworkOptions: alpha must be finite and >= 0, got ", alpha);
     if (!(dropout >= 0 && dropout < 1))
       detail::raise<InvalidArgument>("NetworkOptions: dropout must be in [0, 1), got ", dropout);
+    if (activationStorage != ActivationStorage::Scalar &&
+        activationStorage != ActivationStorage::BFloat16)
+      detail::raise<InvalidArgument>("NetworkOptions: unknown activation storage ",
+                                     static_cast<int>(activationStorage));
   }
 };
 
@@ -103,27 +113,46 @@ struct Gradients {
 /// before it writes the delta there (so after backward() ws.a holds the deltas, not the
 /// activations); backwardDeltas() keeps every layer's delta in ws.delta, because the trainers
 /// that call it compute the gradients once all shards have theirs.
+///
+/// With bfloat16 storage (NetworkOptions::activationStorage, or PassOptions::storage()) the
+/// hidden layers' z and a live in zHalf and aHalf instead (z and a hold no hidden layer), at 2
+/// bytes a value: 4 sum(hidden widths) bytes per sample against 8 in float. Each hidden layer's
+/// kernel writes its float pre-activations into one scratch buffer of B x (widest hidden layer)
+/// floats, which the elementwise pass rounds into zHalf and, after f and dropout, into aHalf;
+/// backward() reuses the scratch for the elementwise pass over the deltas, and writes each
+/// hidden delta over aHalf as in float. Only backward() takes such a pass (backwardDeltas() and
+/// gradientsRows() have no bfloat16 form and refuse it). A value stored in bfloat16 is rounded
+/// once, to nearest even; a delta twice: when the fused kernel stores dL/da and after the mask
+/// and f'(z), which is computed from the stored z.
 template <class Scalar>
 struct Workspace {
   using Buffer = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  std::vector<Activations<Scalar>> z;      ///< pre-activations per layer (B x n_out)
-  std::vector<Activations<Scalar>> a;      ///< activations per hidden layer, after dropout
-  std::vector<Activations<Scalar>> delta;  ///< dL/dz per layer (backwardDeltas() only)
-  Activations<Scalar> output;              ///< probabilities (cross-entropy) or f(z) (MSE)
-  Buffer outputDelta;                      ///< backward()'s delta of the output layer
-  bool dropout = false;                    ///< whether the forward pass applied dropout masks
-  std::uint64_t step = 0;                  ///< the training step whose masks it applied
-  Eigen::Index rowOffset = 0;              ///< the block's first row in its minibatch
+  std::vector<Activations<Scalar>> z;        ///< pre-activations per layer (B x n_out)
+  std::vector<Activations<Scalar>> a;        ///< activations per hidden layer, after dropout
+  std::vector<Activations<Scalar>> delta;    ///< dL/dz per layer (backwardDeltas() only)
+  Activations<Scalar> output;                ///< probabilities (cross-entropy) or f(z) (MSE)
+  Buffer outputDelta;                        ///< backward()'s delta of the output layer
+  std::vector<Activations<BFloat16>> zHalf;  ///< bfloat16 storage: hidden pre-activations
+  std::vector<Activations<BFloat16>> aHalf;  ///< bfloat16 storage: hidden activations, deltas
+  Buffer scratch;  ///< bfloat16 storage: one hidden layer's float values, B x (widest hidden)
+  /// What the forward pass stored the hidden layers in (Scalar when there are none).
+  ActivationStorage storage = ActivationStorage::Scalar;
+  bool dropout = false;        ///< whether the forward pass applied dropout masks
+  std::uint64_t step = 0;      ///< the training step whose masks it applied
+  Eigen::Index rowOffset = 0;  ///< the block's first row in its minibatch
   /// Set by backward(), cleared by forward(): a holds the deltas, so the workspace no longer
   /// holds a forward pass (every pass that needs one refuses it).
   bool activationsOverwritten = false;
 
   /// \brief Bytes held by the buffers (their current sizes).
   std::size_t bytes() const {
-    std::size_t n = static_cast<std::size_t>(output.size() + outputDelta.size());
+    std::size_t n = static_cast<std::size_t>(output.size() + outputDelta.size() + scratch.size());
     for (const auto* v : {&z, &a, &delta})
       for (const auto& m : *v) n += static_cast<std::size_t>(m.size());
-    return n * sizeof(Scalar);
+    std::size_t half = 0;
+    for (const auto* v : {&zHalf, &aHalf})
+      for (const auto& m : *v) half += static_cast<std::size_t>(m.size());
+    return n * sizeof(Scalar) + half * sizeof(BFloat16);
   }
 };
 
@@ -250,6 +279,7 @@ class Network {
       m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density[l], rng,
                             options.init);
     m_rng = rng.split();
+    checkStorage(options.activationStorage, "Network::Network()");
     buildActivations();
     resetNeuronIds();
   }
@@ -268,6 +298,7 @@ class Network {
       m_options.sizes.push_back(m_layers[l].outputs());
     }
     m_options.validate();
+    checkStorage(m_options.activationStorage, "Network::Network()");
     m_rng = Rng(m_options.seed).split();
     buildActivations();
     resetNeuronIds();
@@ -371,10 +402,13 @@ class Network {
   /// \p ws for backward(). With PassOptions::training(step), dropout is applied with masks keyed
   /// by (step, pass.rowOffset() + row), so that shards of one minibatch reproduce the whole
   /// minibatch's masks.
-  /// \param pass inference (the default) or training, the block's row offset, and the team for
-  /// the kernels and the elementwise work (see PassOptions)
+  /// The hidden values are stored as NetworkOptions::activationStorage says, unless
+  /// PassOptions::storage() overrides it (see Workspace).
+  /// \param pass inference (the default) or training, the block's row offset, the team for
+  /// the kernels and the elementwise work, and the storage (see PassOptions)
   /// \returns the output (probabilities for cross-entropy), a reference into \p ws
-  /// \throws InvalidArgument if x does not have inputs() columns
+  /// \throws InvalidArgument if x does not have inputs() columns, or the pass asks for
+  /// bfloat16 storage in a network whose Scalar is not float
   const Activations<Scalar>& forward(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
                                      const PassOptions& pass = PassOptions()) const {
     const Threads threads = pass.threads();
@@ -382,18 +416,43 @@ class Network {
     if (x.cols() != inputs())
       detail::raise<InvalidArgument>("Network::forward(): input has ", x.cols(),
                                      " features, network expects ", inputs());
+    const ActivationStorage storage = pass.storageOr(m_options.activationStorage);
+    checkStorage(storage, "Network::forward()");
     const Eigen::Index batch = x.rows();
     const std::size_t L = m_layers.size();
+    const bool half = storage == ActivationStorage::BFloat16 && L > 1;
+    ws.storage = half ? ActivationStorage::BFloat16 : ActivationStorage::Scalar;
     ws.z.resize(L);
     ws.a.resize(L - 1);
     ws.delta.resize(L);
+    ws.zHalf.resize(half ? L - 1 : 0);
+    ws.aHalf.resize(half ? L - 1 : 0);
     const bool drop = pass.isTraining() && m_options.dropout > 0;
     ws.dropout = drop;
     ws.activationsOverwritten = false;
     ws.step = pass.step();
     ws.rowOffset = rowOffset;
-    for (std::size_t l = 0; l < L; ++l) {
+    if (half) {
+      // The float buffers of the other storage are released, so that a workspace holds one
+      // pass's buffers, not both.
+      for (std::size_t l = 0; l + 1 < L; ++l) {
+        ws.z[l].resize(0, 0);
+        ws.a[l].resize(0, 0);
+      }
+      if constexpr (std::is_same_v<Scalar, float>) forwardHalf(x, ws, threads);
+    } else {
+      ws.zHalf.clear();
+      ws.aHalf.clear();
+      ws.scratch.resize(0);
+    }
+    for (std::size_t l = half ? L - 1 : 0; l < L; ++l) {
       resizeWithHugePages(ws.z[l], batch, m_layers[l].outputs());
+      if constexpr (std::is_same_v<Scalar, float>) {
+        if (half) {  // the output layer on the last hidden layer's bfloat16 activations
+          m_layers[l].forward(ConstActivationsRef<BFloat16>(ws.aHalf[l - 1]), ws.z[l], threads);
+          continue;
+        }
+      }
       m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
       if (l + 1 < L) {
         resizeWithHugePages(ws.a[l], batch, m_layers[l].outputs());
@@ -435,6 +494,9 @@ class Network {
     // The output layer's delta in ws.outputDelta; hidden layer l's in ws.a[l] (see Workspace).
     if (ws.outputDelta.size() < batch * outputs())
       resizeWithHugePages(ws.outputDelta, batch * outputs(), 1);
+    if constexpr (std::is_same_v<Scalar, float>)
+      if (ws.storage == ActivationStorage::BFloat16)
+        return backwardHalf(x, labels, ws, grads, gradScale, threads);
     auto deltaOf = [&](std::size_t l) {
       Scalar* p = l + 1 == L ? ws.outputDelta.data() : ws.a[l].data();
       return ActivationsMap(p, batch, m_layers[l].outputs(), Eigen::OuterStride<>(batch));
@@ -464,11 +526,13 @@ class Network {
   /// gradientsRows() once all shards of a minibatch have their deltas.
   /// \param threads team for the kernels, as in backward()
   /// \param onDelta if set, called with l as soon as layer l's delta is final (l = L-1, ..., 0)
-  /// \throws InvalidArgument as backward()
+  /// \throws InvalidArgument as backward(), or if \p ws holds a bfloat16 pass (forward() with
+  /// PassOptions::storage(ActivationStorage::Scalar) gives one it takes)
   BlockStats backwardDeltas(const std::int32_t* labels, Workspace<Scalar>& ws, Scalar gradScale,
                             Threads threads = Threads::automatic(),
                             const std::function<void(std::size_t)>& onDelta = {}) const {
     checkWorkspace(ws, ws.output.rows(), "Network::backwardDeltas()");
+    checkScalarStorage(ws, "Network::backwardDeltas()");
     const Eigen::Index batch = ws.output.rows();
     for (std::size_t l = 0; l < m_layers.size(); ++l)
       resizeWithHugePages(ws.delta[l], batch, m_layers[l].outputs());
@@ -500,6 +564,7 @@ class Network {
     delta.reserve(blocks);
     for (std::size_t s = 0; s < blocks; ++s) {
       checkWorkspace(ws[s], x[s].rows(), "Network::gradientsRows()");
+      checkScalarStorage(ws[s], "Network::gradientsRows()");
       in.push_back(layerInput(l, x[s], ws[s]));
       delta.emplace_back(ws[s].delta[l]);
     }
@@ -618,10 +683,16 @@ class Network {
     }
     r.optimizerState = plan.optimizerStateBytes;
     // z for every layer, a for the hidden ones, the output; deltas per layer, or only the output
-    // layer's (backward() writes the hidden deltas over a).
+    // layer's (backward() writes the hidden deltas over a). In bfloat16 the hidden z and a take
+    // 2 bytes each, and one float scratch as wide as the widest hidden layer is added.
     const long long perSample =
         allSum + hiddenSum + outputs() + (plan.perLayerDeltas ? allSum : outputs());
-    r.workspacePerSample = static_cast<std::size_t>(perSample) * S;
+    if (m_options.activationStorage == ActivationStorage::BFloat16 && m_layers.size() > 1)
+      r.workspacePerSample =
+          static_cast<std::size_t>(perSample - 2 * hiddenSum + widestHidden()) * S +
+          static_cast<std::size_t>(2 * hiddenSum) * sizeof(BFloat16);
+    else
+      r.workspacePerSample = static_cast<std::size_t>(perSample) * S;
     r.workspace = r.workspacePerSample * static_cast<std::size_t>(plan.batch);
     r.inputBatch = static_cast<std::size_t>(plan.batch) *
                    (static_cast<std::size_t>(inputs()) * S + sizeof(std::int32_t));
@@ -670,7 +741,10 @@ class Network {
   /// \brief A table of layers, neurons, nonzeros, density and bytes.
   std::string summary() const {
     std::ostringstream os;
-    os << "Network (" << (sizeof(Scalar) == 4 ? "float" : "double") << ", "
+    os << "Network (" << (sizeof(Scalar) == 4 ? "float" : "double")
+       << (m_options.activationStorage == ActivationStorage::BFloat16 ? ", bfloat16 activations"
+                                                                      : "")
+       << ", "
        << (m_options.loss == LossKind::SoftmaxCrossEntropy ? "softmax cross-entropy" : "mse")
        << ")\n";
     os << std::left << std::setw(7) << "layer" << std::setw(14) << "shape" << std::setw(12)
@@ -709,9 +783,14 @@ class Network {
 
   void checkWorkspace(const Workspace<Scalar>& ws, Eigen::Index batch, const char* caller) const {
     const std::size_t L = m_layers.size();
+    const bool half = ws.storage == ActivationStorage::BFloat16;
+    const Eigen::Index firstCols = half           ? (ws.zHalf.empty() ? -1 : ws.zHalf[0].cols())
+                                   : ws.z.empty() ? -1
+                                                  : ws.z[0].cols();
     if (ws.z.size() != L || ws.delta.size() != L || ws.a.size() + 1 != L ||
+        (half && (ws.zHalf.size() + 1 != L || ws.aHalf.size() + 1 != L)) ||
         ws.z[L - 1].rows() != batch || ws.output.rows() != batch ||
-        ws.z[0].cols() != m_layers[0].outputs())
+        firstCols != m_layers[0].outputs())
       detail::raise<InvalidArgument>(caller,
                                      ": the workspace does not hold a forward pass of this "
                                      "network on ",
@@ -722,7 +801,105 @@ class Network {
                                      "activations; run forward() again first");
   }
 
+  /// \throws InvalidArgument if this network cannot store its hidden values as \p storage.
+  static void checkStorage(ActivationStorage storage, const char* caller) {
+    if (storage == ActivationStorage::BFloat16 && !std::is_same_v<Scalar, float>)
+      detail::raise<InvalidArgument>(caller,
+                                     ": bfloat16 activation storage needs a float network; "
+                                     "this one's Scalar has ",
+                                     sizeof(Scalar), " bytes");
+  }
+
+  static void checkScalarStorage(const Workspace<Scalar>& ws, const char* caller) {
+    if (ws.storage != ActivationStorage::Scalar)
+      detail::raise<InvalidArgument>(caller,
+                                     ": the workspace holds a bfloat16 forward pass, which only "
+                                     "backward() takes; run forward() with "
+                                     "PassOptions::storage(ActivationStorage::Scalar)");
+  }
+
   using ActivationsMap = Eigen::Map<Activations<Scalar>, 0, Eigen::OuterStride<>>;
+  using HalfRef = ActivationsRef<BFloat16>;
+  using ConstHalfRef = ConstActivationsRef<BFloat16>;
+
+  /// The hidden layers of a bfloat16 forward pass (float networks only): layer l's kernel writes
+  /// its float pre-activations into ws.scratch; one elementwise pass over column blocks rounds
+  /// them into zHalf[l], applies f and dropout in place, and rounds the result into aHalf[l].
+  void forwardHalf(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
+                   Threads threads) const {
+    const Eigen::Index batch = x.rows();
+    const std::size_t L = m_layers.size();
+    const Eigen::Index scratch = batch * widestHidden();
+    if (ws.scratch.size() < scratch) resizeWithHugePages(ws.scratch, scratch, 1);
+    for (std::size_t l = 0; l + 1 < L; ++l) {
+      const Eigen::Index n = m_layers[l].outputs();
+      ActivationsMap z(ws.scratch.data(), batch, n, Eigen::OuterStride<>(batch));
+      if (l == 0)
+        m_layers[0].forward(x, z, threads);
+      else
+        m_layers[l].forward(ConstHalfRef(ws.aHalf[l - 1]), z, threads);
+      resizeWithHugePages(ws.zHalf[l], batch, n);
+      resizeWithHugePages(ws.aHalf[l], batch, n);
+      const std::uint64_t key = dropoutKey(m_options.seed, ws.step, l);
+      forColumnBlocks(n, threads, [&](Eigen::Index c0, Eigen::Index cols) {
+        auto zb = z.middleCols(c0, cols);
+        ws.zHalf[l].middleCols(c0, cols) = zb.template cast<BFloat16>();
+        m_act[l].forward(zb, zb);  // elementwise, so in place is safe
+        if (ws.dropout) dropoutMultiply(zb, m_options.dropout, key, ws.rowOffset, c0);
+        ws.aHalf[l].middleCols(c0, cols) = zb.template cast<BFloat16>();
+      });
+    }
+  }
+
+  /// backward() on a bfloat16 pass (float networks only): the order and kernels of the float
+  /// pass, with the hidden deltas written over aHalf.
+  BlockStats backwardHalf(const ConstActivationsRef<Scalar>& x, const std::int32_t* labels,
+                          Workspace<Scalar>& ws, Gradients<Scalar>& grads, Scalar gradScale,
+                          Threads threads) const {
+    const std::size_t L = m_layers.size();
+    const Eigen::Index batch = ws.output.rows();
+    ActivationsMap top(ws.outputDelta.data(), batch, outputs(), Eigen::OuterStride<>(batch));
+    const BlockStats stats = outputDelta(labels, ws, gradScale, top);
+    ws.activationsOverwritten = true;
+    for (std::size_t l = L; l-- > 1;) {
+      HalfRef below(ws.aHalf[l - 1]);  // the fused pass's input and output
+      if (l + 1 == L)
+        m_layers[l].backwardFused(ConstHalfRef(ws.aHalf[l - 1]), ConstActivationsRef<Scalar>(top),
+                                  below, grads.weights[l], grads.bias[l], Scalar(1), threads);
+      else
+        m_layers[l].backwardFused(ConstHalfRef(ws.aHalf[l - 1]), ConstHalfRef(ws.aHalf[l]), below,
+                                  grads.weights[l], grads.bias[l], Scalar(1), threads);
+      deltaThroughActivationHalf(l, ws, threads);
+    }
+    m_layers[0].gradients(x, ConstHalfRef(ws.aHalf[0]), grads.weights[0], grads.bias[0], Scalar(1),
+                          threads);
+    return stats;
+  }
+
+  /// deltaThroughActivation() on bfloat16 storage: aHalf[l - 1] holds dL/da; each column
+  /// block is widened into its columns of ws.scratch, multiplied by the mask and f'(z) of the
+  /// stored z, and rounded back.
+  void deltaThroughActivationHalf(std::size_t l, Workspace<Scalar>& ws, Threads threads) const {
+    const std::uint64_t key = dropoutKey(m_options.seed, ws.step, l - 1);
+    auto& d = ws.aHalf[l - 1];
+    const auto& z = ws.zHalf[l - 1];
+    const Eigen::Index batch = d.rows();
+    forColumnBlocks(d.cols(), threads, [&](Eigen::Index c0, Eigen::Index cols) {
+      ActivationsMap g(ws.scratch.data() + c0 * batch, batch, cols, Eigen::OuterStride<>(batch));
+      g = d.middleCols(c0, cols).template cast<Scalar>();
+      if (ws.dropout) dropoutMultiply(g, m_options.dropout, key, ws.rowOffset, c0);
+      m_act[l - 1].backward(z.middleCols(c0, cols).template cast<Scalar>(), g);
+      d.middleCols(c0, cols) = g.template cast<BFloat16>();
+    });
+  }
+
+  /// The most outputs of any hidden layer (0 without one): the bfloat16 scratch's width.
+  Eigen::Index widestHidden() const {
+    Eigen::Index widest = 0;
+    for (std::size_t l = 0; l + 1 < m_layers.size(); ++l)
+      widest = std::max<Eigen::Index>(widest, m_layers[l].outputs());
+    return widest;
+  }
 
   /// The most outputs of any layer: the size of the reused buffers, per sample.
   Eigen::Index widestLayer() const {

@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 
+#include "tsnn/core/activations.hpp"
 #include "tsnn/core/errors.hpp"
 #include "tsnn/core/parallel.hpp"
 
@@ -23,7 +24,8 @@ namespace tsnn {
 ///   // Rows [lo, lo + B) of that minibatch, on the calling thread (inside a trainer's region):
 ///   net.forward(x, ws, PassOptions::training(step).rowOffset(lo).serial());
 /// \endcode
-/// The default is inference(): no dropout, rows from 0, Threads::automatic().
+/// The default is inference(): no dropout, rows from 0, Threads::automatic(), the network's own
+/// activation storage.
 class PassOptions {
  public:
   /// \brief Inference: no dropout, rows from 0, the runtime's default team.
@@ -59,6 +61,15 @@ class PassOptions {
   }
   /// \brief threads(Threads::serial()): the pass opens no OpenMP region.
   constexpr PassOptions serial() const noexcept { return threads(Threads::serial()); }
+  /// \brief Stores this pass's hidden values as \p s instead of the network's
+  /// NetworkOptions::activationStorage (e.g. ActivationStorage::Scalar for a pass whose deltas
+  /// Network::backwardDeltas() must keep, which has no bfloat16 form).
+  constexpr PassOptions storage(ActivationStorage s) const noexcept {
+    PassOptions p = *this;
+    p.m_storage = s;
+    p.m_storageSet = true;
+    return p;
+  }
 
   /// \brief Whether dropout is applied (training()).
   constexpr bool isTraining() const noexcept { return m_training; }
@@ -68,12 +79,18 @@ class PassOptions {
   constexpr Eigen::Index rowOffset() const noexcept { return m_rowOffset; }
   /// \brief The kernels' team.
   constexpr Threads threads() const noexcept { return m_threads; }
+  /// \brief The storage of this pass: storage()'s if it was set, else \p networkDefault.
+  constexpr ActivationStorage storageOr(ActivationStorage networkDefault) const noexcept {
+    return m_storageSet ? m_storage : networkDefault;
+  }
 
  private:
   bool m_training = false;
   std::uint64_t m_step = 0;
   Eigen::Index m_rowOffset = 0;
   Threads m_threads = Threads::automatic();
+  ActivationStorage m_storage = ActivationStorage::Scalar;
+  bool m_storageSet = false;
 };
 
 }  // namespace tsnn

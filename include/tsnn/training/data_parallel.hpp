@@ -28,7 +28,9 @@ namespace tsnn {
 /// size, is bit-identical, and with one worker it is trainSequential()'s bit for bit. With W > 1
 /// the gradient is the sequential trainer's up to the order of float additions (dropout masks
 /// and augmentations are keyed by the row's position in the whole minibatch).
-/// \throws InvalidArgument, NumericalError as trainSequential()
+/// \throws InvalidArgument, NumericalError as trainSequential(); InvalidArgument if the network
+/// stores its activations in bfloat16 (NetworkOptions::activationStorage), checked before
+/// anything runs
 template <class Scalar, class Index>
 std::vector<EpochRecord> trainDataParallel(
     Network<Scalar, Index>& net, const data::Dataset<Scalar>& train,
@@ -36,6 +38,11 @@ std::vector<EpochRecord> trainDataParallel(
     const TrainerOptions& options, const TrainerCallbacks& callbacks = {},
     TrainingState* state = nullptr) {
   detail::checkRun(net, train, test, options, "trainDataParallel()");
+  if (net.options().activationStorage != ActivationStorage::Scalar)
+    detail::raise<InvalidArgument>(
+        "trainDataParallel(): the network stores its activations in bfloat16, but the "
+        "data-parallel trainer keeps every layer's delta (Network::backwardDeltas()), which has "
+        "no bfloat16 form; train it with the sequential or the WASAP trainer");
   const int workers = options.workerCount();
   const int team = options.teamFor(workers);
   detail::DataParallelStep<Scalar, Index> minibatch(workers);

@@ -59,9 +59,14 @@ std::string diagnoseNonFiniteLoss(const Network<Scalar, Index>& net, const Works
       return os.str();
     }
   }
+  auto finite = [](const Activations<BFloat16>& m) {
+    const BFloat16* p = m.data();
+    return std::all_of(p, p + m.size(), [](BFloat16 v) { return std::isfinite(float(v)); });
+  };
   for (std::size_t l = 0; l < net.numLayers(); ++l)
     for (std::size_t w = 0; w < count; ++w)
-      if (l < ws[w].z.size() && !ws[w].z[l].allFinite()) {
+      if ((l < ws[w].z.size() && !ws[w].z[l].allFinite()) ||
+          (l < ws[w].zHalf.size() && !finite(ws[w].zHalf[l]))) {
         os << ": pre-activations of layer " << l << " are not finite";
         return os.str();
       }

@@ -56,7 +56,9 @@ void evolveHiddenLayersByGradient(Network<Scalar, Index>& net, double zeta,
   // Only the deltas are needed (the weight gradients at empty positions are computed from them
   // and the activations), so no gradient buffer of the network's size is made.
   Workspace<Scalar> ws;
-  net.forward(x, ws, PassOptions::inference().threads(threads));
+  // In the network's Scalar whatever its activation storage: backwardDeltas() has no bfloat16
+  // form, and this pass is one minibatch.
+  net.forward(x, ws, PassOptions::inference().threads(threads).storage(ActivationStorage::Scalar));
   net.backwardDeltas(labels.data(), ws, Scalar(1) / static_cast<Scalar>(x.rows()), threads);
   NetworkRemap<Index> all(net.numLayers());
   for (std::size_t l = 0; l + 1 < net.numLayers(); ++l) {
