@@ -349,18 +349,26 @@ inline Axis epochAxis(int first, int last, int maxTicks) {
 
 /// Maps data coordinates to pixels: the axis range [lo, hi] spans the plot rectangle minus an
 /// inset of \p inset pixels on each side, so that markers at the extremes stay inside the frame.
+/// A logarithmic axis (logX, logY; its range and values positive) places log10 of the value
+/// linearly between log10(lo) and log10(hi).
 struct PlotMapping {
   PixelRect rect;
   Axis x;
   Axis y;
   int inset = 6;
+  bool logX = false;
+  bool logY = false;
+  static double fraction(double v, const Axis& a, bool log) {
+    return log ? (std::log10(v) - std::log10(a.lo)) / (std::log10(a.hi) - std::log10(a.lo))
+               : (v - a.lo) / (a.hi - a.lo);
+  }
   int px(double v) const {
-    const double f = (v - x.lo) / (x.hi - x.lo);
+    const double f = fraction(v, x, logX);
     return rect.left + inset +
            static_cast<int>(std::lround(f * (rect.right - rect.left - 2 * inset)));
   }
   int py(double v) const {
-    const double f = (v - y.lo) / (y.hi - y.lo);
+    const double f = fraction(v, y, logY);
     return rect.bottom - inset -
            static_cast<int>(std::lround(f * (rect.bottom - rect.top - 2 * inset)));
   }
@@ -508,14 +516,26 @@ inline void drawPanel(Image& img, const CurvePanel& p) {
   }
 }
 
+/// \throws InvalidArgument naming \p caller unless the figure is 400 x 200 .. 16384 x 16384.
+inline void checkFigureSize(const char* caller, int width, int height) {
+  if (width < 400 || height < 200 || width > 16384 || height > 16384)
+    raise<InvalidArgument>(caller, ": figure size ", width, " x ", height,
+                           " is outside 400 x 200 .. 16384 x 16384");
+}
+
+/// A figure of two laid-out panels side by side on a white background.
+inline Image drawFigure(const std::array<CurvePanel, 2>& panels, int width, int height) {
+  Image img(width, height, kPlotBackground);
+  for (const auto& p : panels) drawPanel(img, p);
+  return img;
+}
+
 /// The two panels of learningCurves, laid out for a width x height figure.
 inline std::array<CurvePanel, 2> learningCurvePanels(const std::vector<EpochRecord>& history,
                                                      int width, int height) {
   if (history.empty())
     raise<InvalidArgument>("learningCurves(): history is empty; nothing to plot");
-  if (width < 400 || height < 200 || width > 16384 || height > 16384)
-    raise<InvalidArgument>("learningCurves(): figure size ", width, " x ", height,
-                           " is outside 400 x 200 .. 16384 x 16384");
+  checkFigureSize("learningCurves()", width, height);
   const int s = width >= 720 && height >= 300 ? 2 : 1;
   std::array<CurvePanel, 2> panels;
   Series loss{{}, {}, kPlotTrainColor, "train"};
@@ -607,10 +627,7 @@ inline HeatmapLayout heatmapLayout(int channels, int height, int width, int scal
 /// 16384.
 inline Image learningCurves(const std::vector<EpochRecord>& history, int width = 960,
                             int height = 400) {
-  const auto panels = detail::learningCurvePanels(history, width, height);
-  Image img(width, height, detail::kPlotBackground);
-  for (const auto& p : panels) detail::drawPanel(img, p);
-  return img;
+  return detail::drawFigure(detail::learningCurvePanels(history, width, height), width, height);
 }
 
 /// \brief Writes learningCurves(history) to \p path as a PNG file, atomically (see writePng).
