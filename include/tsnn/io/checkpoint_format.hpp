@@ -86,11 +86,10 @@
 /// steps; SGD does not use the count). Version 4 is version 5 without activationStorage in "OPTS"
 /// (loading gives ActivationStorage::Scalar, the only storage before it). Version 3 is version 4
 /// without TrainingState::inEpoch (loading gives zeros: every version-3 state is at an epoch
-/// boundary). Version 2 is version 3
-/// without the original widths in "NIDS": loading a version-1 or -2 file takes each hidden
-/// layer's last id + 1, which is the width the layer was built with unless its last neurons were
-/// removed (then later importance pruning counts fewer removed neurons at importance 0). Files are
-/// always written in version 5.
+/// boundary). Version 2 is version 3 without the original widths in "NIDS": loading a version-1
+/// or -2 file takes each hidden layer's last id + 1, which is the width the layer was built with
+/// unless its last neurons were removed (then later importance pruning counts fewer removed
+/// neurons at importance 0). Files are always written in version 5.
 ///
 /// The TrainingState comes before the layers: the front of the file (header, "OPTS", "NRNG",
 /// "TRST") is everything readCheckpointInfo() reports, and it is decoded by the same code

@@ -272,6 +272,8 @@ class Network {
   /// \throws InvalidArgument if the options are invalid.
   explicit Network(const NetworkOptions& options) : m_options(options) {
     options.validate();
+    // Before the layers are built: at millions of neurons that takes minutes.
+    checkStorage(options.activationStorage, "Network::Network()");
     Rng rng(options.seed);
     const auto& s = options.sizes;
     const std::vector<double> density = layerDensities(s, options.epsilon, options.allocation);
@@ -279,7 +281,6 @@ class Network {
       m_layers.emplace_back(static_cast<Index>(s[l]), static_cast<Index>(s[l + 1]), density[l], rng,
                             options.init);
     m_rng = rng.split();
-    checkStorage(options.activationStorage, "Network::Network()");
     buildActivations();
     resetNeuronIds();
   }
@@ -444,26 +445,20 @@ class Network {
       ws.zHalf.clear();
       ws.aHalf.clear();
       ws.scratch.resize(0);
-    }
-    for (std::size_t l = half ? L - 1 : 0; l < L; ++l) {
-      resizeWithHugePages(ws.z[l], batch, m_layers[l].outputs());
-      if constexpr (std::is_same_v<Scalar, float>) {
-        if (half) {  // the output layer on the last hidden layer's bfloat16 activations
-          m_layers[l].forward(ConstActivationsRef<BFloat16>(ws.aHalf[l - 1]), ws.z[l], threads);
-          continue;
+      for (std::size_t l = 0; l < L; ++l) {
+        resizeWithHugePages(ws.z[l], batch, m_layers[l].outputs());
+        m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
+        if (l + 1 < L) {
+          resizeWithHugePages(ws.a[l], batch, m_layers[l].outputs());
+          const std::uint64_t key = dropoutKey(m_options.seed, pass.step(), l);
+          // Activation and dropout in one pass over column blocks, in parallel like the kernels.
+          forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
+            auto zb = ws.z[l].middleCols(c0, n);
+            auto ab = ws.a[l].middleCols(c0, n);
+            m_act[l].forward(zb, ab);
+            if (drop) dropoutMultiply(ab, m_options.dropout, key, rowOffset, c0);
+          });
         }
-      }
-      m_layers[l].forward(layerInput(l, x, ws), ws.z[l], threads);
-      if (l + 1 < L) {
-        resizeWithHugePages(ws.a[l], batch, m_layers[l].outputs());
-        const std::uint64_t key = dropoutKey(m_options.seed, pass.step(), l);
-        // Activation and dropout in one pass over column blocks, in parallel like the kernels.
-        forColumnBlocks(m_layers[l].outputs(), threads, [&](Eigen::Index c0, Eigen::Index n) {
-          auto zb = ws.z[l].middleCols(c0, n);
-          auto ab = ws.a[l].middleCols(c0, n);
-          m_act[l].forward(zb, ab);
-          if (drop) dropoutMultiply(ab, m_options.dropout, key, rowOffset, c0);
-        });
       }
     }
     ws.output.resize(batch, outputs());
@@ -822,9 +817,10 @@ class Network {
   using HalfRef = ActivationsRef<BFloat16>;
   using ConstHalfRef = ConstActivationsRef<BFloat16>;
 
-  /// The hidden layers of a bfloat16 forward pass (float networks only): layer l's kernel writes
+  /// The layers of a bfloat16 forward pass (float networks only): hidden layer l's kernel writes
   /// its float pre-activations into ws.scratch; one elementwise pass over column blocks rounds
   /// them into zHalf[l], applies f and dropout in place, and rounds the result into aHalf[l].
+  /// The output layer's float z goes to ws.z, from the last hidden layer's bfloat16 activations.
   void forwardHalf(const ConstActivationsRef<Scalar>& x, Workspace<Scalar>& ws,
                    Threads threads) const {
     const Eigen::Index batch = x.rows();
@@ -849,6 +845,8 @@ class Network {
         ws.aHalf[l].middleCols(c0, cols) = zb.template cast<BFloat16>();
       });
     }
+    resizeWithHugePages(ws.z[L - 1], batch, outputs());
+    m_layers[L - 1].forward(ConstHalfRef(ws.aHalf[L - 2]), ws.z[L - 1], threads);
   }
 
   /// backward() on a bfloat16 pass (float networks only): the order and kernels of the float
