@@ -400,6 +400,30 @@ struct CurvePanel {
   int right = 0;  ///< one past its last
 };
 
+/// The rows of a panel's plot rectangle in a figure \p height tall: the title row above it;
+/// below it the tick marks, the tick labels and the axis label.
+inline PixelRect panelRows(int textScale, int height) {
+  const int pad = 6 * textScale;
+  const int cap = kGlyphCap * textScale;
+  PixelRect r;
+  r.top = pad + cap + 2 * pad;
+  r.bottom = height - 1 - (pad + cap + pad + cap + pad);
+  return r;
+}
+
+/// The columns of the plot rectangle \p r of panel \p p (p.left, p.right and its y axis set):
+/// left of the plot the rotated axis label, a gap, the tick labels and the tick marks; right of
+/// it room for half of the last x tick label \p lastXLabel.
+inline void panelColumns(const CurvePanel& p, const std::string& lastXLabel, PixelRect& r) {
+  const int s = p.textScale;
+  const int pad = 6 * s;
+  const int tickLen = 2 * s + 2;
+  int yLabelWidth = 0;
+  for (const std::string& l : p.map.y.labels) yLabelWidth = std::max(yLabelWidth, textWidth(l, s));
+  r.left = p.left + pad + kGlyphRows * s + pad + yLabelWidth + pad / 2 + tickLen;
+  r.right = p.right - 1 - std::max(2 * pad, textWidth(lastXLabel, s) / 2 + pad);
+}
+
 /// Places a panel spanning columns [left, right) and all rows of a figure \p height tall: the
 /// title row on top, the tick labels and axis label below and to the left of the plot.
 inline void layoutPanel(CurvePanel& p, int left, int right, int height) {
@@ -431,18 +455,10 @@ inline void layoutPanel(CurvePanel& p, int left, int right, int height) {
     hi = 1;
   }
 
-  PixelRect r;
-  r.top = pad + cap + 2 * pad;  // title row
-  // Below the plot: tick marks, tick labels, the axis label.
-  r.bottom = height - 1 - (pad + cap + pad + cap + pad);
-  const int tickLen = 2 * s + 2;
+  PixelRect r = panelRows(s, height);
   p.map.y = valueAxis(lo, hi, std::max(2, (r.bottom - r.top) / (5 * cap)));
-  int yLabelWidth = 0;
-  for (const std::string& l : p.map.y.labels) yLabelWidth = std::max(yLabelWidth, textWidth(l, s));
-  // Left of the plot: the rotated axis label, a gap, the tick labels, the tick marks.
-  r.left = left + pad + kGlyphRows * s + pad + yLabelWidth + pad / 2 + tickLen;
   const std::string lastLabel = std::to_string(lastEpoch);
-  r.right = right - 1 - std::max(2 * pad, textWidth(lastLabel, s) / 2 + pad);
+  panelColumns(p, lastLabel, r);
   const int labelRoom = textWidth(lastLabel, s) + 4 * pad;
   p.map.x = epochAxis(firstEpoch, lastEpoch, std::max(1, (r.right - r.left) / labelRoom));
   p.map.rect = r;

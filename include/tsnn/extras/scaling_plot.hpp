@@ -61,9 +61,6 @@ inline Axis decadeAxis(double lo, double hi) {
 /// Places a log-log panel over columns [left, right) of a figure \p height tall, as
 /// layoutPanel() places a learning-curve panel.
 inline void layoutLogPanel(CurvePanel& p, int left, int right, int height) {
-  const int s = p.textScale;
-  const int pad = 6 * s;
-  const int cap = kGlyphCap * s;
   p.left = left;
   p.right = right;
   double xlo = 0, xhi = 0, ylo = 0, yhi = 0;
@@ -79,14 +76,8 @@ inline void layoutLogPanel(CurvePanel& p, int left, int right, int height) {
   p.map.logX = p.map.logY = true;
   p.map.x = decadeAxis(xlo, xhi);
   p.map.y = decadeAxis(ylo, yhi);
-  PixelRect r;
-  r.top = pad + cap + 2 * pad;
-  r.bottom = height - 1 - (pad + cap + pad + cap + pad);
-  const int tickLen = 2 * s + 2;
-  int yLabelWidth = 0;
-  for (const std::string& l : p.map.y.labels) yLabelWidth = std::max(yLabelWidth, textWidth(l, s));
-  r.left = left + pad + kGlyphRows * s + pad + yLabelWidth + pad / 2 + tickLen;
-  r.right = right - 1 - std::max(2 * pad, textWidth(p.map.x.labels.back(), s) / 2 + pad);
+  PixelRect r = panelRows(p.textScale, height);
+  panelColumns(p, p.map.x.labels.back(), r);
   p.map.rect = r;
 }
 
